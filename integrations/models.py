@@ -1,0 +1,234 @@
+"""Data that must survive restarts: connections, employees and their Asana users,
+the processed-task ledger that keeps every task to one dispatch, and the audit log."""
+
+import secrets
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from django.db.models.functions import Lower
+
+from pilotsite.crypto import EncryptedTextField
+from pilotsite.redact import mask
+
+gid_validator = RegexValidator(
+    r"^\d{1,32}$", "An Asana GID is a number (digits only), for example 1204567890123456."
+)
+
+
+class AsanaConnection(models.Model):
+    workspace_gid = models.CharField(max_length=32, unique=True, validators=[gid_validator])
+    workspace_name = models.CharField(max_length=255, blank=True)
+    access_token = EncryptedTextField(help_text="Personal access token; stored encrypted.")
+    pilot_tag = models.CharField(max_length=100, default="pilot")
+    # Cached tag GIDs: {"pilot": gid, "pilot-in-progress": gid, ...}. Cleared when pilot_tag changes.
+    tag_gids = models.JSONField(default=dict, blank=True)
+    polling_enabled = models.BooleanField(default=True)
+    poll_interval = models.PositiveIntegerField(default=30, validators=[MinValueValidator(5)])
+    skip_backlog = models.BooleanField(
+        default=False,
+        help_text="On the first poll, record tasks that already carry the pilot tag as skipped "
+        "instead of processing them.",
+    )
+    backlog_checked_at = models.DateTimeField(null=True, blank=True)
+    goals_sync_interval = models.PositiveIntegerField(
+        default=86400, validators=[MinValueValidator(300)], help_text="Seconds between goal syncs."
+    )
+    last_checked_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    last_poll_at = models.DateTimeField(null=True, blank=True)
+    last_poll_result = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["workspace_name", "workspace_gid"]
+
+    def __str__(self) -> str:
+        return f"{self.workspace_name or 'Workspace'} ({self.workspace_gid})"
+
+    @property
+    def masked_token(self) -> str:
+        return mask(self.access_token)
+
+    @property
+    def healthy(self) -> bool | None:
+        if self.last_checked_at is None:
+            return None
+        return not self.last_error
+
+
+class Employee(models.Model):
+    name = models.CharField(max_length=200)
+    email = models.EmailField(max_length=254)
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="reports",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "email"]
+        constraints = [models.UniqueConstraint(Lower("email"), name="employee_email_unique_ci")]
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+    def clean(self) -> None:
+        self.email = (self.email or "").strip().lower()
+
+
+class AsanaMapping(models.Model):
+    """Which Asana user an employee is in one workspace."""
+
+    employee = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="mappings")
+    connection = models.ForeignKey(
+        AsanaConnection, on_delete=models.CASCADE, related_name="mappings"
+    )
+    asana_user_gid = models.CharField("Asana user GID", max_length=32, validators=[gid_validator])
+    asana_user_name = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["employee__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "asana_user_gid"], name="mapping_unique_asana_user"
+            ),
+            models.UniqueConstraint(
+                fields=["connection", "employee"], name="mapping_unique_employee"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.employee} → {self.asana_user_gid}"
+
+
+class ProcessedTask(models.Model):
+    """The ledger row that keeps a task to one dispatch (unique per connection and task)."""
+
+    class State(models.TextChoices):
+        CLAIMED = "claimed", "claimed"
+        RUNNING = "running", "running"
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+        SKIPPED = "skipped", "skipped"
+
+    # States that keep a task from being claimed again. A failed task is eligible again
+    # once its `pilot-failed` tag is removed in Asana.
+    BLOCKING_STATES = (State.CLAIMED, State.RUNNING, State.DONE, State.SKIPPED)
+
+    connection = models.ForeignKey(AsanaConnection, on_delete=models.CASCADE, related_name="tasks")
+    task_gid = models.CharField(max_length=32, validators=[gid_validator])
+    task_name = models.CharField(max_length=500, blank=True)
+    permalink_url = models.URLField(max_length=500, blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.CLAIMED)
+    source = models.CharField(max_length=16, blank=True, help_text="poll, webhook or admin")
+    skip_reason = models.CharField(max_length=200, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    claimed_by = models.CharField(max_length=100, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    # Reporting steps already applied in Asana for this attempt, so a retried report
+    # never posts the same comment or tag twice.
+    report_steps = models.JSONField(default=list, blank=True)
+    result_summary = models.TextField(blank=True)
+    result_url = models.URLField(max_length=1000, blank=True)
+    result_url_title = models.CharField(max_length=200, blank=True)
+    error = models.TextField(blank=True)
+    output = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["connection", "task_gid"], name="processed_task_unique")
+        ]
+        indexes = [models.Index(fields=["state", "lease_expires_at"])]
+
+    def __str__(self) -> str:
+        return f"ASANA-{self.task_gid} ({self.state})"
+
+
+class WebhookRegistration(models.Model):
+    class State(models.TextChoices):
+        PENDING = "pending", "pending handshake"
+        ACTIVE = "active", "active"
+        FAILING = "failing", "failing"
+        GONE = "gone", "deleted by Asana"
+
+    connection = models.ForeignKey(
+        AsanaConnection, on_delete=models.CASCADE, related_name="webhooks"
+    )
+    hook_id = models.CharField(
+        max_length=64, unique=True, default=secrets.token_urlsafe, editable=False
+    )
+    resource_gid = models.CharField(max_length=32, validators=[gid_validator])
+    target_url = models.URLField(max_length=500)
+    webhook_gid = models.CharField(max_length=32, blank=True)
+    secret = EncryptedTextField(blank=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    last_delivery_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"webhook on {self.resource_gid} ({self.state})"
+
+
+class AuditLogQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise ValidationError("The audit log is append-only.")
+
+    def delete(self):
+        raise ValidationError("The audit log is append-only.")
+
+
+class AuditLog(models.Model):
+    """Append-only: every admin change, every mutation sent to Asana, every webhook received."""
+
+    class Outcome(models.TextChoices):
+        OK = "ok", "ok"
+        WARNING = "warning", "warning"
+        ERROR = "error", "error"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_label = models.CharField(max_length=150, help_text="user name, or system/poller/webhook")
+    action = models.CharField(max_length=100)
+    target = models.CharField(max_length=300, blank=True)
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.OK)
+    detail = models.TextField(blank=True)
+    connection = models.ForeignKey(
+        AsanaConnection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = AuditLogQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.target}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValidationError("The audit log is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("The audit log is append-only.")
