@@ -1,0 +1,43 @@
+# Two commands: `make run` and `make test`. Both create (or reuse) .venv and install into it.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+
+.PHONY: run test lint format install
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+.env:
+	@echo "Writing .env with a new random SECRET_KEY (local plain-HTTP run; see README for production)."
+	@printf '%s\n' \
+	  "SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+	  "SECURE_SSL_REDIRECT=off" "SESSION_COOKIE_SECURE=off" "CSRF_COOKIE_SECURE=off" \
+	  "SECURE_HSTS_SECONDS=0" > .env
+
+run: install .env
+	$(PY) manage.py migrate --no-input
+	$(PY) manage.py collectstatic --no-input --verbosity 0
+	$(PY) manage.py ensureadmin
+	$(PY) manage.py runall --port $(PORT)
+
+test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	@if [ -x /usr/bin/chromium ]; then echo "Chromium found: browser tests will run."; \
+	 else echo "Chromium not found at /usr/bin/chromium: browser tests are SKIPPED (apt-get install chromium)."; fi
+	$(VENV)/bin/pytest -p no:cacheprovider -n 2 --dist loadgroup
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .

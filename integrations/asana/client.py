@@ -1,0 +1,323 @@
+"""The one seam for outbound HTTP: a small Asana REST client on httpx.
+
+- Bearer token auth; bodies wrapped in `{"data": ...}`, responses unwrapped.
+- Cursor pagination (`limit`, `next_page.offset`) for every list.
+- 429 honours `Retry-After`; 5xx and transport errors are retried with capped exponential
+  backoff and jitter; other 4xx are never retried.
+- Per token (shared by every client in the process): a requests-per-minute budget and at
+  most 50 reads / 15 writes in flight, as Asana's limits require.
+- Errors are typed (`integrations.asana.errors`) and never contain the token.
+
+A timed-out POST may have been applied by Asana, so non-idempotent writes (comments,
+attachments, creating tags or webhooks) are not resent after the request was sent; the
+caller checks and decides. Requests that never left (connect errors) are always retried.
+"""
+
+import hashlib
+import logging
+import random
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
+
+import httpx
+from django.conf import settings
+
+from integrations.asana.errors import AsanaError, AsanaUnavailable, error_for_status
+from pilotsite.redact import redact, register_secret
+
+log = logging.getLogger(__name__)
+
+PAGE_SIZE = 100
+MAX_READS_IN_FLIGHT = 50
+MAX_WRITES_IN_FLIGHT = 15
+BACKOFF_CAP = 30.0
+RETRY_AFTER_CAP = 120.0
+USER_AGENT = "pilotsite/0.1 (+https://github.com/pilotsite)"
+
+
+class _TokenBudget:
+    """Process-wide limits for one token: a sliding 60-second window and in-flight caps."""
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+        self._sent: deque[float] = deque()
+        self._lock = threading.Lock()
+        self.reads = threading.BoundedSemaphore(MAX_READS_IN_FLIGHT)
+        self.writes = threading.BoundedSemaphore(MAX_WRITES_IN_FLIGHT)
+
+    def wait_for_slot(self, sleep: Callable[[float], None]) -> None:
+        while True:
+            with self._lock:
+                now = time.monotonic()
+                while self._sent and now - self._sent[0] >= 60.0:
+                    self._sent.popleft()
+                if len(self._sent) < self.per_minute:
+                    self._sent.append(now)
+                    return
+                wait = 60.0 - (now - self._sent[0])
+            sleep(max(wait, 0.01))
+
+
+_budgets: dict[tuple[str, int], _TokenBudget] = {}
+_budgets_lock = threading.Lock()
+
+
+def _budget_for(token: str, per_minute: int) -> _TokenBudget:
+    key = (hashlib.sha256(token.encode()).hexdigest(), per_minute)
+    with _budgets_lock:
+        if key not in _budgets:
+            _budgets[key] = _TokenBudget(per_minute)
+        return _budgets[key]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    try:
+        return min(float(response.headers["Retry-After"]), RETRY_AFTER_CAP)
+    except (KeyError, ValueError):
+        return None
+
+
+def _envelope_messages(response: httpx.Response) -> list[str]:
+    try:
+        errors = response.json().get("errors") or []
+        return [str(e.get("message", "")) for e in errors if isinstance(e, dict)]
+    except (ValueError, AttributeError):
+        return [response.text[:200]] if response.text else []
+
+
+class AsanaClient:
+    def __init__(
+        self,
+        token: str,
+        *,
+        base_url: str | None = None,
+        transport: httpx.BaseTransport | None = None,
+        requests_per_minute: int | None = None,
+        max_retries: int | None = None,
+        timeout: float | None = None,
+        backoff_base: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if not token:
+            raise AsanaError("no Asana access token is configured: connect the workspace first")
+        register_secret(token)
+        self._token = token
+        self._budget = _budget_for(token, requests_per_minute or settings.ASANA_REQUESTS_PER_MINUTE)
+        self._max_retries = settings.ASANA_MAX_RETRIES if max_retries is None else max_retries
+        self._backoff_base = backoff_base
+        self._sleep = sleep
+        self.request_count = 0
+        self._http = httpx.Client(
+            base_url=(base_url or settings.ASANA_API_BASE_URL).rstrip("/"),
+            transport=transport,
+            timeout=timeout or settings.ASANA_TIMEOUT,
+            headers={
+                "Authorization": f"Bearer {token}",
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+            },
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> "AsanaClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transport -----------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        data: dict[str, Any] | None = None,
+        form: dict[str, str] | None = None,
+        idempotent: bool | None = None,
+    ) -> dict[str, Any]:
+        """Send one API call (with retries) and return the whole decoded JSON body."""
+        is_write = method != "GET"
+        if idempotent is None:
+            idempotent = method in ("GET", "PUT", "DELETE")
+        kwargs: dict[str, Any] = {"params": params}
+        if data is not None:
+            kwargs["json"] = {"data": data}
+        if form is not None:
+            # (None, value) makes httpx send a multipart form field without a file.
+            kwargs["files"] = {k: (None, v) for k, v in form.items()}
+        gate = self._budget.writes if is_write else self._budget.reads
+        attempt = 0
+        while True:
+            attempt += 1
+            self._budget.wait_for_slot(self._sleep)
+            started = time.monotonic()
+            try:
+                with gate:
+                    self.request_count += 1
+                    response = self._http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
+                if attempt <= self._max_retries and (idempotent or never_sent):
+                    self._backoff(attempt, None, method, path, type(exc).__name__)
+                    continue
+                raise AsanaUnavailable(
+                    f"Asana could not be reached ({type(exc).__name__}): {AsanaUnavailable.advice}",
+                    method=method,
+                    path=path,
+                    detail=redact(str(exc), self._token),
+                ) from None
+            log.debug(
+                "asana %s %s -> %s in %.0f ms",
+                method,
+                path,
+                response.status_code,
+                (time.monotonic() - started) * 1000,
+            )
+            status = response.status_code
+            if status < 400:
+                if status == 204 or not response.content:
+                    return {}
+                try:
+                    return response.json()
+                except ValueError:
+                    raise AsanaError(
+                        f"Asana answered {status} with a body that is not JSON",
+                        status=status,
+                        method=method,
+                        path=path,
+                    ) from None
+            if (status == 429 or status >= 500) and attempt <= self._max_retries:
+                wait = _retry_after(response) if status == 429 else None
+                self._backoff(attempt, wait, method, path, str(status))
+                continue
+            raise error_for_status(status, _envelope_messages(response), method=method, path=path)
+
+    def _backoff(
+        self, attempt: int, retry_after: float | None, method: str, path: str, reason: str
+    ) -> None:
+        if retry_after is None:
+            ceiling = min(BACKOFF_CAP, self._backoff_base * 2 ** (attempt - 1))
+            retry_after = ceiling / 2 + random.uniform(0, ceiling / 2)
+        log.info("asana %s %s: %s, retrying in %.2f s", method, path, reason, retry_after)
+        self._sleep(retry_after)
+
+    def get(self, path: str, *, opt_fields: Iterable[str] = (), **params: Any) -> Any:
+        if opt_fields:
+            params["opt_fields"] = ",".join(opt_fields)
+        return self.request("GET", path, params=params).get("data")
+
+    def paginate(
+        self,
+        path: str,
+        *,
+        opt_fields: Iterable[str] = (),
+        page_size: int = PAGE_SIZE,
+        **params: Any,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield every item of a list endpoint, following `next_page.offset`."""
+        params["limit"] = min(page_size, PAGE_SIZE)
+        if opt_fields:
+            params["opt_fields"] = ",".join(opt_fields)
+        while True:
+            body = self.request("GET", path, params=params)
+            yield from body.get("data") or []
+            next_page = body.get("next_page") or {}
+            if not next_page.get("offset"):
+                return
+            params["offset"] = next_page["offset"]
+
+    # -- resources -----------------------------------------------------------------
+
+    def me(self) -> dict[str, Any]:
+        return self.get("/users/me", opt_fields=("name", "email", "workspaces", "workspaces.name"))
+
+    def workspace(self, workspace_gid: str) -> dict[str, Any]:
+        return self.get(f"/workspaces/{workspace_gid}", opt_fields=("name",))
+
+    def workspace_users(self, workspace_gid: str) -> Iterator[dict[str, Any]]:
+        return self.paginate("/users", workspace=workspace_gid, opt_fields=("name", "email"))
+
+    def workspace_tags(self, workspace_gid: str) -> Iterator[dict[str, Any]]:
+        return self.paginate(f"/workspaces/{workspace_gid}/tags", opt_fields=("name",))
+
+    def create_tag(self, workspace_gid: str, name: str) -> dict[str, Any]:
+        body = self.request("POST", f"/workspaces/{workspace_gid}/tags", data={"name": name})
+        return body["data"]
+
+    def tag_tasks(
+        self, tag_gid: str, opt_fields: Iterable[str], page_size: int = PAGE_SIZE
+    ) -> Iterator[dict[str, Any]]:
+        return self.paginate(f"/tags/{tag_gid}/tasks", opt_fields=opt_fields, page_size=page_size)
+
+    def task(self, task_gid: str, opt_fields: Iterable[str]) -> dict[str, Any]:
+        return self.get(f"/tasks/{task_gid}", opt_fields=opt_fields)
+
+    def update_task(self, task_gid: str, **fields: Any) -> dict[str, Any]:
+        return self.request("PUT", f"/tasks/{task_gid}", data=fields)["data"]
+
+    def add_tag(self, task_gid: str, tag_gid: str) -> None:
+        # Adding a tag twice leaves one tag, so resending after a lost response is safe.
+        self.request("POST", f"/tasks/{task_gid}/addTag", data={"tag": tag_gid}, idempotent=True)
+
+    def remove_tag(self, task_gid: str, tag_gid: str) -> None:
+        self.request("POST", f"/tasks/{task_gid}/removeTag", data={"tag": tag_gid}, idempotent=True)
+
+    def stories(self, task_gid: str) -> Iterator[dict[str, Any]]:
+        return self.paginate(
+            f"/tasks/{task_gid}/stories",
+            opt_fields=("resource_subtype", "text", "html_text", "created_at", "created_by"),
+        )
+
+    def add_comment(
+        self, task_gid: str, *, text: str | None = None, html_text: str | None = None
+    ) -> dict[str, Any]:
+        data = {"html_text": html_text} if html_text is not None else {"text": text or ""}
+        return self.request("POST", f"/tasks/{task_gid}/stories", data=data)["data"]
+
+    def attachments(self, task_gid: str) -> Iterator[dict[str, Any]]:
+        return self.paginate(
+            "/attachments", parent=task_gid, opt_fields=("name", "resource_subtype", "view_url")
+        )
+
+    def add_external_attachment(self, task_gid: str, url: str, name: str) -> dict[str, Any]:
+        form = {"parent": task_gid, "resource_subtype": "external", "url": url, "name": name}
+        return self.request("POST", "/attachments", form=form)["data"]
+
+    def goals(self, workspace_gid: str, opt_fields: Iterable[str]) -> Iterator[dict[str, Any]]:
+        return self.paginate("/goals", workspace=workspace_gid, opt_fields=opt_fields)
+
+    def subgoal_relationships(
+        self, goal_gid: str, opt_fields: Iterable[str]
+    ) -> Iterator[dict[str, Any]]:
+        return self.paginate(
+            "/goal_relationships",
+            supported_goal=goal_gid,
+            resource_subtype="subgoal",
+            opt_fields=opt_fields,
+        )
+
+    def create_webhook(self, resource_gid: str, target: str) -> dict[str, Any]:
+        body = self.request("POST", "/webhooks", data={"resource": resource_gid, "target": target})
+        return body["data"]
+
+    def webhooks(self, workspace_gid: str) -> Iterator[dict[str, Any]]:
+        return self.paginate(
+            "/webhooks",
+            workspace=workspace_gid,
+            opt_fields=("active", "resource", "target", "last_failure_at", "last_failure_content"),
+        )
+
+    def delete_webhook(self, webhook_gid: str) -> None:
+        self.request("DELETE", f"/webhooks/{webhook_gid}")
+
+
+def client_for(connection: Any, **kwargs: Any) -> AsanaClient:
+    """A client for a stored connection (anything with an `access_token`)."""
+    return AsanaClient(connection.access_token, **kwargs)

@@ -1,0 +1,58 @@
+import os
+import secrets
+import subprocess
+import sys
+
+from django.conf import settings
+
+MANAGE = str(settings.BASE_DIR / "manage.py")
+
+
+def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess:
+    base = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp")}
+    return subprocess.run(
+        [sys.executable, MANAGE, *args],
+        env={**base, **env},
+        cwd="/",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_settings_pass_deploy_checks_without_warnings():
+    result = run_manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="pilot.example.com",
+        SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO",
+        DATABASE_URL="sqlite:////tmp/pilotsite-deploy-check.sqlite3",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_missing_secret_key_with_debug_off_says_what_to_do():
+    result = run_manage("check", DATABASE_URL="sqlite:////tmp/pilotsite-deploy-check.sqlite3")
+    assert result.returncode != 0
+    assert "SECRET_KEY is required when DEBUG is off" in result.stderr
+    assert "make run" in result.stderr
+
+
+def test_malformed_boolean_setting_is_refused():
+    result = run_manage("check", DEBUG="perhaps", SECRET_KEY="x" * 50)
+    assert result.returncode != 0
+
+
+def test_executor_setting_without_callable_fails_the_system_check():
+    result = run_manage(
+        "check",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        PILOT_EXECUTOR="just_a_module",
+        DATABASE_URL="sqlite:////tmp/pilotsite-deploy-check.sqlite3",
+    )
+    assert result.returncode != 0
+    assert "pilotsite.E004" in result.stderr
