@@ -16,12 +16,15 @@ caller checks and decides. Requests that never left (connect errors) are always 
 import hashlib
 import logging
 import random
+import ssl
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from functools import lru_cache
 from typing import Any
 
+import certifi
 import httpx
 from django.conf import settings
 
@@ -41,8 +44,9 @@ USER_AGENT = "pilotsite/0.1 (+https://github.com/pilotsite)"
 class _TokenBudget:
     """Process-wide limits for one token: a sliding 60-second window and in-flight caps."""
 
-    def __init__(self, per_minute: int) -> None:
+    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.per_minute = per_minute
+        self._clock = clock
         self._sent: deque[float] = deque()
         self._lock = threading.Lock()
         self.reads = threading.BoundedSemaphore(MAX_READS_IN_FLIGHT)
@@ -51,7 +55,7 @@ class _TokenBudget:
     def wait_for_slot(self, sleep: Callable[[float], None]) -> None:
         while True:
             with self._lock:
-                now = time.monotonic()
+                now = self._clock()
                 while self._sent and now - self._sent[0] >= 60.0:
                     self._sent.popleft()
                 if len(self._sent) < self.per_minute:
@@ -71,6 +75,13 @@ def _budget_for(token: str, per_minute: int) -> _TokenBudget:
         if key not in _budgets:
             _budgets[key] = _TokenBudget(per_minute)
         return _budgets[key]
+
+
+@lru_cache(maxsize=1)
+def _ssl_context() -> ssl.SSLContext:
+    # Building a context loads the CA bundle (tens of milliseconds); clients are created
+    # per job, so they share one.
+    return ssl.create_default_context(cafile=certifi.where())
 
 
 def _retry_after(response: httpx.Response) -> float | None:
@@ -113,6 +124,7 @@ class AsanaClient:
         self._http = httpx.Client(
             base_url=(base_url or settings.ASANA_API_BASE_URL).rstrip("/"),
             transport=transport,
+            verify=_ssl_context(),
             timeout=timeout or settings.ASANA_TIMEOUT,
             headers={
                 "Authorization": f"Bearer {token}",
@@ -292,6 +304,9 @@ class AsanaClient:
 
     def goals(self, workspace_gid: str, opt_fields: Iterable[str]) -> Iterator[dict[str, Any]]:
         return self.paginate("/goals", workspace=workspace_gid, opt_fields=opt_fields)
+
+    def goal(self, goal_gid: str, opt_fields: Iterable[str]) -> dict[str, Any]:
+        return self.get(f"/goals/{goal_gid}", opt_fields=opt_fields)
 
     def subgoal_relationships(
         self, goal_gid: str, opt_fields: Iterable[str]
