@@ -1,1 +1,73 @@
 """Shared fixtures: personas, the fake Asana served over real HTTP."""
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+# Tests run without a .env: give them a key and the fast, local defaults.
+os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
+os.environ.setdefault("DEBUG", "off")
+os.environ.setdefault("SECURE_SSL_REDIRECT", "off")
+
+from integrations.asana.fake import FakeAsana
+from integrations.asana.fake_server import FakeAsanaServer
+
+
+@pytest.fixture
+def fake_asana(settings) -> Iterator[FakeAsana]:
+    """A fresh fake Asana on 127.0.0.1 with `.workspace_gid`, `.user_gid`, `.token`, `.base_url`.
+
+    Points settings.ASANA_API_BASE_URL at it. A test fails if any request broke Asana's contract
+    (tests that send bad requests on purpose clear `fake_asana.violations`). A server per test
+    costs a few milliseconds to start and stop.
+    """
+    fake = FakeAsana()
+    fake.seed()
+    with FakeAsanaServer(fake) as server:
+        settings.ASANA_API_BASE_URL = server.base_url
+        yield fake
+    assert fake.violations == [], "requests broke Asana's contract:\n" + "\n".join(fake.violations)
+
+
+@pytest.fixture(autouse=True)
+def _plain_static_storage(settings):
+    # With DEBUG off the manifest storage needs `collectstatic` first; tests render pages without.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+# Personas. The admin is pytest-django's `admin_user` / `admin_client` (superuser "admin",
+# password "password").
+
+
+@pytest.fixture
+def manager_user(db, django_user_model):
+    """Staff in the "Managers" group (view-only), or staff with view permissions if no such group."""
+    from django.contrib.auth.models import Group, Permission
+
+    user = django_user_model.objects.create_user("manager", "manager@example.com", "password")
+    user.is_staff = True
+    user.save()
+    group = Group.objects.filter(name="Managers").first()
+    if group is not None:
+        user.groups.add(group)
+    else:
+        user.user_permissions.set(Permission.objects.filter(codename__startswith="view_"))
+    return user
+
+
+@pytest.fixture
+def employee_user(db, django_user_model):
+    """A signed-in person who is not staff (an employee with an account)."""
+    return django_user_model.objects.create_user("employee", "employee@example.com", "password")
+
+
+@pytest.fixture
+def outsider_user(db, django_user_model):
+    """Staff outside every role: signs in to the admin but holds no permission at all."""
+    return django_user_model.objects.create_user(
+        "outsider", "outsider@example.com", "password", is_staff=True
+    )

@@ -92,8 +92,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         }
     )
-    # A file, not memory, so tests can start real pollers and q clusters as subprocesses.
-    DATABASES["default"].setdefault("TEST", {"NAME": str(BASE_DIR / ".test_db.sqlite3")})
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -11,3 +11,8 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "off")
 os.environ.setdefault("ASANA_REQUESTS_PER_MINUTE", "1000000")
 
 from pilotsite.settings import *  # noqa: F403
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
+    # A file, not memory, so tests can start real pollers and q clusters as subprocesses;
+    # one per process, so parallel test runs never share it.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f".test_db_{os.getpid()}.sqlite3")}  # noqa: F405

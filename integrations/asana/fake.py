@@ -1,0 +1,248 @@
+"""An in-memory, stateful stand-in for Asana's REST API, for tests and local simulation.
+
+Every request goes through `FakeAsana.handle()`: it is recorded, checked against the committed
+contract (violations are kept in `violations` and answered 400), authenticated, passed through
+any injected fault and routed (see fake_routes.py). Serve it in-process with `transport()` or
+over HTTP with fake_server.FakeAsanaServer. The state and its test API are in fake_state.py.
+"""
+
+import hashlib
+import hmac
+import json
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httpx
+
+from integrations.asana import fake_routes
+from integrations.asana.fake_render import ApiError, now_iso
+from integrations.asana.fake_state import FakeAsanaState
+from integrations.asana.fake_validation import API_PREFIX, request_errors
+
+FAULT_KINDS = ("429", "500", "503", "slow", "drop", "timeout-after-apply")
+_JSON = {"Content-Type": "application/json; charset=UTF-8"}
+
+
+class DropConnection(Exception):
+    """Raised by handle(): close the connection without answering."""
+
+    def __init__(self, timeout: bool = False) -> None:
+        super().__init__("connection dropped by fault injection")
+        self.timeout = timeout
+
+
+@dataclass
+class Fault:
+    kind: str
+    times: int
+    method: str | None
+    path: re.Pattern[str] | None
+    retry_after: int
+    delay: float
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method == method) and (
+            self.path is None or bool(self.path.search(path))
+        )
+
+
+class FakeAsana(FakeAsanaState):
+    def __init__(self) -> None:
+        super().__init__()
+        self._faults: list[Fault] = []
+        self.requests: list[tuple[str, str, dict[str, str]]] = []
+        self.violations: list[str] = []
+        self.latency = 0.0
+        self.goals_payment_required = False
+        # Used in next_page.uri; FakeAsanaServer sets it to its own address.
+        self.base_url = "https://app.asana.com/api/1.0"
+        # Where handshakes and deliveries go; None means the network (httpx.WSGITransport can
+        # point them at a Django app in-process).
+        self.outbound_transport: httpx.BaseTransport | None = None
+
+    # ---- webhooks -------------------------------------------------------------------------
+
+    def _post(self, url: str, headers: Mapping[str, str], body: bytes) -> httpx.Response:
+        with httpx.Client(transport=self.outbound_transport, timeout=10, trust_env=False) as client:
+            return client.post(url, headers=dict(headers), content=body)
+
+    def handshake(self, target: str, secret: str) -> bool:
+        """Asana's webhook handshake: the target must echo X-Hook-Secret with a 200 or 204."""
+        try:
+            response = self._post(target, {"X-Hook-Secret": secret}, b"")
+        except httpx.HTTPError:
+            return False
+        return (
+            response.status_code in (200, 204) and response.headers.get("X-Hook-Secret") == secret
+        )
+
+    def deliver(
+        self,
+        webhook_gid: str,
+        events: list[dict[str, Any]],
+        *,
+        secret: str | None = None,
+        body: bytes | None = None,
+        signature: str | None = None,
+    ) -> int:
+        """POST events to the webhook's target, signed like Asana; returns the status code.
+
+        `secret`, `body` and `signature` override what is signed or sent, to forge deliveries.
+        """
+        with self._lock:
+            hook = self._objects[webhook_gid]
+            target, key = hook["target"], secret or hook["_secret"]
+        raw = body if body is not None else json.dumps({"events": events}).encode()
+        sign = signature or hmac.new(key.encode(), raw, hashlib.sha256).hexdigest()
+        headers = {"X-Hook-Signature": sign, "Content-Type": "application/json"}
+        try:
+            response = self._post(target, headers, raw)
+        except httpx.HTTPError as exc:
+            self._note_delivery(webhook_gid, f"{type(exc).__name__}: {exc}")
+            raise
+        ok = 200 <= response.status_code < 300
+        self._note_delivery(
+            webhook_gid, None if ok else f"{response.status_code} {response.text[:200]}"
+        )
+        return response.status_code
+
+    def _note_delivery(self, webhook_gid: str, failure: str | None) -> None:
+        with self._lock:
+            hook = self._objects.get(webhook_gid)
+            if hook is None:
+                return
+            if failure is None:
+                hook["last_success_at"] = now_iso()
+            else:
+                hook["last_failure_at"], hook["last_failure_content"] = now_iso(), failure
+
+    def heartbeat(self, webhook_gid: str) -> int:
+        return self.deliver(webhook_gid, [])
+
+    # ---- faults and requests ----------------------------------------------------------------
+
+    def inject(
+        self,
+        kind: str,
+        *,
+        times: int = 1,
+        method: str | None = None,
+        path: str | None = None,
+        retry_after: int = 1,
+        delay: float = 0.0,
+    ) -> None:
+        """Make the next `times` matching requests fail; `path` is a regex searched in the path
+        relative to the API root (e.g. r"^/tasks/\\d+$"). Faults fire in the order injected."""
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; expected one of {FAULT_KINDS}")
+        pattern = re.compile(path) if path else None
+        with self._lock:
+            self._faults.append(
+                Fault(kind, times, method.upper() if method else None, pattern, retry_after, delay)
+            )
+
+    def _take_fault(self, method: str, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(method, path):
+                    fault.times -= 1
+                    if fault.times <= 0:
+                        self._faults.remove(fault)
+                    return fault
+        return None
+
+    def reset_requests(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    # ---- serving ----------------------------------------------------------------------------
+
+    def handle(
+        self,
+        method: str,
+        path: str,
+        query: Mapping[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+    ) -> tuple[int, dict[str, str], bytes]:
+        """Answer one request; raises DropConnection when a fault says to hang up."""
+        method, path, query = method.upper(), path.removeprefix(API_PREFIX) or "/", dict(query)
+        headers = {k.lower(): v for k, v in headers.items()}
+        with self._lock:
+            self.requests.append((method, path, query))
+        if self.latency:
+            time.sleep(self.latency)
+        problems = self._contract_problems(method, path, query, headers, body)
+        fault = self._take_fault(method, path)
+        if fault is not None:
+            if fault.kind == "slow":
+                time.sleep(fault.delay)
+            elif fault.kind == "drop":
+                raise DropConnection()
+            elif fault.kind != "timeout-after-apply":  # that one fires after the write
+                return self._fault_response(fault)
+        try:
+            user_gid = self._tokens.get(headers.get("authorization", "").removeprefix("Bearer "))
+            if user_gid is None:
+                raise ApiError(401, "Not Authorized", phrase=True)
+            if problems:
+                raise ApiError(400, "; ".join(problems))
+            status, payload = fake_routes.dispatch(
+                self, method, path, query, headers, body, user_gid
+            )
+        except ApiError as error:
+            return error.status, dict(_JSON), json.dumps(error.body()).encode()
+        if fault is not None and fault.kind == "timeout-after-apply":
+            time.sleep(fault.delay)
+            raise DropConnection(timeout=True)
+        return status, dict(_JSON), json.dumps(payload).encode()
+
+    def _contract_problems(
+        self, method: str, path: str, query: dict[str, str], headers: dict[str, str], body: bytes
+    ) -> list[str]:
+        content_type = headers.get("content-type", "")
+        problems = request_errors(method, path, query.items(), content_type, body)
+        if method in ("POST", "PUT") and content_type.startswith("application/json") and body:
+            try:
+                envelope = json.loads(body)
+            except ValueError:
+                envelope = None  # already reported by the contract check
+            else:
+                if not isinstance(envelope, dict) or not isinstance(envelope.get("data"), dict):
+                    problems.append('data: Missing input: the body must be {"data": {...}}')
+        if problems:
+            with self._lock:
+                self.violations.extend(f"{method} {path}: {problem}" for problem in problems)
+        return problems
+
+    def _fault_response(self, fault: Fault) -> tuple[int, dict[str, str], bytes]:
+        if fault.kind == "429":
+            error = ApiError(429, "You have made too many requests recently. Please, be chill.")
+            headers = _JSON | {"Retry-After": str(fault.retry_after)}
+            return 429, headers, json.dumps(error.body()).encode()
+        message = "Server Error" if fault.kind == "500" else "Service Unavailable"
+        error = ApiError(int(fault.kind), message, phrase=True)
+        return error.status, dict(_JSON), json.dumps(error.body()).encode()
+
+    def transport(self) -> httpx.MockTransport:
+        """Serve in-process: httpx.Client(transport=fake.transport(), base_url=...)."""
+
+        def answer(request: httpx.Request) -> httpx.Response:
+            query = dict(parse_qsl(request.url.query.decode(), keep_blank_values=True))
+            try:
+                status, headers, body = self.handle(
+                    request.method, request.url.path, query, request.headers, request.read()
+                )
+            except DropConnection as drop:
+                if drop.timeout:
+                    raise httpx.ReadTimeout("timed out", request=request) from drop
+                raise httpx.RemoteProtocolError(
+                    "Server disconnected without sending a response.", request=request
+                ) from drop
+            return httpx.Response(status, headers=headers, content=body)
+
+        return httpx.MockTransport(answer)

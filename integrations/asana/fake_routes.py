@@ -1,0 +1,354 @@
+"""The fake Asana's endpoints: a route table (method + path regex -> handler) and small handlers.
+
+Handlers run with the fake's lock held (except POST /webhooks, whose handshake calls out to the
+target, which may call back) and return (status, payload) or raise ApiError. By the time a
+handler runs, the request matched the contract, so types and enum values are already right.
+"""
+
+import json
+import re
+import secrets
+from collections.abc import Callable, Mapping
+from html import escape
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from integrations.asana.fake_call import Call, Result, parse_form, rich_text, workspace_of
+from integrations.asana.fake_render import ApiError, now_iso
+
+if TYPE_CHECKING:
+    from integrations.asana.fake import FakeAsana
+
+# Asana requires https webhook targets; plain http is let through for local test servers only.
+_LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "testserver"}
+
+
+# ---- users, workspaces, projects -------------------------------------------------------------
+
+
+def get_user(call: Call) -> Result:
+    """By GID, "me", or email address, as Asana allows."""
+    gid = call.params["user_gid"]
+    if gid == "me":
+        return call.one(call.objects[call.user_gid])
+    if "@" in gid:
+        by_email = [u for u in call.records("user") if u["email"].lower() == gid.lower()]
+        if not by_email:
+            raise ApiError(404, f"user: Unknown object: {gid}")
+        gid = by_email[0]["gid"]
+    return call.one(call.get("user", gid, "user"))
+
+
+def list_users(call: Call) -> Result:
+    workspace = call.get("workspace", call.query.get("workspace"), "workspace")["gid"]
+    return call.page([u for u in call.records("user") if workspace in u["workspaces"]])
+
+
+def get_workspace(call: Call) -> Result:
+    return call.one(call.get("workspace", call.params["workspace_gid"], "workspace"))
+
+
+def get_project(call: Call) -> Result:
+    return call.one(call.get("project", call.params["project_gid"], "project"))
+
+
+# ---- tags and tasks ---------------------------------------------------------------------------
+
+
+def list_workspace_tags(call: Call) -> Result:
+    workspace = call.get("workspace", call.params["workspace_gid"], "workspace")["gid"]
+    return call.page(call.records("tag", workspace=workspace))
+
+
+def create_workspace_tag(call: Call) -> Result:
+    workspace = call.get("workspace", call.params["workspace_gid"], "workspace")["gid"]
+    return call.one(call.objects[call.fake.add_tag(workspace, call.require("name"))], 201)
+
+
+def list_tags(call: Call) -> Result:
+    workspace = call.get("workspace", call.query.get("workspace"), "workspace")["gid"]
+    return call.page(call.records("tag", workspace=workspace))
+
+
+def create_tag(call: Call) -> Result:
+    workspace = call.get("workspace", call.require("workspace"), "workspace")["gid"]
+    return call.one(call.objects[call.fake.add_tag(workspace, call.require("name"))], 201)
+
+
+def list_tag_tasks(call: Call) -> Result:
+    tag = call.get("tag", call.params["tag_gid"], "tag")["gid"]
+    return call.page([t for t in call.records("task") if tag in t["tags"]])
+
+
+def get_task(call: Call) -> Result:
+    return call.one(call.get("task", call.params["task_gid"], "task"))
+
+
+def update_task(call: Call) -> Result:
+    task = call.get("task", call.params["task_gid"], "task")
+    data, now = call.data, now_iso()
+    # Checked before anything changes: a refused update leaves the task as it was.
+    plain = rich_text("html_notes", data["html_notes"]) if "html_notes" in data else None
+    if "name" in data:
+        task["name"] = data["name"]
+    if "notes" in data:
+        task["notes"] = data["notes"]
+        task["html_notes"] = f"<body>{escape(data['notes'])}</body>"
+    if plain is not None:
+        task["notes"], task["html_notes"] = plain, data["html_notes"]
+    if "completed" in data and data["completed"] != task["completed"]:
+        task["completed"] = data["completed"]
+        task["completed_at"] = now if data["completed"] else None
+    task["modified_at"] = now
+    return call.one(task)
+
+
+def _tag_change(call: Call, adding: bool) -> Result:
+    task = call.get("task", call.params["task_gid"], "task")
+    tag = call.get("tag", call.require("tag"), "tag")
+    if tag["workspace"] != task["workspace"]:
+        raise ApiError(400, "tag: The tag and the task must be in the same workspace")
+    if (tag["gid"] in task["tags"]) == adding:
+        return 200, {"data": {}}  # already so: Asana answers the same and changes nothing
+    if adding:
+        task["tags"].append(tag["gid"])
+    else:
+        task["tags"].remove(tag["gid"])
+    task["modified_at"] = now_iso()
+    subtype = "added_to_tag" if adding else "removed_from_tag"
+    text = f"{'added to' if adding else 'removed from'} {tag['name']}"
+    _add_story(call, task, "system", subtype, text)
+    return 200, {"data": {}}
+
+
+def _add_story(
+    call: Call, task: dict[str, Any], kind: str, subtype: str, text: str, html: str | None = None
+) -> str:
+    return call.fake._new(
+        "story",
+        type=kind,
+        resource_subtype=subtype,
+        text=text,
+        html_text=html if html is not None else f"<body>{escape(text)}</body>",
+        created_at=now_iso(),
+        created_by=call.user_gid,
+        target=task["gid"],
+        is_pinned=False,
+        is_edited=False,
+        is_editable=kind == "comment",
+    )
+
+
+def list_stories(call: Call) -> Result:
+    task = call.get("task", call.params["task_gid"], "task")["gid"]
+    return call.page(call.records("story", target=task))
+
+
+def create_story(call: Call) -> Result:
+    task = call.get("task", call.params["task_gid"], "task")
+    if call.data.get("html_text"):
+        html = call.data["html_text"]
+        text = rich_text("html_text", html)
+    else:
+        text, html = call.require("text"), None
+    return call.one(
+        call.objects[_add_story(call, task, "comment", "comment_added", text, html)], 201
+    )
+
+
+# ---- attachments ------------------------------------------------------------------------------
+
+
+def list_attachments(call: Call) -> Result:
+    parent = call.get("task", call.query.get("parent"), "parent")["gid"]
+    return call.page(call.records("attachment", parent=parent))
+
+
+def create_attachment(call: Call) -> Result:
+    parent = call.get("task", call.require("parent"), "parent")["gid"]
+    if call.data.get("resource_subtype", "asana") != "external":
+        raise ApiError(400, "file: Missing input (the fake Asana only takes external attachments)")
+    url, name = call.require("url"), call.require("name")
+    gid = call.fake._new(
+        "attachment",
+        resource_subtype="external",
+        name=name,
+        host="external",
+        view_url=url,
+        permanent_url=url,
+        download_url=None,
+        created_at=now_iso(),
+        parent=parent,
+        connected_to_app=False,
+    )
+    return call.one(call.objects[gid])  # Asana answers 200 here, not 201
+
+
+# ---- goals ------------------------------------------------------------------------------------
+
+
+def list_goals(call: Call) -> Result:
+    call.check_goals_plan()
+    workspace = call.get("workspace", call.query.get("workspace"), "workspace")["gid"]
+    goals = call.records("goal", workspace=workspace)
+    if call.query.get("time_periods"):
+        wanted = set(call.query["time_periods"].split(","))
+        goals = [g for g in goals if (g["time_period"] or {}).get("gid") in wanted]
+    return call.page(goals)
+
+
+def get_goal(call: Call) -> Result:
+    call.check_goals_plan()
+    return call.one(call.get("goal", call.params["goal_gid"], "goal"))
+
+
+def list_goal_relationships(call: Call) -> Result:
+    call.check_goals_plan()
+    goal = call.get("goal", call.query.get("supported_goal"), "supported_goal")["gid"]
+    found = call.records("goal_relationship", supported_goal=goal)
+    if "resource_subtype" in call.query:
+        found = [r for r in found if r["resource_subtype"] == call.query["resource_subtype"]]
+    return call.page(found)
+
+
+def parent_goals(call: Call) -> Result:
+    call.check_goals_plan()
+    goal = call.get("goal", call.params["goal_gid"], "goal")["gid"]
+    links = call.records("goal_relationship", supporting_resource=goal)
+    return 200, {"data": [call.out(call.objects[r["supported_goal"]]) for r in links]}
+
+
+# ---- webhooks and events ----------------------------------------------------------------------
+
+
+def create_webhook(call: Call) -> Result:
+    fake = call.fake
+    with fake._lock:
+        resource = call.get(None, call.require("resource"), "resource")
+        target = call.require("target")
+        url = urlsplit(target)
+        if url.scheme != "https" and not (url.scheme == "http" and url.hostname in _LOCAL_HOSTS):
+            raise ApiError(400, "target: Webhook targets must use https")
+        if resource["resource_type"] == "workspace" and not call.data.get("filters"):
+            raise ApiError(400, "filters: Workspace-level webhooks require filters")
+        workspace = workspace_of(call.objects, resource)
+    secret = secrets.token_hex(32)
+    # Like Asana, the handshake happens before the create call answers (and before the webhook
+    # has a gid); outside the lock, because the target may call back into the fake.
+    if not fake.handshake(target, secret):
+        raise ApiError(400, "The remote server did not respond with the handshake secret.")
+    with fake._lock:
+        gid = fake._new(
+            "webhook",
+            resource=resource["gid"],
+            target=target,
+            active=True,
+            created_at=now_iso(),
+            last_failure_at=None,
+            last_failure_content="",
+            last_success_at=None,
+            delivery_retry_count=0,
+            next_attempt_after=None,
+            failure_deletion_timestamp=None,
+            filters=call.data.get("filters") or [],
+            _secret=secret,
+            _workspace=workspace,
+        )
+        return call.one(call.objects[gid], 201)
+
+
+def list_webhooks(call: Call) -> Result:
+    workspace = call.get("workspace", call.query.get("workspace"), "workspace")["gid"]
+    hooks = call.records("webhook", _workspace=workspace)
+    if "resource" in call.query:
+        hooks = [h for h in hooks if h["resource"] == call.query["resource"]]
+    return call.page(hooks)
+
+
+def get_webhook(call: Call) -> Result:
+    return call.one(call.get("webhook", call.params["webhook_gid"], "webhook"))
+
+
+def delete_webhook(call: Call) -> Result:
+    del call.objects[call.get("webhook", call.params["webhook_gid"], "webhook")["gid"]]
+    return 200, {"data": {}}
+
+
+def get_events(call: Call) -> Result:
+    """Minimal: the fake records no events, so a valid sync token always gets an empty list."""
+    call.get(None, call.query.get("resource"), "resource")
+    fresh = secrets.token_hex(16)
+    if not call.query.get("sync"):
+        message = "Sync token invalid or too old. If you are attempting to keep resources in sync, you must fetch the full dataset for this query now and use the new sync token for the next sync."
+        return 412, ApiError(412, message).body() | {"sync": fresh}
+    return 200, {"data": [], "sync": fresh, "has_more": False}
+
+
+# ---- routing ----------------------------------------------------------------------------------
+
+# Paths as the contract writes them; "{task_gid}" becomes a named group.
+ROUTES: list[tuple[str, re.Pattern[str], Callable[[Call], Result]]] = [
+    (method, re.compile(re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", path)), handler)
+    for method, path, handler in [
+        ("GET", "/users/{user_gid}", get_user),
+        ("GET", "/users", list_users),
+        ("GET", "/workspaces/{workspace_gid}", get_workspace),
+        ("GET", "/workspaces/{workspace_gid}/tags", list_workspace_tags),
+        ("POST", "/workspaces/{workspace_gid}/tags", create_workspace_tag),
+        ("GET", "/tags", list_tags),
+        ("POST", "/tags", create_tag),
+        ("GET", "/tags/{tag_gid}/tasks", list_tag_tasks),
+        ("GET", "/tasks/{task_gid}", get_task),
+        ("PUT", "/tasks/{task_gid}", update_task),
+        ("POST", "/tasks/{task_gid}/addTag", lambda call: _tag_change(call, adding=True)),
+        ("POST", "/tasks/{task_gid}/removeTag", lambda call: _tag_change(call, adding=False)),
+        ("GET", "/tasks/{task_gid}/stories", list_stories),
+        ("POST", "/tasks/{task_gid}/stories", create_story),
+        ("GET", "/attachments", list_attachments),
+        ("POST", "/attachments", create_attachment),
+        ("GET", "/goals", list_goals),
+        ("GET", "/goals/{goal_gid}", get_goal),
+        ("GET", "/goal_relationships", list_goal_relationships),
+        ("GET", "/goals/{goal_gid}/parentGoals", parent_goals),
+        ("POST", "/webhooks", create_webhook),
+        ("GET", "/webhooks", list_webhooks),
+        ("GET", "/webhooks/{webhook_gid}", get_webhook),
+        ("DELETE", "/webhooks/{webhook_gid}", delete_webhook),
+        ("GET", "/projects/{project_gid}", get_project),
+        ("GET", "/events", get_events),
+    ]
+]
+_UNLOCKED = {create_webhook}
+
+
+def _route(method: str, path: str) -> tuple[Callable[[Call], Result], dict[str, str]]:
+    for route_method, pattern, handler in ROUTES:
+        match = pattern.fullmatch(path) if route_method == method else None
+        if match:
+            return handler, match.groupdict()
+    raise ApiError(404, "No matching route for request")
+
+
+def dispatch(
+    fake: "FakeAsana",
+    method: str,
+    path: str,
+    query: dict[str, str],
+    headers: Mapping[str, str],
+    body: bytes,
+    user_gid: str,
+) -> Result:
+    handler, params = _route(method, path)
+    for name, value in params.items():
+        if not (value.isdigit() or (name == "user_gid" and (value == "me" or "@" in value))):
+            raise ApiError(400, f"{name.removesuffix('_gid')}: Not a Long: {value}")
+    content_type = headers.get("content-type", "")
+    if content_type.startswith("multipart/form-data"):
+        data = parse_form(content_type, body)
+    else:
+        data = json.loads(body)["data"] if body else {}
+    call = Call(fake, user_gid, path, params, query, data)
+    if handler in _UNLOCKED:
+        return handler(call)
+    with fake._lock:
+        return handler(call)

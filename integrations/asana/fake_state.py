@@ -1,0 +1,308 @@
+"""The fake Asana's state: its objects, and the Python API tests use to build and inspect it.
+
+Objects live in one dict keyed by GID (GIDs are unique across types, as in Asana) and hold
+references as GIDs; fake_render.full() expands them the way Asana returns them. Keys that start
+with "_" are internal and never rendered.
+"""
+
+import re
+import secrets
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from html import escape, unescape
+from typing import Any
+
+from integrations.asana.fake_render import full, iso, now_iso, permalink
+
+_GOAL_FIELDS = {
+    "name",
+    "owner",
+    "status",
+    "html_notes",
+    "due_on",
+    "start_on",
+    "metric",
+    "time_period",
+}
+
+
+def plain_text(html: str) -> str:
+    """Roughly what Asana puts in `notes` for given `html_notes`."""
+    return unescape(re.sub(r"<[^>]+>", "", re.sub(r"<br\s*/?>", "\n", html)))
+
+
+class FakeAsanaState:
+    def __init__(self) -> None:
+        # Reentrant: request handlers hold it and call the builders below, which take it too.
+        self._lock = threading.RLock()
+        self._objects: dict[str, dict[str, Any]] = {}
+        self._tokens: dict[str, str] = {}
+        self._next_gid = 1_200_000_000_000_001
+        # Set by seed(): the default workspace, its user and that user's token.
+        self.workspace_gid = ""
+        self.user_gid = ""
+        self.token = ""
+
+    # ---- building state -------------------------------------------------------------------
+
+    def _new(self, resource_type: str, gid: str | None = None, **fields: Any) -> str:
+        with self._lock:
+            if gid is None:
+                gid = str(self._next_gid)
+                self._next_gid += 1
+            self._objects[gid] = {"gid": gid, "resource_type": resource_type, **fields}
+            return gid
+
+    def seed(self) -> None:
+        """One workspace, one user in it and a token for that user."""
+        self.workspace_gid = self.add_workspace("Pilot Workspace")
+        self.user_gid = self.add_user("Pilot Admin", "admin@example.com", [self.workspace_gid])
+        # Shaped like a real PAT (so redaction applies) and unique, so per-token state in the
+        # client (its request budget) is not shared between tests.
+        self.token = f"2/{self.user_gid}/{self.workspace_gid}:{secrets.token_hex(16)}"
+        self.add_token(self.token, self.user_gid)
+
+    def add_workspace(self, name: str, gid: str | None = None) -> str:
+        return self._new("workspace", gid, name=name, is_organization=True, email_domains=[])
+
+    def add_user(
+        self, name: str, email: str, workspaces: Iterable[str] = (), gid: str | None = None
+    ) -> str:
+        return self._new(
+            "user", gid, name=name, email=email, workspaces=list(workspaces), photo=None
+        )
+
+    def add_token(self, token: str, user_gid: str) -> None:
+        with self._lock:
+            self._tokens[token] = user_gid
+
+    def add_tag(self, workspace_gid: str, name: str) -> str:
+        return self._new(
+            "tag", workspace=workspace_gid, name=name, color=None, notes="", created_at=now_iso()
+        )
+
+    def add_project(self, workspace_gid: str, name: str) -> str:
+        return self._new(
+            "project", workspace=workspace_gid, name=name, archived=False, color=None, notes=""
+        )
+
+    def add_task(
+        self,
+        workspace_gid: str,
+        name: str,
+        *,
+        notes: str = "",
+        html_notes: str | None = None,
+        tags: Iterable[str] = (),
+        projects: Iterable[str] = (),
+        completed: bool = False,
+        created_at: datetime | str | None = None,
+    ) -> str:
+        """Tags are tag GIDs or names; unknown names become new tags in the workspace."""
+        with self._lock:
+            created = iso(created_at) if created_at else now_iso()
+            gid = self._new(
+                "task",
+                name=name,
+                notes=notes or plain_text(html_notes or ""),
+                html_notes=html_notes
+                if html_notes is not None
+                else f"<body>{escape(notes)}</body>",
+                completed=completed,
+                completed_at=created if completed else None,
+                created_at=created,
+                modified_at=created,
+                resource_subtype="default_task",
+                assignee=None,
+                due_on=None,
+                due_at=None,
+                start_on=None,
+                parent=None,
+                num_subtasks=0,
+                followers=[],
+                workspace=workspace_gid,
+                tags=[self._tag_gid(workspace_gid, tag) for tag in tags],
+                projects=list(projects),
+                created_by=self.user_gid or None,
+            )
+            self._objects[gid]["permalink_url"] = permalink(gid)
+            return gid
+
+    def _tag_gid(self, workspace_gid: str, tag: str) -> str:
+        if self._objects.get(tag, {}).get("resource_type") == "tag":
+            return tag
+        for record in self._records("tag", name=tag, workspace=workspace_gid):
+            return record["gid"]
+        return self.add_tag(workspace_gid, tag)
+
+    def delete_task(self, gid: str) -> None:
+        with self._lock:
+            del self._objects[gid]
+
+    def add_goal(
+        self,
+        workspace_gid: str,
+        name: str,
+        *,
+        owner_gid: str | None = None,
+        status: str | None = None,
+        html_notes: str = "",
+        due_on: str | None = None,
+        start_on: str | None = None,
+        metric: Mapping[str, Any] | None = None,
+        parent_gid: str | None = None,
+        time_period: Mapping[str, Any] | None = None,
+    ) -> str:
+        """`metric` overrides a default number metric; `time_period` needs display_name, period,
+        start_on and end_on; `parent_gid` makes the goal a sub-goal of that goal."""
+        with self._lock:
+            gid = self._new(
+                "goal",
+                name=name,
+                workspace=workspace_gid,
+                team=None,
+                is_workspace_level=True,
+                liked=False,
+                num_likes=0,
+                followers=[],
+                current_status_update=None,
+            )
+            self.update_goal(
+                gid,
+                owner=owner_gid,
+                status=status,
+                html_notes=html_notes,
+                due_on=due_on,
+                start_on=start_on,
+                metric=metric,
+                time_period=time_period,
+            )
+            if parent_gid is not None:
+                self._new(
+                    "goal_relationship",
+                    resource_subtype="subgoal",
+                    supported_goal=parent_gid,
+                    supporting_resource=gid,
+                    contribution_weight=1,
+                )
+            return gid
+
+    def update_goal(self, gid: str, **fields: Any) -> None:
+        """Change a goal as someone in Asana would. Fields: name, owner (a user GID or None),
+        status, html_notes, due_on, start_on, metric (dict or None), time_period (dict or None)."""
+        with self._lock:
+            goal = self._objects[gid]
+            for key, value in fields.items():
+                if key not in _GOAL_FIELDS:
+                    raise TypeError(f"update_goal() got an unexpected field {key!r}")
+                if key == "html_notes":
+                    value = value or "<body></body>"
+                    goal["notes"] = plain_text(value)
+                elif key == "metric" and value is not None:
+                    value = self._metric(value)
+                elif key == "time_period" and value is not None:
+                    value = {
+                        "gid": self._new("time_period"),
+                        "resource_type": "time_period",
+                        **value,
+                    }
+                goal[key] = value
+
+    def delete_goal(self, gid: str) -> None:
+        """Remove a goal and its links to parent and sub-goals."""
+        with self._lock:
+            del self._objects[gid]
+            for link in self._records("goal_relationship"):
+                if gid in (link["supported_goal"], link["supporting_resource"]):
+                    del self._objects[link["gid"]]
+
+    def _metric(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
+        metric = {
+            "gid": self._new("goal_metric"),
+            "resource_type": "goal_metric",
+            "resource_subtype": "number",
+            "precision": 0,
+            "unit": "none",
+            "currency_code": None,
+            "initial_number_value": 0,
+            "target_number_value": 100,
+            "current_number_value": 0,
+            "progress_source": "manual",
+            "is_custom_weight": False,
+        } | dict(overrides)
+        metric.setdefault("current_display_value", str(metric["current_number_value"]))
+        return metric
+
+    # ---- reading state --------------------------------------------------------------------
+
+    def _records(self, resource_type: str, **where: Any) -> list[dict[str, Any]]:
+        with self._lock:
+            return [
+                r
+                for r in self._objects.values()
+                if r["resource_type"] == resource_type
+                and all(r.get(k) == v for k, v in where.items())
+            ]
+
+    def _full(self, record: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            return full(self._objects, record)
+
+    def task(self, gid: str) -> dict[str, Any]:
+        return self._full(self._objects[gid])
+
+    def goal(self, gid: str) -> dict[str, Any]:
+        return self._full(self._objects[gid])
+
+    def comments(self, task_gid: str) -> list[dict[str, Any]]:
+        return [self._full(r) for r in self._records("story", target=task_gid, type="comment")]
+
+    def attachments(self, task_gid: str) -> list[dict[str, Any]]:
+        return [self._full(r) for r in self._records("attachment", parent=task_gid)]
+
+    def tag_names(self, task_gid: str) -> list[str]:
+        return [tag["name"] for tag in self.task(task_gid)["tags"]]
+
+    def webhooks(self) -> list[dict[str, Any]]:
+        """Every webhook, with its handshake `secret` (which Asana never returns)."""
+        return [self._full(r) | {"secret": r["_secret"]} for r in self._records("webhook")]
+
+    def event(
+        self,
+        resource_gid: str,
+        action: str = "changed",
+        *,
+        field: str | None = None,
+        parent_gid: str | None = None,
+    ) -> dict[str, Any]:
+        """An event shaped like the ones Asana delivers (user, resource, parent, change).
+        The resource may already be gone (a "deleted" event); it is then taken to be a task."""
+        with self._lock:
+            record = self._objects.get(resource_gid, {"gid": resource_gid, "resource_type": "task"})
+            resource = {
+                k: record[k] for k in ("gid", "resource_type", "resource_subtype") if k in record
+            }
+            parent = self._objects.get(parent_gid or "")
+            return {
+                "user": {"gid": self.user_gid, "resource_type": "user"} if self.user_gid else None,
+                "created_at": now_iso(),
+                "action": action,
+                "resource": resource,
+                "parent": {"gid": parent["gid"], "resource_type": parent["resource_type"]}
+                if parent
+                else None,
+                "change": {"field": field, "action": "changed"} if field else None,
+            }
+
+    def set_webhook_inactive(self, gid: str) -> None:
+        with self._lock:
+            hook = self._objects[gid]
+            hook["active"] = False
+            hook["last_failure_at"] = now_iso()
+            hook["last_failure_content"] = "Target did not respond with a 2xx status."
+
+    def forget_webhook(self, gid: str) -> None:
+        """Asana deleted the webhook on its side (e.g. after failing deliveries for 24 hours)."""
+        with self._lock:
+            del self._objects[gid]

@@ -1,0 +1,341 @@
+"""The fake Asana behaves like Asana where the product depends on it, and refuses what Asana would."""
+
+import hashlib
+import hmac
+import json
+
+import httpx
+import pytest
+from jsonschema_path import SchemaPath
+from openapi_core import V30ResponseValidator
+from openapi_core.testing import MockRequest, MockResponse
+
+from integrations.asana.fake import FakeAsana
+from integrations.asana.fake_validation import CONTRACT_PATH
+
+
+@pytest.fixture
+def fake() -> FakeAsana:
+    fake = FakeAsana()
+    fake.seed()
+    return fake
+
+
+def client(fake: FakeAsana, token: str | None = None) -> httpx.Client:
+    return httpx.Client(
+        transport=fake.transport(),
+        base_url=fake.base_url,
+        headers={"Authorization": f"Bearer {token or fake.token}"},
+    )
+
+
+def only_error(response: httpx.Response) -> str:
+    (error,) = response.json()["errors"]
+    return error["message"]
+
+
+def test_an_opt_field_outside_the_enum_is_rejected_and_recorded(fake):
+    task = fake.add_task(fake.workspace_gid, "T")
+
+    response = client(fake).get(f"/tasks/{task}", params={"opt_fields": "name,bogus"})
+
+    assert response.status_code == 400
+    assert "opt_fields" in only_error(response) and "bogus" in only_error(response)
+    assert len(fake.violations) == 1 and "bogus" in fake.violations[0]
+
+
+def test_a_write_without_the_data_envelope_is_rejected(fake):
+    task = fake.add_task(fake.workspace_gid, "T")
+
+    response = client(fake).put(f"/tasks/{task}", json={"completed": True})
+
+    assert response.status_code == 400 and "data" in only_error(response)
+    assert fake.task(task)["completed"] is False
+    assert fake.violations
+
+
+def test_an_operation_outside_the_contract_is_rejected(fake):
+    response = client(fake).get("/portfolios")
+
+    assert response.status_code == 400 and "not in the contract" in only_error(response)
+    assert fake.violations
+
+
+def test_a_missing_token_gets_401_in_asanas_envelope(fake):
+    response = httpx.Client(transport=fake.transport(), base_url=fake.base_url).get("/users/me")
+
+    assert response.status_code == 401
+    (error,) = response.json()["errors"]
+    assert error["message"] == "Not Authorized" and {"help", "phrase"} <= error.keys()
+    assert fake.violations == []
+
+
+def test_an_unknown_token_gets_401(fake):
+    assert client(fake, token="2/1/2:ffff").get("/users/me").status_code == 401
+
+
+def test_gids_are_checked_like_asana(fake):
+    api = client(fake)
+
+    assert api.get("/tasks/abc").status_code == 400
+    assert api.get("/tasks/123").status_code == 404
+
+
+def test_objects_in_a_workspace_the_user_is_not_in_are_hidden(fake):
+    other = fake.add_workspace("Other Co")
+    task = fake.add_task(other, "Secret")
+
+    assert client(fake).get(f"/tasks/{task}").status_code == 404
+    assert client(fake).get(f"/workspaces/{other}").status_code == 403
+
+
+def test_pagination_returns_every_item_once_across_pages(fake):
+    tag = fake.add_tag(fake.workspace_gid, "pilot")
+    tasks = [fake.add_task(fake.workspace_gid, f"T{i}", tags=[tag]) for i in range(7)]
+    api, seen, params = client(fake), [], {"limit": 3}
+
+    while True:
+        page = api.get(f"/tags/{tag}/tasks", params=params).json()
+        seen += [task["gid"] for task in page["data"]]
+        if page["next_page"] is None:
+            break
+        params = {"limit": 3, "offset": page["next_page"]["offset"]}
+
+    assert seen == tasks
+
+
+def test_a_large_list_without_limit_is_refused(fake):
+    tag = fake.add_tag(fake.workspace_gid, "pilot")
+    for i in range(101):
+        fake.add_task(fake.workspace_gid, f"T{i}", tags=[tag])
+
+    response = client(fake).get(f"/tags/{tag}/tasks")
+
+    assert response.status_code == 400 and "pagination" in only_error(response)
+
+
+def test_a_forged_offset_is_rejected(fake):
+    tag = fake.add_tag(fake.workspace_gid, "pilot")
+
+    response = client(fake).get(f"/tags/{tag}/tasks", params={"limit": 5, "offset": "garbage!"})
+
+    assert response.status_code == 400 and "offset" in only_error(response)
+
+
+def test_opt_fields_pick_fields_and_nested_fields(fake):
+    task = fake.add_task(fake.workspace_gid, "T", notes="n", tags=["pilot"])
+
+    data = client(fake).get(f"/tasks/{task}", params={"opt_fields": "notes,tags.name"}).json()
+
+    assert data["data"] == {
+        "gid": task,
+        "resource_type": "task",
+        "notes": "n",
+        "tags": [
+            {"gid": fake.task(task)["tags"][0]["gid"], "resource_type": "tag", "name": "pilot"}
+        ],
+    }
+
+
+def test_without_opt_fields_only_the_compact_record_comes_back(fake):
+    task = fake.add_task(fake.workspace_gid, "T", notes="n")
+
+    data = client(fake).get(f"/tasks/{task}").json()["data"]
+
+    assert data == {"gid": task, "resource_type": "task", "name": "T"}
+
+
+def test_adding_a_tag_twice_is_harmless(fake):
+    task = fake.add_task(fake.workspace_gid, "T")
+    tag = fake.add_tag(fake.workspace_gid, "done")
+    api = client(fake)
+
+    for _ in range(2):
+        assert api.post(f"/tasks/{task}/addTag", json={"data": {"tag": tag}}).json() == {"data": {}}
+
+    assert fake.tag_names(task) == ["done"]
+
+
+def test_a_rich_text_comment_must_be_wrapped_in_body(fake):
+    task = fake.add_task(fake.workspace_gid, "T")
+    api = client(fake)
+
+    bad = api.post(f"/tasks/{task}/stories", json={"data": {"html_text": "<b>hi</b>"}})
+    good = api.post(
+        f"/tasks/{task}/stories", json={"data": {"html_text": "<body><b>hi</b></body>"}}
+    )
+
+    assert (bad.status_code, good.status_code) == (400, 201)
+    assert [c["text"] for c in fake.comments(task)] == ["hi"]
+
+
+def test_an_external_attachment_is_posted_as_multipart(fake):
+    task = fake.add_task(fake.workspace_gid, "T")
+    form = {
+        "parent": task,
+        "resource_subtype": "external",
+        "url": "https://x.test/r",
+        "name": "Report",
+    }
+
+    response = client(fake).post("/attachments", files={k: (None, v) for k, v in form.items()})
+
+    assert response.status_code == 200
+    (attachment,) = fake.attachments(task)
+    assert (attachment["name"], attachment["view_url"], attachment["host"]) == (
+        "Report",
+        "https://x.test/r",
+        "external",
+    )
+
+
+def test_goals_answer_402_when_the_plan_lacks_them(fake):
+    fake.goals_payment_required = True
+
+    response = client(fake).get("/goals", params={"workspace": fake.workspace_gid})
+
+    assert response.status_code == 402 and response.json()["errors"][0]["message"]
+
+
+def test_an_injected_429_carries_retry_after_and_is_used_up(fake):
+    fake.inject("429", retry_after=7)
+    api = client(fake)
+
+    first, second = api.get("/users/me"), api.get("/users/me")
+
+    assert (first.status_code, first.headers["Retry-After"]) == (429, "7")
+    assert second.status_code == 200
+
+
+def test_an_injected_500_fires_only_where_it_matches(fake):
+    fake.inject("500", times=2, method="GET", path=r"^/workspaces/")
+    api = client(fake)
+
+    assert api.get("/users/me").status_code == 200
+    statuses = [api.get(f"/workspaces/{fake.workspace_gid}").status_code for _ in range(3)]
+
+    assert statuses == [500, 500, 200]
+
+
+def test_a_dropped_connection_reaches_an_http_client(fake_asana):
+    fake_asana.inject("drop")
+    headers = {"Authorization": f"Bearer {fake_asana.token}"}
+
+    with httpx.Client(base_url=fake_asana.base_url, headers=headers) as api:
+        with pytest.raises(httpx.RemoteProtocolError):
+            api.get("/users/me")
+        assert api.get("/users/me").status_code == 200
+
+
+def test_a_write_whose_answer_is_lost_was_still_applied(fake):
+    task = fake.add_task(fake.workspace_gid, "T")
+    fake.inject("timeout-after-apply", method="POST")
+
+    with pytest.raises(httpx.ReadTimeout):
+        client(fake).post(f"/tasks/{task}/stories", json={"data": {"text": "once"}})
+
+    assert [c["text"] for c in fake.comments(task)] == ["once"]
+
+
+class Receiver:
+    """A webhook target that echoes the handshake secret (unless told not to)."""
+
+    def __init__(self, echo: bool = True) -> None:
+        self.echo, self.received = echo, []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.received.append(request)
+        secret = request.headers.get("X-Hook-Secret")
+        headers = {"X-Hook-Secret": secret} if secret and self.echo else {}
+        return httpx.Response(200, headers=headers)
+
+
+def create_webhook(fake: FakeAsana, receiver: Receiver) -> httpx.Response:
+    fake.outbound_transport = httpx.MockTransport(receiver)
+    project = fake.add_project(fake.workspace_gid, "P")
+    data = {"resource": project, "target": "https://pilot.test/hooks/abc"}
+    return client(fake).post("/webhooks", json={"data": data})
+
+
+def test_creating_a_webhook_performs_the_handshake_first(fake):
+    receiver = Receiver()
+
+    response = create_webhook(fake, receiver)
+
+    assert response.status_code == 201
+    (handshake,) = receiver.received
+    (hook,) = fake.webhooks()
+    assert handshake.headers["X-Hook-Secret"] == hook["secret"] and handshake.content == b""
+
+
+def test_a_webhook_whose_target_does_not_echo_the_secret_is_refused(fake):
+    response = create_webhook(fake, Receiver(echo=False))
+
+    assert response.status_code == 400 and fake.webhooks() == []
+
+
+def test_deliveries_are_signed_with_the_handshake_secret(fake):
+    receiver = Receiver()
+    gid = create_webhook(fake, receiver).json()["data"]["gid"]
+    event = fake.event(fake.add_task(fake.workspace_gid, "T"), "added")
+
+    assert fake.deliver(gid, [event]) == 200
+
+    delivery = receiver.received[-1]
+    secret = fake.webhooks()[0]["secret"].encode()
+    expected = hmac.new(secret, delivery.content, hashlib.sha256).hexdigest()
+    assert delivery.headers["X-Hook-Signature"] == expected
+    assert json.loads(delivery.content) == {"events": [event]}
+
+
+def test_the_fixture_serves_a_seeded_fake_and_points_settings_at_it(fake_asana, settings):
+    headers = {"Authorization": f"Bearer {fake_asana.token}"}
+
+    me = httpx.get(f"{settings.ASANA_API_BASE_URL}/users/me", headers=headers).json()["data"]
+
+    assert fake_asana.base_url == settings.ASANA_API_BASE_URL
+    assert me["gid"] == fake_asana.user_gid
+    assert fake_asana.requests == [("GET", "/users/me", {})]
+
+
+RESPONSE_CHECKS = [
+    ("GET", "/users/me", "name,email,workspaces.name"),
+    ("GET", "/workspaces/{workspace}", "name,is_organization"),
+    ("GET", "/workspaces/{workspace}/tags", "name,workspace.name"),
+    ("GET", "/tags/{tag}/tasks", "name,notes,html_notes,completed,completed_at,created_at,"
+     "modified_at,tags.name,projects.name,permalink_url,workspace,assignee,due_on,parent"),
+    ("GET", "/tasks/{task}/stories", "text,html_text,created_at,created_by.name,resource_subtype"),
+    ("GET", "/attachments?parent={task}", "name,resource_subtype,host,view_url,permanent_url,"
+     "download_url,created_at,parent.name,connected_to_app"),
+    ("GET", "/goals?workspace={workspace}", "name,notes,html_notes,due_on,start_on,status,"
+     "owner.name,workspace,metric,metric.current_number_value,metric.target_number_value,"
+     "metric.unit,time_period,team,current_status_update"),
+    ("GET", "/goal_relationships?supported_goal={goal}",
+     "resource_subtype,supported_goal.name,supporting_resource.name,contribution_weight"),
+    ("GET", "/goals/{subgoal}/parentGoals", "name,owner,status"),
+    ("GET", "/projects/{project}", "name,workspace,archived,permalink_url"),
+    ("GET", "/tasks/999", None),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("method", "path", "opt_fields"), RESPONSE_CHECKS)
+def test_responses_match_asanas_contract(fake, method, path, opt_fields):
+    project = fake.add_project(fake.workspace_gid, "P")
+    task = fake.add_task(fake.workspace_gid, "T", tags=["pilot"], projects=[project])
+    goal = fake.add_goal(fake.workspace_gid, "G", owner_gid=fake.user_gid, metric={})
+    subgoal = fake.add_goal(fake.workspace_gid, "S", parent_gid=goal)
+    api = client(fake)
+    api.post(f"/tasks/{task}/stories", json={"data": {"text": "hi"}})
+    ids = dict(workspace=fake.workspace_gid, task=task, project=project, goal=goal, subgoal=subgoal)
+    ids["tag"] = fake.task(task)["tags"][0]["gid"]
+    url = httpx.URL(path.format(**ids), params={"opt_fields": opt_fields} if opt_fields else {})
+
+    response = api.request(method, url)
+
+    spec = SchemaPath.from_dict(json.loads(CONTRACT_PATH.read_text()))
+    request = MockRequest(
+        "https://app.asana.com", method, "/api/1.0" + url.path, args=dict(url.params)
+    )
+    result = MockResponse(response.content, status_code=response.status_code)
+    errors = list(V30ResponseValidator(spec).iter_errors(request, result))
+    assert errors == [], [repr(e.__cause__) for e in errors]
