@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class GoalsConfig(AppConfig):
@@ -6,7 +7,7 @@ class GoalsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from goals import tab
+        from goals import jobs, roles, tab
         from pilotsite.admin import Tab, register_tab
 
         register_tab(
@@ -18,4 +19,10 @@ class GoalsConfig(AppConfig):
                 urls=tab.urlpatterns,
                 order=20,
             )
+        )
+        # The schedule is data, so it is (re)created after every migrate.
+        post_migrate.connect(jobs.ensure_schedules, sender=self, dispatch_uid="goals.schedules")
+        # After auth's own handler has created the permissions (auth is installed earlier).
+        post_migrate.connect(
+            roles.ensure_managers_group, sender=self, dispatch_uid="goals.managers_group"
         )

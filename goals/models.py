@@ -1,0 +1,163 @@
+"""Goals and key results pulled from Asana, per employee and connection, and the sync runs.
+
+Asana stays the source of truth: these rows are a read-only copy that a sync replaces
+wholesale for each employee, so the admin never edits them.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+from integrations.models import AsanaConnection, Employee
+
+DESCRIPTION_MAX = 1000
+GOALS_PER_EMPLOYEE_MAX = 200
+
+
+class GoalStatus(models.TextChoices):
+    ON_TRACK = "on_track", "on track"
+    AT_RISK = "at_risk", "at risk"
+    OFF_TRACK = "off_track", "off track"
+    COMPLETED = "completed", "completed"
+
+
+class Goal(models.Model):
+    employee = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="goals")
+    connection = models.ForeignKey(AsanaConnection, on_delete=models.CASCADE, related_name="goals")
+    asana_gid = models.CharField("Asana GID", max_length=32)
+    # Where Asana listed the goal, so the kept 200 and the tab follow Asana's order.
+    position = models.PositiveIntegerField(default=0)
+    name = models.CharField(max_length=500)
+    description = models.TextField(blank=True, max_length=DESCRIPTION_MAX)
+    due_on = models.DateField(null=True, blank=True)
+    start_on = models.DateField(null=True, blank=True)
+    status = models.CharField(
+        max_length=16, choices=GoalStatus.choices, default=GoalStatus.ON_TRACK
+    )
+    asana_status = models.CharField(
+        max_length=32, blank=True, help_text="The goal's status exactly as Asana reported it."
+    )
+    has_metric = models.BooleanField(default=False)
+    metric_initial = models.FloatField(null=True, blank=True)
+    metric_current = models.FloatField(null=True, blank=True)
+    metric_target = models.FloatField(null=True, blank=True)
+    metric_unit = models.CharField(
+        max_length=16, blank=True, help_text="none, currency or percentage"
+    )
+    metric_currency = models.CharField(max_length=3, blank=True)
+    progress = models.FloatField(
+        null=True, blank=True, help_text="0–1, computed from the metric's initial/current/target."
+    )
+
+    class Meta:
+        ordering = ["employee__name", "position", "asana_gid"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "employee", "asana_gid"], name="goal_unique_per_employee"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def progress_percent(self) -> int | None:
+        return None if self.progress is None else round(self.progress * 100)
+
+
+class KeyResult(models.Model):
+    """A sub-goal of a kept goal."""
+
+    goal = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="key_results")
+    asana_gid = models.CharField("Asana GID", max_length=32)
+    position = models.PositiveIntegerField(default=0)
+    name = models.CharField(max_length=500)
+    status = models.CharField(
+        max_length=16, choices=GoalStatus.choices, default=GoalStatus.ON_TRACK
+    )
+    asana_status = models.CharField(max_length=32, blank=True)
+    due_on = models.DateField(null=True, blank=True)
+    progress = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["goal", "position", "asana_gid"]
+        constraints = [
+            models.UniqueConstraint(fields=["goal", "asana_gid"], name="key_result_unique_per_goal")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def progress_percent(self) -> int | None:
+        return None if self.progress is None else round(self.progress * 100)
+
+
+class EmployeeGoalState(models.Model):
+    """The outcome of the last successful sync for one employee in one workspace."""
+
+    employee = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="goal_states")
+    connection = models.ForeignKey(
+        AsanaConnection, on_delete=models.CASCADE, related_name="goal_states"
+    )
+    last_synced_at = models.DateTimeField()
+    owned = models.PositiveIntegerField(default=0, help_text="Goals Asana lists for the employee.")
+    kept = models.PositiveIntegerField(default=0)
+    truncated = models.BooleanField(
+        default=False, help_text=f"The employee owns more than {GOALS_PER_EMPLOYEE_MAX} goals."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "employee"], name="goal_state_unique_per_employee"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.employee} goals synced {self.last_synced_at:%Y-%m-%d %H:%M}"
+
+
+class GoalSync(models.Model):
+    class State(models.TextChoices):
+        RUNNING = "running", "running"
+        SUCCEEDED = "succeeded", "succeeded"
+        FAILED = "failed", "failed"
+
+    connection = models.ForeignKey(
+        AsanaConnection, on_delete=models.CASCADE, related_name="goal_syncs"
+    )
+    source = models.CharField(max_length=16, help_text="schedule, command or admin")
+    employee_email = models.EmailField(blank=True, help_text="Set when one employee was synced.")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.RUNNING)
+    phase = models.CharField(max_length=40, blank=True)
+    started_at = models.DateTimeField(auto_now_add=True)
+    # Touched on every progress step: a running row that stops moving is a dead worker.
+    heartbeat_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    employees_total = models.PositiveIntegerField(default=0)
+    employees_done = models.PositiveIntegerField(default=0)
+    goals_kept = models.PositiveIntegerField(default=0)
+    key_results = models.PositiveIntegerField(default=0)
+    goals_removed = models.PositiveIntegerField(default=0)
+    skipped_unowned = models.PositiveIntegerField(default=0)
+    skipped_unmapped = models.PositiveIntegerField(default=0)
+    employees_truncated = models.PositiveIntegerField(default=0)
+    requests = models.PositiveIntegerField(default=0, help_text="Asana API calls made.")
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection"],
+                condition=Q(state="running"),
+                name="one_running_goal_sync_per_connection",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"goal sync {self.started_at:%Y-%m-%d %H:%M} ({self.state})"
+
+    @property
+    def skipped(self) -> int:
+        return self.skipped_unowned + self.skipped_unmapped

@@ -1,9 +1,102 @@
-"""The goals tab of the admin index (placeholder until the goals issue fills it in)."""
+"""The goals tab (`/admin/?tab=goals`): managers see their reports' goals; "Sync now".
 
-from django.http import HttpRequest
+Scope is enforced in the queries: a user who is not a superuser only ever loads employees
+whose `manager` is that user, whatever the URL says.
+"""
 
-urlpatterns: list = []
+from django.contrib import messages
+from django.contrib.admin.views.decorators import staff_member_required
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import PermissionDenied
+from django.core.paginator import Paginator
+from django.db.models import Prefetch, Q, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.urls import path, reverse
+from django.views.decorators.http import require_POST
+
+from goals.models import EmployeeGoalState, Goal, GoalStatus, GoalSync, KeyResult
+from goals.sync import running_sync
+from integrations.audit import record
+from integrations.models import AsanaConnection, Employee
+
+EMPLOYEES_PER_PAGE = 25
+RECENT_SYNCS = 10
+
+
+def scoped_employees(user: AbstractBaseUser) -> QuerySet[Employee]:
+    """The employees whose goals `user` may see: a manager's reports, or everyone."""
+    if user.is_superuser:
+        return Employee.objects.all()
+    return Employee.objects.filter(manager=user)
+
+
+def scoped_goals(user: AbstractBaseUser) -> QuerySet[Goal]:
+    goals = Goal.objects.all()
+    return goals if user.is_superuser else goals.filter(employee__manager=user)
 
 
 def context(request: HttpRequest) -> dict:
-    return {}
+    user = request.user
+    if not user.has_perm("goals.view_goal"):
+        return {"goals_denied": True}
+    status = request.GET.get("status", "")
+    status = status if status in GoalStatus.values else ""
+    search = request.GET.get("q", "").strip()
+
+    employees = scoped_employees(user)
+    if search:
+        employees = employees.filter(Q(name__icontains=search) | Q(email__icontains=search))
+    goals = Goal.objects.order_by("connection_id", "position")
+    if status:
+        employees = employees.filter(goals__status=status).distinct()
+        goals = goals.filter(status=status)
+    employees = employees.order_by("name", "email").prefetch_related(
+        Prefetch("goals", queryset=goals),
+        Prefetch("goals__key_results", queryset=KeyResult.objects.order_by("position")),
+        Prefetch("goal_states", queryset=EmployeeGoalState.objects.select_related("connection")),
+    )
+    page = Paginator(employees, EMPLOYEES_PER_PAGE).get_page(request.GET.get("page"))
+
+    can_sync = user.has_perm("goals.change_goal")
+    recent = list(GoalSync.objects.select_related("connection")[:RECENT_SYNCS])
+    return {
+        "goals_page": page,
+        "goals_status": status,
+        "goals_search": search,
+        "goals_statuses": GoalStatus.choices,
+        "goals_can_sync": can_sync,
+        "goals_connections": list(AsanaConnection.objects.all()) if can_sync else [],
+        "goals_recent_syncs": recent,
+        "goals_running": [s for s in recent if s.state == GoalSync.State.RUNNING],
+    }
+
+
+@staff_member_required
+@require_POST
+def sync_now(request: HttpRequest, connection_id: int) -> HttpResponse:
+    if not request.user.has_perm("goals.change_goal"):
+        raise PermissionDenied
+    connection = get_object_or_404(AsanaConnection, pk=connection_id)
+    running = running_sync(connection)
+    if running is not None:
+        messages.warning(
+            request,
+            f"A goal sync for {connection} is already running "
+            f"({running.employees_done} of {running.employees_total} employees done).",
+        )
+    else:
+        from django_q.tasks import async_task
+
+        async_task("goals.jobs.sync_connection", connection.pk, "admin", task_name="goal sync")
+        record(
+            "goals.sync_requested",
+            target=str(connection),
+            actor=request.user,
+            connection=connection,
+        )
+        messages.success(request, f"Goal sync for {connection} queued; progress shows below.")
+    return redirect(reverse("admin:index") + "?tab=goals")
+
+
+urlpatterns = [path("sync/<int:connection_id>/", sync_now, name="sync")]

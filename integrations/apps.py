@@ -1,4 +1,5 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 
 
 class IntegrationsConfig(AppConfig):
@@ -6,8 +7,13 @@ class IntegrationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from integrations import tab
+        from integrations import jobs, tab
         from pilotsite.admin import Tab, register_tab
+
+        # The poll schedule is data, so it is (re)created after every migrate.
+        post_migrate.connect(
+            jobs.ensure_schedules, sender=self, dispatch_uid="integrations.schedules"
+        )
 
         register_tab(
             Tab(

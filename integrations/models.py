@@ -139,6 +139,9 @@ class ProcessedTask(models.Model):
     # Reporting steps already applied in Asana for this attempt, so a retried report
     # never posts the same comment or tag twice.
     report_steps = models.JSONField(default=list, blank=True)
+    # The execution's outcome ("success"/"failure"), saved before reporting starts so an
+    # interrupted report is finished with the same outcome instead of running the task again.
+    outcome = models.CharField(max_length=16, blank=True)
     result_summary = models.TextField(blank=True)
     result_url = models.URLField(max_length=1000, blank=True)
     result_url_title = models.CharField(max_length=200, blank=True)
@@ -177,6 +180,9 @@ class WebhookRegistration(models.Model):
     secret = EncryptedTextField(blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     last_delivery_at = models.DateTimeField(null=True, blank=True)
+    # Any verified request from Asana, heartbeats included.
+    last_contact_at = models.DateTimeField(null=True, blank=True)
+    last_checked_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
@@ -186,6 +192,29 @@ class WebhookRegistration(models.Model):
 
     def __str__(self) -> str:
         return f"webhook on {self.resource_gid} ({self.state})"
+
+
+class WebhookDelivery(models.Model):
+    """Digest of each accepted delivery body, so a replayed body is acknowledged but not
+    processed twice. Rows are pruned after WEBHOOK_DELIVERY_RETENTION days."""
+
+    registration = models.ForeignKey(
+        WebhookRegistration, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    body_sha256 = models.CharField(max_length=64)
+    event_count = models.PositiveIntegerField(default=0)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["registration", "body_sha256"], name="webhook_delivery_unique_body"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"delivery {self.body_sha256[:12]} ({self.event_count} events)"
 
 
 class AuditLogQuerySet(models.QuerySet):

@@ -1,9 +1,67 @@
-"""What the pipeline part of an Asana card shows (placeholder; replaced by the pipeline work)."""
+"""What the pipeline part of an Asana card shows: the executor, the last poll, counts of
+tasks in progress / done / failed and the latest processed tasks."""
 
+from datetime import timedelta
 from typing import Any
 
-from integrations.models import AsanaConnection
+from django.db.models import Count
+from django.urls import reverse
+
+from integrations.executor import executor_configured, executor_description
+from integrations.models import AsanaConnection, ProcessedTask
+
+State = ProcessedTask.State
+RECENT_SHOWN = 15
+OUTPUT_EXCERPT = 600
+
+
+def asana_url(processed: ProcessedTask) -> str:
+    return processed.permalink_url or f"https://app.asana.com/0/0/{processed.task_gid}"
+
+
+def _duration(start: Any, end: Any) -> timedelta | None:
+    return end - start if start and end else None
+
+
+def _row(processed: ProcessedTask) -> dict[str, Any]:
+    output = processed.output.strip()
+    return {
+        "task": processed,
+        "asana_url": asana_url(processed),
+        "admin_url": reverse("admin:integrations_processedtask_change", args=[processed.pk]),
+        "waited": _duration(processed.claimed_at, processed.started_at),
+        "ran": _duration(processed.started_at, processed.finished_at),
+        "output_excerpt": ("…" + output[-OUTPUT_EXCERPT:])
+        if len(output) > OUTPUT_EXCERPT
+        else output,
+    }
 
 
 def card(connection: AsanaConnection) -> dict[str, Any]:
-    return {}
+    tasks = ProcessedTask.objects.filter(connection=connection)
+    by_state = dict(tasks.values_list("state").annotate(n=Count("id")).values_list("state", "n"))
+    changelist = reverse("admin:integrations_processedtask_changelist")
+    filtered = f"{changelist}?connection__id__exact={connection.pk}"
+    in_progress = tasks.filter(state__in=(State.CLAIMED, State.RUNNING)).order_by("claimed_at")
+    return {
+        "executor_configured": executor_configured(),
+        "executor": executor_description(),
+        "last_poll_at": connection.last_poll_at,
+        "last_poll_result": connection.last_poll_result,
+        "counts": [
+            {
+                "label": label,
+                "count": sum(by_state.get(s, 0) for s in states),
+                "url": f"{filtered}&state__in={','.join(states)}",
+            }
+            for label, states in (
+                ("in progress", (State.RUNNING, State.CLAIMED)),
+                ("done", (State.DONE,)),
+                ("failed", (State.FAILED,)),
+                ("skipped", (State.SKIPPED,)),
+            )
+        ],
+        "in_progress": [_row(p) for p in in_progress[:RECENT_SHOWN]],
+        "recent": [_row(p) for p in tasks.order_by("-updated_at")[:RECENT_SHOWN]],
+        "all_url": filtered,
+    }

@@ -16,6 +16,7 @@ caller checks and decides. Requests that never left (connect errors) are always 
 import hashlib
 import logging
 import random
+import socket
 import ssl
 import threading
 import time
@@ -84,6 +85,15 @@ def _ssl_context() -> ssl.SSLContext:
     return ssl.create_default_context(cafile=certifi.where())
 
 
+def _default_transport() -> httpx.HTTPTransport:
+    # Without TCP_NODELAY small requests wait on Nagle's algorithm and delayed ACKs:
+    # about 11 ms each, measured against the fake on loopback.
+    return httpx.HTTPTransport(
+        verify=_ssl_context(),
+        socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],
+    )
+
+
 def _retry_after(response: httpx.Response) -> float | None:
     try:
         return min(float(response.headers["Retry-After"]), RETRY_AFTER_CAP)
@@ -123,8 +133,7 @@ class AsanaClient:
         self.request_count = 0
         self._http = httpx.Client(
             base_url=(base_url or settings.ASANA_API_BASE_URL).rstrip("/"),
-            transport=transport,
-            verify=_ssl_context(),
+            transport=transport or _default_transport(),
             timeout=timeout or settings.ASANA_TIMEOUT,
             headers={
                 "Authorization": f"Bearer {token}",

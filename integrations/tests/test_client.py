@@ -70,9 +70,11 @@ def test_500_is_retried_with_backoff_then_succeeds(client, fake_asana, sleeps):
 
 def test_server_errors_give_up_after_the_retry_budget_as_transient(fake_asana, sleeps):
     fake_asana.inject("503", times=10)
-    with AsanaClient(fake_asana.token, sleep=sleeps, max_retries=2) as api:
-        with pytest.raises(AsanaServerError) as caught:
-            api.me()
+    with (
+        AsanaClient(fake_asana.token, sleep=sleeps, max_retries=2) as api,
+        pytest.raises(AsanaServerError) as caught,
+    ):
+        api.me()
     assert caught.value.permanent is False
     assert caught.value.status == 503
     assert api.request_count == 3
@@ -80,9 +82,8 @@ def test_server_errors_give_up_after_the_retry_budget_as_transient(fake_asana, s
 
 def test_a_rejected_token_is_a_permanent_error_that_says_what_to_do(fake_asana, sleeps):
     token = "2/999/888:" + "f" * 32
-    with AsanaClient(token, sleep=sleeps) as api:
-        with pytest.raises(AsanaAuthError) as caught:
-            api.me()
+    with AsanaClient(token, sleep=sleeps) as api, pytest.raises(AsanaAuthError) as caught:
+        api.me()
     message = str(caught.value)
     assert message.startswith("the token was rejected by Asana (401)")
     assert "generate a new personal access token" in message

@@ -1,0 +1,86 @@
+"""Read-only admin for synced goals. Asana is the source of truth, so nothing is edited here,
+and a manager only ever loads their own reports' rows (enforced in `get_queryset`)."""
+
+from django.contrib import admin
+from django.http import HttpRequest
+
+from goals.models import EmployeeGoalState, Goal, GoalSync, KeyResult
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.is_superuser
+
+
+class ManagerScopedAdmin(ReadOnlyAdmin):
+    # The lookup from this model to the employee whose manager may see it.
+    employee_path = "employee"
+
+    def get_queryset(self, request: HttpRequest):
+        queryset = super().get_queryset(request)
+        if request.user.is_superuser:
+            return queryset
+        return queryset.filter(**{f"{self.employee_path}__manager": request.user})
+
+
+class KeyResultInline(admin.TabularInline):
+    model = KeyResult
+    fields = ("name", "status", "asana_status", "due_on", "progress")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+@admin.register(Goal)
+class GoalAdmin(ManagerScopedAdmin):
+    list_display = ("name", "employee", "status", "due_on", "progress", "connection")
+    list_filter = ("status", "connection")
+    search_fields = ("name", "employee__name", "employee__email", "asana_gid")
+    list_select_related = ("employee", "connection")
+    inlines = [KeyResultInline]
+
+
+@admin.register(KeyResult)
+class KeyResultAdmin(ManagerScopedAdmin):
+    employee_path = "goal__employee"
+    list_display = ("name", "goal", "status", "due_on")
+    list_filter = ("status",)
+    search_fields = ("name", "goal__name", "goal__employee__name", "goal__employee__email")
+    list_select_related = ("goal",)
+
+
+@admin.register(EmployeeGoalState)
+class EmployeeGoalStateAdmin(ManagerScopedAdmin):
+    list_display = ("employee", "connection", "last_synced_at", "owned", "kept", "truncated")
+    list_filter = ("truncated", "connection")
+    list_select_related = ("employee", "connection")
+
+
+@admin.register(GoalSync)
+class GoalSyncAdmin(ReadOnlyAdmin):
+    list_display = (
+        "started_at",
+        "connection",
+        "source",
+        "state",
+        "employees_done",
+        "employees_total",
+        "goals_kept",
+        "key_results",
+        "skipped_unmapped",
+        "skipped_unowned",
+        "error",
+    )
+    list_filter = ("state", "source", "connection")

@@ -1,0 +1,36 @@
+"""The [GOALS] block of an employee's performance-review prompt."""
+
+from django.db.models import F, Prefetch
+
+from goals.models import Goal, GoalStatus, KeyResult
+from integrations.models import Employee
+
+HEADER = "[GOALS]"
+NO_GOALS = "No goals are recorded in Asana for this employee."
+
+
+def _status(value: str) -> str:
+    return GoalStatus(value).label if value in GoalStatus.values else value
+
+
+def _due(goal: Goal | KeyResult) -> str:
+    return f"due {goal.due_on:%Y-%m-%d}" if goal.due_on else "no due date"
+
+
+def goals_block(employee: Employee) -> str:
+    """Goals ordered by due date (undated last), then name; key results in Asana's order."""
+    goals = (
+        Goal.objects.filter(employee=employee)
+        .order_by(F("due_on").asc(nulls_last=True), "name", "asana_gid", "connection_id")
+        .prefetch_related(
+            Prefetch("key_results", queryset=KeyResult.objects.order_by("position", "asana_gid"))
+        )
+    )
+    lines = [HEADER]
+    for goal in goals:
+        lines.append(f"- {goal.name} — status: {_status(goal.status)} — {_due(goal)}")
+        for kr in goal.key_results.all():
+            lines.append(f"  - Key result: {kr.name} — status: {_status(kr.status)}")
+    if len(lines) == 1:
+        lines.append(NO_GOALS)
+    return "\n".join(lines)

@@ -1,0 +1,363 @@
+"""Pull every mapped employee's Asana goals and key results into the database.
+
+Everything is read from Asana first; only then is each employee's list replaced in its own
+transaction. So an Asana failure part-way changes nothing stored, and a database failure
+never leaves one employee with half a list. One sync per connection runs at a time: the
+`GoalSync` row in state "running" is the lock (a partial unique constraint), and a running
+row whose heartbeat stopped is treated as a dead worker.
+"""
+
+import datetime
+import logging
+from contextlib import closing
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from goals import fetch
+from goals.fields import goal_fields, map_status, metric_fields, parse_date
+from goals.models import EmployeeGoalState, Goal, GoalSync, KeyResult
+from integrations.asana.client import AsanaClient, client_for
+from integrations.asana.errors import (
+    AsanaError,
+    AsanaForbidden,
+    AsanaNotFound,
+    AsanaPaymentRequired,
+)
+from integrations.models import AsanaConnection, AsanaMapping
+from pilotsite.redact import redact
+
+log = logging.getLogger(__name__)
+
+STALE_AFTER = datetime.timedelta(minutes=30)
+
+
+class GoalsError(Exception):
+    """A goal sync that could not start; the message is for a person."""
+
+
+class GoalsConfigError(GoalsError):
+    pass
+
+
+class GoalSyncBusy(GoalsError):
+    pass
+
+
+@dataclass
+class EmployeeResult:
+    email: str
+    name: str
+    owned: int = 0
+    kept: int = 0
+    key_results: int = 0
+    removed: int = 0
+    truncated: bool = False
+
+
+@dataclass
+class SyncResult:
+    sync: GoalSync
+    employees: list[EmployeeResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.sync.state == GoalSync.State.SUCCEEDED
+
+    @property
+    def error(self) -> str:
+        return self.sync.error
+
+
+def describe_error(exc: AsanaError, workspace_gid: str) -> str:
+    """What went wrong, said for the person reading the card or the command output."""
+    if isinstance(exc, AsanaPaymentRequired):
+        return (
+            "Goals are not available on this workspace's Asana plan (402): Asana Goals need a "
+            "paid plan (Starter or above)."
+        )
+    if isinstance(exc, AsanaNotFound | AsanaForbidden):
+        return f"Workspace {workspace_gid} is not reachable with this token: {exc}"
+    return str(exc)
+
+
+def _claim(
+    connection: AsanaConnection, source: str, employee_email: str, employees_total: int
+) -> GoalSync:
+    now = timezone.now()
+    GoalSync.objects.filter(
+        connection=connection, state=GoalSync.State.RUNNING, heartbeat_at__lt=now - STALE_AFTER
+    ).update(
+        state=GoalSync.State.FAILED,
+        finished_at=now,
+        error="abandoned: the worker running this sync stopped without finishing",
+    )
+    try:
+        with transaction.atomic():
+            return GoalSync.objects.create(
+                connection=connection,
+                source=source,
+                employee_email=employee_email,
+                employees_total=employees_total,
+                phase="reading the goal list",
+            )
+    except IntegrityError:
+        running = GoalSync.objects.filter(
+            connection=connection, state=GoalSync.State.RUNNING
+        ).first()
+        detail = (
+            f" (started {running.started_at:%Y-%m-%d %H:%M}, "
+            f"{running.employees_done} of {running.employees_total} employees done)"
+            if running
+            else ""
+        )
+        raise GoalSyncBusy(
+            f"A goal sync for {connection} is already running{detail}; not starting another."
+        ) from None
+
+
+def _progress(sync: GoalSync, **fields: Any) -> None:
+    for name, value in fields.items():
+        setattr(sync, name, value)
+    GoalSync.objects.filter(pk=sync.pk).update(heartbeat_at=timezone.now(), **fields)
+
+
+def _finish(sync: GoalSync, state: str, error: str = "", **counts: Any) -> None:
+    _progress(
+        sync, state=state, error=redact(error), finished_at=timezone.now(), phase="", **counts
+    )
+
+
+def _fail_config(connection: AsanaConnection, source: str, email: str, message: str) -> None:
+    GoalSync.objects.create(
+        connection=connection,
+        source=source,
+        employee_email=email,
+        state=GoalSync.State.FAILED,
+        finished_at=timezone.now(),
+        error=message,
+    )
+    raise GoalsConfigError(message)
+
+
+def sync_goals(
+    connection: AsanaConnection,
+    *,
+    employee_email: str | None = None,
+    client: AsanaClient | None = None,
+    source: str = "command",
+) -> SyncResult:
+    """Sync one connection (or one employee of it).
+
+    Raises GoalsConfigError when there is nothing valid to sync and GoalSyncBusy when a sync
+    for the connection is already running; Asana failures are recorded on the returned
+    result (`ok` False, `error` set) and leave stored goals as they were.
+    """
+    email = (employee_email or "").strip().lower()
+    if not connection.workspace_gid:
+        _fail_config(
+            connection,
+            source,
+            email,
+            "No Asana workspace GID is set for this connection: set it on the Asana card, "
+            "then sync goals again.",
+        )
+    all_mappings = list(
+        AsanaMapping.objects.filter(connection=connection).select_related("employee")
+    )
+    scope = [m for m in all_mappings if not email or m.employee.email.lower() == email]
+    if email and not scope:
+        _fail_config(
+            connection,
+            source,
+            email,
+            f"No employee with email {email} is mapped to an Asana user in {connection}.",
+        )
+    sync = _claim(connection, source, email, len(scope))
+    result = SyncResult(sync=sync)
+    own_client = client is None
+    requests_before = 0
+    try:
+        client = client or client_for(connection)
+        requests_before = client.request_count
+        plan = _read(client, connection, sync, scope, all_mappings)
+        _write(connection, sync, plan, prune=not email, result=result)
+        _finish(
+            sync,
+            GoalSync.State.SUCCEEDED,
+            requests=client.request_count - requests_before,
+            **_totals(result),
+        )
+    except AsanaError as exc:
+        message = describe_error(exc, connection.workspace_gid)
+        log.warning("goal sync for %s failed: %s", connection, message)
+        made = client.request_count - requests_before if client else 0
+        _finish(sync, GoalSync.State.FAILED, message, requests=made)
+    except BaseException as exc:
+        _finish(sync, GoalSync.State.FAILED, f"internal error: {type(exc).__name__}: {exc}")
+        raise
+    finally:
+        if own_client and client is not None:
+            client.close()
+    return result
+
+
+@dataclass
+class _EmployeePlan:
+    mapping: AsanaMapping
+    owned: int
+    goals: list[dict]
+    # goal gid -> sub-goal records (with status, due date, metric where known)
+    key_results: dict[str, list[dict]] = field(default_factory=dict)
+
+
+@dataclass
+class _Plan:
+    employees: list[_EmployeePlan]
+    unowned: int
+    unmapped: int
+    mapped_employee_ids: set[int]
+
+
+def _read(
+    client: AsanaClient,
+    connection: AsanaConnection,
+    sync: GoalSync,
+    scope: list[AsanaMapping],
+    all_mappings: list[AsanaMapping],
+) -> _Plan:
+    workspace = fetch.fetch_workspace_goals(
+        client, connection.workspace_gid, {m.asana_user_gid for m in all_mappings}
+    )
+    _progress(
+        sync,
+        phase="reading key results",
+        skipped_unowned=workspace.unowned,
+        skipped_unmapped=workspace.unmapped,
+    )
+    employees = []
+    for mapping in scope:
+        owned = workspace.by_owner.get(mapping.asana_user_gid, [])
+        employees.append(_EmployeePlan(mapping, len(owned), fetch.kept_goals(owned)))
+    # closing() stops queued lookups at once when one fails.
+    with closing(fetch.iter_subgoal_refs(client, [e.goals for e in employees])) as lookups:
+        for done, (employee, refs) in enumerate(zip(employees, lookups, strict=True), 1):
+            employee.key_results = {
+                gid: fetch.subgoal_details(client, goal_refs, workspace.index)
+                for gid, goal_refs in refs.items()
+            }
+            _progress(sync, employees_done=done)
+    return _Plan(
+        employees,
+        workspace.unowned,
+        workspace.unmapped,
+        {m.employee_id for m in all_mappings},
+    )
+
+
+def _key_result_fields(raw: dict) -> dict[str, Any]:
+    return {
+        "name": str(raw.get("name") or "(untitled goal)")[:500],
+        "status": map_status(raw.get("status")),
+        "asana_status": str(raw.get("status") or "")[:32],
+        "due_on": parse_date(raw.get("due_on")),
+        "progress": metric_fields(raw.get("metric"))["progress"],
+    }
+
+
+def _upsert(
+    model: type, existing: dict[str, Any], wanted: list[tuple[str, dict]], **parent: Any
+) -> int:
+    """Make the rows under `parent` exactly `wanted` (gid, fields) in order; returns removed."""
+    keep = {gid for gid, _ in wanted}
+    removed = [obj.pk for gid, obj in existing.items() if gid not in keep]
+    if removed:
+        model.objects.filter(pk__in=removed).delete()
+    new, changed, names = [], [], set()
+    for position, (gid, values) in enumerate(wanted):
+        values = {**values, "position": position}
+        names.update(values)
+        obj = existing.get(gid)
+        if obj is None:
+            new.append(model(asana_gid=gid, **parent, **values))
+        elif any(getattr(obj, k) != v for k, v in values.items()):
+            for k, v in values.items():
+                setattr(obj, k, v)
+            changed.append(obj)
+    model.objects.bulk_create(new, batch_size=500)
+    if changed:
+        model.objects.bulk_update(changed, sorted(names), batch_size=500)
+    return len(removed)
+
+
+def _write_employee(
+    connection: AsanaConnection, employee: _EmployeePlan, now: datetime.datetime
+) -> EmployeeResult:
+    emp = employee.mapping.employee
+    result = EmployeeResult(email=emp.email, name=emp.name, owned=employee.owned)
+    with transaction.atomic():
+        existing = {
+            g.asana_gid: g for g in Goal.objects.filter(connection=connection, employee=emp)
+        }
+        wanted = [(str(raw["gid"]), goal_fields(raw)) for raw in employee.goals]
+        result.removed = _upsert(Goal, existing, wanted, connection=connection, employee=emp)
+        goals = {g.asana_gid: g for g in Goal.objects.filter(connection=connection, employee=emp)}
+        key_results: dict[int, dict[str, KeyResult]] = {}
+        for kr in KeyResult.objects.filter(goal__in=goals.values()):
+            key_results.setdefault(kr.goal_id, {})[kr.asana_gid] = kr
+        for gid, goal in goals.items():
+            subgoals = employee.key_results.get(gid, [])
+            wanted_krs = [(str(raw["gid"]), _key_result_fields(raw)) for raw in subgoals]
+            _upsert(KeyResult, key_results.get(goal.pk, {}), wanted_krs, goal=goal)
+            result.key_results += len(wanted_krs)
+        result.kept = len(goals)
+        result.truncated = employee.owned > len(goals)
+        EmployeeGoalState.objects.update_or_create(
+            connection=connection,
+            employee=emp,
+            defaults={
+                "last_synced_at": now,
+                "owned": employee.owned,
+                "kept": result.kept,
+                "truncated": result.truncated,
+            },
+        )
+    return result
+
+
+def _write(
+    connection: AsanaConnection, sync: GoalSync, plan: _Plan, *, prune: bool, result: SyncResult
+) -> None:
+    _progress(sync, phase="saving")
+    now = timezone.now()
+    for employee in plan.employees:
+        result.employees.append(_write_employee(connection, employee, now))
+    if prune:
+        # Employees no longer mapped in this workspace keep no goals from it.
+        with transaction.atomic():
+            Goal.objects.filter(connection=connection).exclude(
+                employee_id__in=plan.mapped_employee_ids
+            ).delete()
+            EmployeeGoalState.objects.filter(connection=connection).exclude(
+                employee_id__in=plan.mapped_employee_ids
+            ).delete()
+
+
+def _totals(result: SyncResult) -> dict[str, int]:
+    return {
+        "goals_kept": sum(e.kept for e in result.employees),
+        "key_results": sum(e.key_results for e in result.employees),
+        "goals_removed": sum(e.removed for e in result.employees),
+        "employees_truncated": sum(e.truncated for e in result.employees),
+        "employees_done": len(result.employees),
+    }
+
+
+def running_sync(connection: AsanaConnection) -> GoalSync | None:
+    return (
+        GoalSync.objects.filter(connection=connection, state=GoalSync.State.RUNNING)
+        .exclude(heartbeat_at__lt=timezone.now() - STALE_AFTER)
+        .first()
+    )

@@ -1,0 +1,266 @@
+"""The goals tab and the goals admin: who sees which employees, and who may sync."""
+
+import datetime
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.template.loader import render_to_string
+from django.test import RequestFactory
+from django.urls import reverse
+from django_q.models import OrmQ
+
+from goals import tab
+from goals.models import EmployeeGoalState, Goal, GoalStatus, GoalSync, KeyResult
+from integrations.models import AsanaConnection, AuditLog, Employee
+
+TAB = "/admin/?tab=goals"
+
+
+@pytest.fixture
+def connection(db) -> AsanaConnection:
+    return AsanaConnection.objects.create(
+        workspace_gid="1234", workspace_name="Acme", access_token="1/123:" + "a" * 32
+    )
+
+
+def _employee(name: str, manager=None) -> Employee:
+    return Employee.objects.create(name=name, email=f"{name.lower()}@example.com", manager=manager)
+
+
+def _goal(connection, employee, name, **fields) -> Goal:
+    return Goal.objects.create(
+        connection=connection,
+        employee=employee,
+        name=name,
+        asana_gid=str(Goal.objects.count() + 100),
+        **fields,
+    )
+
+
+@pytest.fixture
+def team(connection, manager_user, django_user_model):
+    """Ada reports to the manager; Bob reports to someone else."""
+    other = django_user_model.objects.create_user("other-manager")
+    ada = _employee("Ada", manager_user)
+    bob = _employee("Bob", other)
+    ada_goal = _goal(connection, ada, "Ada ships v2", status=GoalStatus.AT_RISK)
+    bob_goal = _goal(connection, bob, "Bob hires two")
+    KeyResult.objects.create(goal=ada_goal, asana_gid="900", name="Ada's key result")
+    KeyResult.objects.create(goal=bob_goal, asana_gid="901", name="Bob's key result")
+    return {"ada": ada, "bob": bob, "ada_goal": ada_goal, "bob_goal": bob_goal}
+
+
+def test_a_manager_sees_only_their_reports_goals(client, manager_user, team):
+    client.force_login(manager_user)
+
+    page = client.get(TAB).content.decode()
+
+    assert "Ada ships v2" in page and "Ada&#x27;s key result" in page
+    assert "Bob" not in page
+
+
+def test_a_superuser_sees_everyone(admin_client, team):
+    page = admin_client.get(TAB).content.decode()
+
+    assert "Ada ships v2" in page and "Bob hires two" in page
+
+
+def test_staff_without_goal_permission_see_no_goals(client, outsider_user, team):
+    client.force_login(outsider_user)
+
+    page = client.get(TAB).content.decode()
+
+    assert "do not have permission to view goals" in page
+    assert "Ada ships v2" not in page
+
+
+def test_a_non_staff_employee_is_sent_to_the_login_page(client, employee_user, team):
+    client.force_login(employee_user)
+
+    response = client.get(TAB)
+
+    assert response.status_code == 302 and "/login/" in response.url
+
+
+def test_goals_show_badge_due_date_progress_description_and_key_results(admin_client, connection):
+    ada = _employee("Ada")
+    goal = _goal(
+        connection,
+        ada,
+        "Grow traffic",
+        status=GoalStatus.OFF_TRACK,
+        due_on=datetime.date(2026, 12, 31),
+        description="Brand awareness",
+        has_metric=True,
+        metric_current=40,
+        metric_target=80,
+        progress=0.5,
+    )
+    KeyResult.objects.create(goal=goal, asana_gid="7", name="Launch blog", status="completed")
+
+    page = admin_client.get(TAB).content.decode()
+
+    assert '<span class="badge badge-off_track">off track</span>' in page
+    assert "Due 2026-12-31" in page and "Progress 50%" in page and "Brand awareness" in page
+    assert 'Launch blog <span class="badge badge-completed">completed</span>' in page
+
+
+def test_the_last_sync_time_and_truncated_flag_are_shown(admin_client, connection):
+    ada = _employee("Ada")
+    EmployeeGoalState.objects.create(
+        employee=ada,
+        connection=connection,
+        last_synced_at=datetime.datetime(2026, 5, 1, 9, 30, tzinfo=datetime.UTC),
+        owned=250,
+        kept=200,
+        truncated=True,
+    )
+
+    page = admin_client.get(TAB).content.decode()
+
+    assert "Last synced 2026-05-01 09:30" in page
+    assert "Truncated: showing the first 200 of 250 goals" in page
+
+
+def test_goals_can_be_filtered_by_status(admin_client, connection, team):
+    page = admin_client.get(TAB + "&status=at_risk").content.decode()
+
+    assert "Ada ships v2" in page and "Bob hires two" not in page
+
+
+def test_employees_can_be_searched(admin_client, team):
+    page = admin_client.get(TAB + "&q=bob").content.decode()
+
+    assert "Bob hires two" in page and "Ada ships v2" not in page
+
+
+def test_a_running_sync_shows_its_progress(admin_client, connection):
+    GoalSync.objects.create(
+        connection=connection, source="admin", employees_total=40, employees_done=12
+    )
+
+    page = admin_client.get(TAB).content.decode()
+
+    assert "12 of 40 employees done" in page
+
+
+def test_the_recent_syncs_show_their_counts_and_errors(admin_client, connection):
+    GoalSync.objects.create(
+        connection=connection,
+        source="schedule",
+        state=GoalSync.State.FAILED,
+        error="Goals are not available on this workspace's Asana plan (402)",
+    )
+
+    page = admin_client.get(TAB).content.decode()
+
+    assert "Goals are not available on this workspace&#x27;s Asana plan (402)" in page
+
+
+def test_the_asana_card_shows_the_last_goal_sync_error(admin_client, connection):
+    GoalSync.objects.create(
+        connection=connection,
+        source="schedule",
+        state=GoalSync.State.FAILED,
+        error="the token was rejected by Asana (401)",
+    )
+
+    page = admin_client.get("/admin/?tab=integrations").content.decode()
+
+    assert "the token was rejected by Asana (401)" in page
+
+
+def _sync_url(connection) -> str:
+    return reverse("admin:goals:sync", args=[connection.pk])
+
+
+def test_sync_now_queues_a_sync_and_is_audited(admin_client, connection):
+    response = admin_client.post(_sync_url(connection))
+
+    assert response.status_code == 302
+    assert OrmQ.objects.count() == 1
+    assert AuditLog.objects.filter(action="goals.sync_requested", actor_label="admin").exists()
+
+
+def test_sync_now_does_not_queue_a_second_sync_while_one_runs(admin_client, connection):
+    GoalSync.objects.create(connection=connection, source="admin")
+
+    admin_client.post(_sync_url(connection))
+
+    assert OrmQ.objects.count() == 0
+
+
+@pytest.mark.parametrize("persona", ["manager_user", "outsider_user"])
+def test_sync_now_is_forbidden_without_change_permission(request, client, connection, persona):
+    client.force_login(request.getfixturevalue(persona))
+
+    assert client.post(_sync_url(connection)).status_code == 403
+    assert OrmQ.objects.count() == 0
+
+
+def test_a_manager_cannot_edit_a_goal_in_the_admin(client, manager_user, team):
+    client.force_login(manager_user)
+    url = reverse("admin:goals_goal_change", args=[team["ada_goal"].pk])
+
+    assert client.get(url).status_code == 200  # view-only
+    assert client.post(url, {"name": "Changed"}).status_code == 403
+    assert Goal.objects.get(pk=team["ada_goal"].pk).name == "Ada ships v2"
+
+
+def test_a_manager_cannot_open_another_managers_report_in_the_admin(client, manager_user, team):
+    client.force_login(manager_user)
+
+    response = client.get(reverse("admin:goals_goal_change", args=[team["bob_goal"].pk]))
+
+    assert response.status_code == 302  # "doesn't exist": outside the manager's scope
+
+
+@pytest.mark.parametrize(
+    ("model", "own", "other"),
+    [
+        ("goal", "Ada ships v2", "Bob hires two"),
+        ("keyresult", "Ada's key result", "Bob's key result"),
+    ],
+)
+def test_the_admin_lists_only_a_managers_reports(client, manager_user, team, model, own, other):
+    client.force_login(manager_user)
+
+    page = client.get(reverse(f"admin:goals_{model}_changelist")).content.decode()
+
+    assert own.replace("'", "&#x27;") in page and other.replace("'", "&#x27;") not in page
+
+
+def _render_tab(user) -> str:
+    request = RequestFactory().get(TAB)
+    request.user = user
+    return render_to_string("goals/tab.html", tab.context(request), request=request)
+
+
+def _populate(connection, employees: int, goals: int) -> None:
+    for e in range(employees):
+        employee = _employee(f"Person{connection.pk}x{Employee.objects.count()}")
+        EmployeeGoalState.objects.create(
+            employee=employee,
+            connection=connection,
+            last_synced_at=datetime.datetime.now(datetime.UTC),
+        )
+        for g in range(goals):
+            goal = _goal(connection, employee, f"Goal {e}.{g}")
+            KeyResult.objects.create(goal=goal, asana_gid=f"kr{goal.pk}", name="KR")
+    GoalSync.objects.create(connection=connection, source="schedule", state="succeeded")
+
+
+def test_the_goals_tab_query_count_is_pinned(connection, admin_user, django_assert_num_queries):
+    _populate(connection, employees=3, goals=2)
+    with django_assert_num_queries(7):
+        _render_tab(admin_user)
+    _populate(connection, employees=10, goals=5)
+    with django_assert_num_queries(7):
+        _render_tab(admin_user)
+
+
+def test_the_tab_for_an_anonymous_user_shows_nothing(db):
+    request = RequestFactory().get(TAB)
+    request.user = AnonymousUser()
+
+    assert tab.context(request) == {"goals_denied": True}

@@ -1,0 +1,288 @@
+"""The integrations models in the admin. Tokens and secrets are never displayed, the audit log
+is read-only, and every change made here is also written to the audit log."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils import timezone
+
+from integrations import audit, pipeline
+from integrations.asana.errors import AsanaError
+from integrations.connect import ConnectError, verify_workspace
+from integrations.models import (
+    AsanaConnection,
+    AsanaMapping,
+    AuditLog,
+    Employee,
+    ProcessedTask,
+    WebhookRegistration,
+)
+
+
+def _describe(message: object) -> str:
+    """Django's change message (a list of dicts) as one line, field names only, never values."""
+    if isinstance(message, list):
+        parts = []
+        for item in message:
+            for verb, info in item.items():
+                fields = ", ".join(info.get("fields", [])) if isinstance(info, dict) else ""
+                name = info.get("name", "") if isinstance(info, dict) else ""
+                parts.append(" ".join(p for p in (verb, name, fields) if p))
+        return "; ".join(parts)
+    return str(message or "")
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Also record additions, changes and deletions in the audit log."""
+
+    def _audit(self, request: HttpRequest, verb: str, obj: object, detail: str = "") -> None:
+        audit.record(
+            f"admin.{self.opts.model_name}.{verb}",
+            target=str(obj),
+            detail=detail,
+            actor=request.user,
+            connection=obj
+            if isinstance(obj, AsanaConnection)
+            else getattr(obj, "connection", None),
+        )
+
+    def log_addition(self, request, obj, message):
+        self._audit(request, "add", obj, _describe(message))
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        self._audit(request, "change", obj, _describe(message))
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request, queryset):
+        for obj in queryset:
+            # The connection row is about to go; keep the entry but not the dangling link.
+            audit.record(
+                f"admin.{self.opts.model_name}.delete",
+                target=str(obj),
+                actor=request.user,
+                connection=getattr(obj, "connection", None)
+                if not isinstance(obj, AsanaConnection)
+                else None,
+            )
+        return super().log_deletions(request, queryset)
+
+
+class AsanaConnectionForm(forms.ModelForm):
+    new_token = forms.CharField(
+        label="Personal access token",
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Leave blank to keep the stored token. A new token is verified with Asana.",
+    )
+
+    class Meta:
+        model = AsanaConnection
+        fields = [
+            "workspace_gid",
+            "pilot_tag",
+            "polling_enabled",
+            "poll_interval",
+            "skip_backlog",
+            "goals_sync_interval",
+        ]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        token = data.get("new_token")
+        gid = data.get("workspace_gid") or self.instance.workspace_gid
+        if not token and not self.instance.pk:
+            self.add_error("new_token", "A new connection needs a personal access token.")
+        elif token and gid:
+            try:
+                self.verified_workspace = verify_workspace(token, gid)
+            except ConnectError as exc:
+                self.add_error("new_token", str(exc))
+        return data
+
+    def save(self, commit: bool = True) -> AsanaConnection:
+        connection = super().save(commit=False)
+        if self.cleaned_data.get("new_token"):
+            connection.access_token = self.cleaned_data["new_token"]
+            connection.workspace_name = self.verified_workspace["name"]
+            connection.last_checked_at, connection.last_error = timezone.now(), ""
+        if "pilot_tag" in self.changed_data:
+            connection.tag_gids = {}
+        if commit:
+            connection.save()
+        return connection
+
+
+@admin.register(AsanaConnection)
+class AsanaConnectionAdmin(AuditedAdmin):
+    form = AsanaConnectionForm
+    list_display = [
+        "__str__",
+        "masked_token",
+        "pilot_tag",
+        "polling_enabled",
+        "poll_interval",
+        "last_checked_at",
+        "healthy",
+    ]
+    readonly_fields = [
+        "workspace_name",
+        "masked_token",
+        "last_checked_at",
+        "last_error",
+        "last_poll_at",
+        "last_poll_result",
+        "backlog_checked_at",
+        "created_at",
+        "updated_at",
+    ]
+
+    def get_readonly_fields(self, request, obj=None):
+        # Another workspace is another connection: add one instead of repointing this one.
+        extra = ["workspace_gid"] if obj is not None else []
+        return [*extra, *self.readonly_fields]
+
+    @admin.display(description="Token")
+    def masked_token(self, obj: AsanaConnection) -> str:
+        return obj.masked_token
+
+    @admin.display(boolean=True)
+    def healthy(self, obj: AsanaConnection) -> bool | None:
+        return obj.healthy
+
+
+class AsanaMappingInline(admin.TabularInline):
+    model = AsanaMapping
+    extra = 0
+    fields = ["connection", "asana_user_gid", "asana_user_name"]
+
+
+@admin.register(Employee)
+class EmployeeAdmin(AuditedAdmin):
+    list_display = ["name", "email", "manager"]
+    list_select_related = ["manager"]
+    list_filter = ["manager"]
+    search_fields = ["name", "email"]
+    inlines = [AsanaMappingInline]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Employee]:
+        # View-only managers load their own reports only; the scope is enforced here, on
+        # the server, not by hiding links.
+        queryset = super().get_queryset(request)
+        if request.user.has_perm("integrations.change_employee"):
+            return queryset
+        return queryset.filter(manager=request.user)
+
+
+@admin.register(AsanaMapping)
+class AsanaMappingAdmin(AuditedAdmin):
+    list_display = ["employee", "connection", "asana_user_gid", "asana_user_name"]
+    list_select_related = ["employee", "connection"]
+    list_filter = ["connection"]
+    search_fields = ["employee__name", "employee__email", "asana_user_gid", "asana_user_name"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[AsanaMapping]:
+        queryset = super().get_queryset(request)
+        if request.user.has_perm("integrations.change_asanamapping"):
+            return queryset
+        return queryset.filter(employee__manager=request.user)
+
+
+@admin.register(ProcessedTask)
+class ProcessedTaskAdmin(AuditedAdmin):
+    """The dispatch ledger; rows are written by the pipeline, not by hand."""
+
+    list_display = [
+        "task_gid",
+        "task_name",
+        "connection",
+        "state",
+        "source",
+        "attempts",
+        "updated_at",
+    ]
+    list_select_related = ["connection"]
+    list_filter = ["state", "source", "connection"]
+    search_fields = ["task_gid", "task_name"]
+    date_hierarchy = "created_at"
+    actions = ["retry_failed_tasks", "release_skipped_tasks"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.opts.fields]
+
+    def _report(self, request: HttpRequest, done: int, what: str, problems: list[str]) -> None:
+        if done:
+            self.message_user(request, f"{done} task(s) {what}.", messages.SUCCESS)
+        for problem in problems:
+            self.message_user(request, problem, messages.WARNING)
+
+    @admin.action(
+        description="Retry: remove pilot-failed in Asana so the next poll runs it again",
+        permissions=["change"],
+    )
+    def retry_failed_tasks(self, request: HttpRequest, queryset) -> None:
+        done, problems = 0, []
+        for processed in queryset.select_related("connection"):
+            if processed.state != ProcessedTask.State.FAILED:
+                problems.append(f"{processed} was not retried: only failed tasks can be.")
+                continue
+            try:
+                pipeline.retry_failed(processed, request.user)
+            except AsanaError as exc:
+                problems.append(f"{processed} was not retried: {exc}")
+                continue
+            done += 1
+        self._report(request, done, "will run again at the next poll", problems)
+
+    @admin.action(
+        description="Release: forget skipped tasks so the next poll may take them",
+        permissions=["change"],
+    )
+    def release_skipped_tasks(self, request: HttpRequest, queryset) -> None:
+        done, problems = 0, []
+        for processed in queryset.select_related("connection"):
+            if pipeline.release_skipped(processed, request.user):
+                done += 1
+            else:
+                problems.append(f"{processed} was not released: only skipped tasks can be.")
+        self._report(request, done, "released", problems)
+
+
+@admin.register(WebhookRegistration)
+class WebhookRegistrationAdmin(AuditedAdmin):
+    list_display = ["resource_gid", "connection", "state", "webhook_gid", "last_delivery_at"]
+    list_select_related = ["connection"]
+    list_filter = ["state", "connection"]
+    exclude = ["secret"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
+@admin.register(AuditLog)
+class AuditLogAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "actor_label", "action", "target", "outcome", "connection"]
+    list_select_related = ["connection"]
+    list_filter = ["outcome", "action", "connection"]
+    search_fields = ["action", "target", "detail", "actor_label"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

@@ -1,0 +1,206 @@
+"""Connecting a workspace: verify a token with Asana, then create or update the connection.
+
+Everything is checked with Asana before anything is written, so a wrong token, an unknown
+workspace or an Asana outage leaves the database exactly as it was.
+"""
+
+import re
+from typing import Any
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from integrations import audit
+from integrations.asana.client import AsanaClient, client_for
+from integrations.asana.errors import (
+    AsanaAuthError,
+    AsanaError,
+    AsanaRateLimited,
+    AsanaServerError,
+    AsanaUnavailable,
+)
+from integrations.models import AsanaConnection, AuditLog
+from pilotsite.redact import redact
+
+# A person is waiting on the page or the terminal: fail within seconds rather than
+# running the client's full background retry schedule.
+INTERACTIVE = {"max_retries": 2, "timeout": 15.0}
+
+_GID = re.compile(r"^\d{1,32}$")
+
+
+class ConnectError(Exception):
+    """A connect or check failed; the message says what to do and nothing was saved."""
+
+
+def validate_gid(value: str, what: str = "workspace GID") -> str:
+    value = (value or "").strip()
+    if not _GID.match(value):
+        raise ConnectError(
+            f"The {what} must be a number (digits only), for example 1204567890123456; "
+            f"got {value!r}."
+        )
+    return value
+
+
+def explain(exc: AsanaError) -> str:
+    """Turn a client error into a sentence a person can act on."""
+    if isinstance(exc, AsanaAuthError):
+        return f"Asana did not accept the token: {exc}"
+    if isinstance(exc, AsanaUnavailable | AsanaServerError | AsanaRateLimited):
+        return f"Asana is not available right now, nothing was saved; try again in a few minutes ({exc})"
+    return str(exc)
+
+
+def verify_workspace(token: str, workspace_gid: str) -> dict[str, Any]:
+    """Check the token with Asana and return the workspace (`gid`, `name`) it can see."""
+    workspace_gid = validate_gid(workspace_gid)
+    token = (token or "").strip()
+    if not token:
+        raise ConnectError("Enter the personal access token (Asana: My settings → Apps).")
+    if any(c.isspace() for c in token):
+        raise ConnectError("The token contains spaces or line breaks; paste it again exactly.")
+    try:
+        with AsanaClient(token, **INTERACTIVE) as client:
+            me = client.me()
+    except AsanaError as exc:
+        raise ConnectError(explain(exc)) from None
+    workspaces = me.get("workspaces") or []
+    for workspace in workspaces:
+        if str(workspace.get("gid")) == workspace_gid:
+            return {"gid": workspace_gid, "name": workspace.get("name") or ""}
+    visible = ", ".join(f"{w.get('name') or '?'} ({w.get('gid')})" for w in workspaces) or "none"
+    raise ConnectError(
+        f"The token's user ({me.get('name') or me.get('gid')}) is not a member of workspace "
+        f"{workspace_gid}. Workspaces this token can see: {visible}. Use one of these GIDs, "
+        "or a token of a member of that workspace."
+    )
+
+
+def connect_workspace(
+    token: str,
+    workspace_gid: str,
+    *,
+    pilot_tag: str = "pilot",
+    poll_interval: int = 30,
+    polling_enabled: bool = True,
+    skip_backlog: bool = False,
+    actor: AbstractBaseUser | None = None,
+) -> AsanaConnection:
+    """Verify `token` against `workspace_gid`, then create or update that connection."""
+    pilot_tag = (pilot_tag or "").strip()
+    if not pilot_tag or len(pilot_tag) > 100:
+        raise ConnectError(
+            "The pilot tag name must be 1 to 100 characters (the default is `pilot`)."
+        )
+    if poll_interval < 5:
+        raise ConnectError("The poll interval must be at least 5 seconds.")
+    workspace = verify_workspace(token, workspace_gid)
+    with transaction.atomic():
+        connection = (
+            AsanaConnection.objects.select_for_update()
+            .filter(workspace_gid=workspace["gid"])
+            .first()
+        )
+        created = connection is None
+        if created:
+            connection = AsanaConnection(workspace_gid=workspace["gid"])
+        elif connection.pilot_tag != pilot_tag:
+            connection.tag_gids = {}
+        connection.workspace_name = workspace["name"]
+        connection.access_token = token.strip()
+        connection.pilot_tag = pilot_tag
+        connection.poll_interval = poll_interval
+        connection.polling_enabled = polling_enabled
+        connection.skip_backlog = skip_backlog
+        connection.last_checked_at = timezone.now()
+        connection.last_error = ""
+        connection.full_clean()
+        connection.save()
+        polling = f"every {poll_interval}s" if polling_enabled else "off"
+        audit.record(
+            "connection.create" if created else "connection.update",
+            target=str(connection),
+            detail=(
+                f"token {connection.masked_token}; pilot tag {pilot_tag!r}; polling {polling}; "
+                f"skip backlog {'yes' if skip_backlog else 'no'}"
+            ),
+            actor=actor,
+            connection=connection,
+        )
+    return connection
+
+
+def test_connection(
+    connection: AsanaConnection, actor: AbstractBaseUser | None = None
+) -> tuple[bool, str]:
+    """Check the stored token still works for the workspace; record the result as health."""
+    try:
+        with client_for(connection, **INTERACTIVE) as client:
+            me = client.me()
+        gids = {str(w.get("gid")) for w in me.get("workspaces") or []}
+        if connection.workspace_gid in gids:
+            ok, message = True, f"Connected as {me.get('name') or me.get('gid')}."
+        else:
+            ok = False
+            message = (
+                f"The token's user is no longer a member of workspace {connection.workspace_gid}; "
+                "connect again with a token of a member."
+            )
+    except AsanaError as exc:
+        ok, message = False, explain(exc)
+    message = redact(message, connection.access_token)
+    connection.last_checked_at = timezone.now()
+    connection.last_error = "" if ok else message
+    connection.save(update_fields=["last_checked_at", "last_error", "updated_at"])
+    audit.record(
+        "connection.test",
+        target=str(connection),
+        outcome=AuditLog.Outcome.OK if ok else AuditLog.Outcome.ERROR,
+        detail=message,
+        actor=actor,
+        connection=connection,
+    )
+    return ok, message
+
+
+# The name starts with "test_": keep pytest from collecting it where tests import it.
+test_connection.__test__ = False  # type: ignore[attr-defined]
+
+
+def update_settings(
+    connection: AsanaConnection,
+    *,
+    pilot_tag: str,
+    polling_enabled: bool,
+    poll_interval: int,
+    skip_backlog: bool,
+    actor: AbstractBaseUser | None = None,
+) -> list[str]:
+    """Change the card's settings; returns the names of the fields that changed."""
+    wanted = {
+        "pilot_tag": pilot_tag.strip(),
+        "polling_enabled": polling_enabled,
+        "poll_interval": poll_interval,
+        "skip_backlog": skip_backlog,
+    }
+    changed = [name for name, value in wanted.items() if getattr(connection, name) != value]
+    if not changed:
+        return []
+    with transaction.atomic():
+        if "pilot_tag" in changed:
+            # The cached tag GIDs belong to the old tag names.
+            connection.tag_gids = {}
+        for name in changed:
+            setattr(connection, name, wanted[name])
+        connection.full_clean()
+        connection.save()
+        audit.record(
+            "connection.settings",
+            target=str(connection),
+            detail="; ".join(f"{name} = {wanted[name]!r}" for name in changed),
+            actor=actor,
+            connection=connection,
+        )
+    return changed

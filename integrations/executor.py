@@ -1,0 +1,252 @@
+"""Running a converted task: a shell command (PILOT_EXECUTOR_COMMAND) or an in-process
+Python callable (PILOT_EXECUTOR=package.module:function; it wins when both are set).
+
+The command gets the task as JSON on standard input and as PILOT_TASK_* environment
+variables. Exit status 0 is success; if the last non-empty line of standard output is a
+JSON object it is the result (`summary`, `url`, `url_title`). A non-zero exit or the
+timeout (PILOT_EXECUTOR_TIMEOUT seconds, which kills the whole process group) is a
+failure whose details are the end of standard error. Only the tail of each stream is
+kept in memory, so a chatty command cannot exhaust it.
+"""
+
+import contextlib
+import importlib
+import json
+import os
+import signal
+import subprocess
+import threading
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import IO, Any
+
+from django.conf import settings
+
+from pilotsite.redact import redact
+
+STREAM_TAIL_BYTES = 64 * 1024
+OUTPUT_LIMIT = 20_000
+ERROR_LIMIT = 1_500
+SUMMARY_LIMIT = 2_000
+KILL_GRACE_SECONDS = 5.0
+# pilotsite's own secrets are no business of the executor (it may run text written by
+# anyone who can tag a task), so they are not passed on.
+WITHHELD_ENV = ("SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DATABASE_URL", "REDIS_URL")
+
+
+@dataclass
+class Execution:
+    ok: bool
+    summary: str = ""
+    url: str = ""
+    url_title: str = ""
+    error: str = ""
+    output: str = ""
+
+
+def executor_configured() -> bool:
+    return bool(settings.PILOT_EXECUTOR or settings.PILOT_EXECUTOR_COMMAND)
+
+
+def executor_description() -> str:
+    if settings.PILOT_EXECUTOR:
+        return f"Python callable {settings.PILOT_EXECUTOR}"
+    if settings.PILOT_EXECUTOR_COMMAND:
+        return (
+            f"command {redact(settings.PILOT_EXECUTOR_COMMAND)!r} "
+            f"(timeout {settings.PILOT_EXECUTOR_TIMEOUT} s)"
+        )
+    return (
+        "no executor configured: set PILOT_EXECUTOR_COMMAND (or PILOT_EXECUTOR); "
+        "until then no task is claimed"
+    )
+
+
+def execute(task: dict[str, Any]) -> Execution:
+    """Run the configured executor on a converted task."""
+    if settings.PILOT_EXECUTOR:
+        return run_callable(settings.PILOT_EXECUTOR, task)
+    if settings.PILOT_EXECUTOR_COMMAND:
+        return run_command(
+            settings.PILOT_EXECUTOR_COMMAND, task, timeout=settings.PILOT_EXECUTOR_TIMEOUT
+        )
+    return Execution(ok=False, error="no executor is configured")
+
+
+# -- command executor ----------------------------------------------------------------
+
+
+class _Tail:
+    """Drains a stream in a thread, keeping only its last `limit` bytes."""
+
+    def __init__(self, stream: IO[bytes], limit: int = STREAM_TAIL_BYTES) -> None:
+        self.data = bytearray()
+        self.truncated = False
+        self._stream = stream
+        self._limit = limit
+        self.thread = threading.Thread(target=self._drain, daemon=True)
+        self.thread.start()
+
+    def _drain(self) -> None:
+        with self._stream:
+            while chunk := self._stream.read1(8192):
+                self.data += chunk
+                if len(self.data) > self._limit:
+                    del self.data[: len(self.data) - self._limit]
+                    self.truncated = True
+
+    def text(self) -> str:
+        return self.data.decode("utf-8", errors="replace")
+
+
+def _feed(stream: IO[bytes], payload: bytes) -> None:
+    # A command that never reads its input (or exits early) must not break the run.
+    try:
+        with stream:
+            stream.write(payload)
+    except (BrokenPipeError, OSError):
+        pass
+
+
+def task_environment(task: dict[str, Any]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in WITHHELD_ENV}
+    env.update(
+        {
+            "PILOT_TASK_ID": str(task.get("id") or ""),
+            "PILOT_TASK_GID": str(task.get("gid") or ""),
+            "PILOT_TASK_TITLE": str(task.get("title") or ""),
+            "PILOT_TASK_URL": str(task.get("url") or ""),
+            "PILOT_TASK_PRIORITY": str(task.get("priority") or ""),
+        }
+    )
+    return env
+
+
+def _kill_group(proc: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+def run_command(command: str, task: dict[str, Any], *, timeout: float) -> Execution:
+    # The operator configures a shell command line on purpose.
+    proc = subprocess.Popen(  # noqa: S602
+        command,
+        shell=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=task_environment(task),
+        # Its own process group, so a timeout can kill everything it started.
+        start_new_session=True,
+    )
+    assert proc.stdin and proc.stdout and proc.stderr
+    feeder = threading.Thread(
+        target=_feed, args=(proc.stdin, json.dumps(task).encode()), daemon=True
+    )
+    feeder.start()
+    out, err = _Tail(proc.stdout), _Tail(proc.stderr)
+    timed_out = False
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_group(proc, signal.SIGTERM)
+        try:
+            proc.wait(timeout=KILL_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc, signal.SIGKILL)
+            proc.wait()
+    # Background children may still hold the pipes open; they do not outlive the task.
+    for tail in (out, err):
+        tail.thread.join(timeout=KILL_GRACE_SECONDS)
+        if tail.thread.is_alive():
+            _kill_group(proc, signal.SIGKILL)
+            tail.thread.join(timeout=KILL_GRACE_SECONDS)
+    feeder.join(timeout=1)
+
+    stdout, stderr = out.text(), err.text()
+    output = _bounded_output(stdout, stderr, out.truncated or err.truncated)
+    if timed_out:
+        return Execution(
+            ok=False,
+            error=_error_text(f"timed out after {timeout:g} s", stderr),
+            output=output,
+        )
+    if proc.returncode != 0:
+        return Execution(
+            ok=False,
+            error=_error_text(f"the command exited with status {proc.returncode}", stderr),
+            output=output,
+        )
+    return _result(_last_json_object(stdout), output)
+
+
+def _last_json_object(stdout: str) -> dict[str, Any]:
+    lines = [line.strip() for line in stdout.splitlines() if line.strip()]
+    if not lines:
+        return {}
+    try:
+        value = json.loads(lines[-1])
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _bounded_output(stdout: str, stderr: str, truncated: bool) -> str:
+    text = ""
+    if stdout:
+        text += f"--- stdout ---\n{stdout.rstrip()}\n"
+    if stderr:
+        text += f"--- stderr ---\n{stderr.rstrip()}\n"
+    if truncated or len(text) > OUTPUT_LIMIT:
+        text = "[earlier output dropped]\n" + text[-OUTPUT_LIMIT:]
+    return redact(text)
+
+
+def _error_text(what: str, stderr: str) -> str:
+    tail = stderr.strip()[-ERROR_LIMIT:]
+    return redact(f"{what}: {tail}" if tail else what)
+
+
+def _result(value: dict[str, Any], output: str) -> Execution:
+    url = str(value.get("url") or "").strip()
+    if not url.lower().startswith(("https://", "http://")) or len(url) > 1000:
+        url = ""
+    return Execution(
+        ok=True,
+        summary=redact(str(value.get("summary") or "").strip())[:SUMMARY_LIMIT],
+        url=url,
+        url_title=str(value.get("url_title") or "").strip()[:200] if url else "",
+        output=output,
+    )
+
+
+# -- Python callable executor --------------------------------------------------------
+
+
+def load_callable(dotted: str) -> Callable[[dict[str, Any]], Any]:
+    module_name, _, attr = dotted.partition(":")
+    func = getattr(importlib.import_module(module_name), attr)
+    if not callable(func):
+        raise TypeError(f"{dotted} is not callable")
+    return func
+
+
+def run_callable(dotted: str, task: dict[str, Any]) -> Execution:
+    """Call `func(task)`; a dict return is the result, a string its summary, raising fails.
+
+    There is no timeout in-process: a callable that can hang should use its own.
+    """
+    try:
+        value = load_callable(dotted)(task)
+    except Exception as exc:
+        trace = traceback.format_exc()
+        return Execution(
+            ok=False,
+            error=redact(f"{type(exc).__name__}: {exc}")[:ERROR_LIMIT],
+            output=redact(trace)[-OUTPUT_LIMIT:],
+        )
+    if isinstance(value, str):
+        value = {"summary": value}
+    return _result(value if isinstance(value, dict) else {}, "")

@@ -1,0 +1,91 @@
+"""django-q2 entry points (thin): the poll schedule and the per-task job.
+
+The cluster path and `runpollers` call the same pipeline functions and may run at the
+same time: the claim keeps every task to one execution.
+"""
+
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
+
+from integrations import pipeline
+from integrations.executor import executor_configured
+from integrations.models import AsanaConnection, ProcessedTask
+from integrations.poller import poll_connection
+
+log = logging.getLogger(__name__)
+
+POLL_SCHEDULE = "pilotsite: poll Asana for tagged tasks"
+QUEUE_OWNER = "q"
+
+
+def _queue_budget() -> int:
+    """Claims waiting in the cluster's queue are capped, so none waits out its lease."""
+    waiting = ProcessedTask.objects.filter(
+        state=ProcessedTask.State.CLAIMED, claimed_by__startswith=f"{QUEUE_OWNER}@"
+    ).count()
+    return max(0, 2 * int(settings.Q_CLUSTER.get("workers", 1)) - waiting)
+
+
+def poll_all() -> dict[str, Any]:
+    """Scheduled: recover stale leases, poll every enabled connection, enqueue its claims."""
+    summary: dict[str, Any] = {"recovered": pipeline.recover_stale(owner=QUEUE_OWNER)}
+    if not executor_configured():
+        summary["skipped"] = "no executor configured"
+        return summary
+    for connection in AsanaConnection.objects.filter(polling_enabled=True):
+        result = poll_connection(connection)
+        claimed = 0
+        for gid in result.candidates[: _queue_budget()]:
+            processed = pipeline.claim(
+                connection,
+                gid,
+                source="poll",
+                task_name=result.names.get(gid, ""),
+                owner=QUEUE_OWNER,
+            )
+            if processed is not None:
+                pipeline.enqueue(processed)
+                claimed += 1
+        log.info(
+            "poll %s: %s; %d claimed for the cluster (%d requests)",
+            connection.workspace_gid,
+            result.message,
+            claimed,
+            result.requests,
+        )
+        summary[connection.workspace_gid] = f"{result.message}; {claimed} claimed"
+    return summary
+
+
+def run_claimed_job(pk: int, claim_token: str | None = None) -> str:
+    processed = pipeline.run_claimed(pk, claim_token)
+    return f"ASANA-{processed.task_gid} {processed.state}" if processed else "not ours any more"
+
+
+def ensure_schedules(using: str = DEFAULT_DB_ALIAS, **_: object) -> None:
+    """Create or update the poll schedule; running it again never adds a duplicate
+    (post_migrate runs it)."""
+    from django_q.models import Schedule
+
+    if Schedule._meta.db_table not in connections[using].introspection.table_names():
+        return  # django_q is not migrated (yet) on this database
+    schedules = Schedule.objects.using(using)
+    with transaction.atomic(using=using):
+        for extra in list(schedules.filter(name=POLL_SCHEDULE).order_by("pk"))[1:]:
+            extra.delete()
+        schedules.update_or_create(
+            name=POLL_SCHEDULE,
+            defaults={
+                "func": "integrations.jobs.poll_all",
+                "schedule_type": Schedule.MINUTES,
+                "minutes": 1,
+                "repeats": -1,
+            },
+        )
+    # The webhook health check (issue 5) keeps its own schedule, made the same way.
+    from integrations.webhook_jobs import ensure_webhook_schedule
+
+    ensure_webhook_schedule()

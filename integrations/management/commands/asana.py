@@ -1,0 +1,111 @@
+"""`manage.py asana connect|status`: the Asana connection from the command line.
+
+Other features add their subcommand groups as entries of `Command.subcommands`.
+"""
+
+import getpass
+import os
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Count
+
+from integrations.connect import ConnectError, connect_workspace
+from integrations.executor import executor_description
+from integrations.management.cli import Subcommand, SubcommandsCommand
+from integrations.management.webhook_cli import WEBHOOK
+from integrations.models import AsanaConnection, ProcessedTask
+
+TOKEN_VARIABLE = "ASANA_ACCESS_TOKEN"  # noqa: S105 (a variable name, not a secret)
+
+
+def _token() -> str:
+    # Never an argument: arguments end up in shell history and in `ps` output.
+    token = os.environ.get(TOKEN_VARIABLE, "").strip()
+    if token:
+        return token
+    if sys.stdin.isatty():
+        return getpass.getpass("Asana personal access token (input hidden): ").strip()
+    raise CommandError(
+        f"Set {TOKEN_VARIABLE} to the personal access token, or run the command in a terminal "
+        "to be asked for it (it is never accepted as an argument)."
+    )
+
+
+def _connect_arguments(parser: CommandParser) -> None:
+    parser.add_argument("--workspace", metavar="GID", required=True, help="the workspace GID")
+    parser.add_argument("--pilot-tag", metavar="NAME", default="pilot", help="default: pilot")
+    parser.add_argument(
+        "--poll-interval", metavar="SECONDS", type=int, default=30, help="default: 30"
+    )
+    parser.add_argument("--no-polling", action="store_true", help="do not poll this workspace")
+    parser.add_argument(
+        "--skip-backlog",
+        action="store_true",
+        help="record tasks that already carry the pilot tag as skipped instead of running them",
+    )
+
+
+def connect(command: BaseCommand, options: dict[str, Any]) -> None:
+    try:
+        connection = connect_workspace(
+            _token(),
+            options["workspace"],
+            pilot_tag=options["pilot_tag"],
+            poll_interval=options["poll_interval"],
+            polling_enabled=not options["no_polling"],
+            skip_backlog=options["skip_backlog"],
+        )
+    except ConnectError as exc:
+        raise CommandError(str(exc)) from None
+    polling = f"every {connection.poll_interval} s" if connection.polling_enabled else "off"
+    command.stdout.write(
+        f"Connected {connection}: token {connection.masked_token}, pilot tag "
+        f"'{connection.pilot_tag}', polling {polling}."
+    )
+
+
+def _health(connection: AsanaConnection) -> str:
+    if connection.last_checked_at is None:
+        return "not checked yet"
+    when = f"{connection.last_checked_at:%Y-%m-%d %H:%M:%S %Z}"
+    return f"error at {when}: {connection.last_error}" if connection.last_error else f"ok at {when}"
+
+
+def status(command: BaseCommand, options: dict[str, Any]) -> None:
+    command.stdout.write(f"Executor: {executor_description()}")
+    connections = list(AsanaConnection.objects.all())
+    if not connections:
+        command.stdout.write(
+            "No Asana workspace is connected: run `manage.py asana connect --workspace GID`."
+        )
+        return
+    counts: dict[int, dict[str, int]] = {}
+    for row in ProcessedTask.objects.values("connection_id", "state").annotate(n=Count("id")):
+        counts.setdefault(row["connection_id"], {})[row["state"]] = row["n"]
+    for connection in connections:
+        by_state = counts.get(connection.pk, {})
+        tasks = ", ".join(
+            f"{state} {by_state.get(state, 0)}" for state in ProcessedTask.State.values
+        )
+        polling = f"every {connection.poll_interval} s" if connection.polling_enabled else "off"
+        command.stdout.write(
+            f"{connection}\n"
+            f"  health: {_health(connection)}\n"
+            f"  polling: {polling}; pilot tag '{connection.pilot_tag}'\n"
+            f"  processed tasks: {tasks}"
+        )
+
+
+class Command(SubcommandsCommand):
+    help = "Connect Asana workspaces and show their status."
+    subcommands = {
+        "connect": Subcommand(
+            "verify a token (from ASANA_ACCESS_TOKEN) and connect a workspace",
+            connect,
+            _connect_arguments,
+        ),
+        "status": Subcommand("show each connection's health, polling and task counts", status),
+        "webhook": WEBHOOK,
+    }

@@ -1,0 +1,416 @@
+"""Claim, execute, report: the service code shared by `runpollers`, django-q2 and webhooks.
+
+A claim is a row in the processed-task ledger (unique per connection and task): a new row
+is inserted in a savepoint and losing the race raises IntegrityError; a failed row is
+taken back with a conditional UPDATE that only one claimant can win. Each claim carries
+a token (`claimed_by`) and a lease; the runner renews the lease while it works, and a
+lease that runs out means the claimant died: `recover_stale` reports such a task failed
+("interrupted"), which makes it retryable, or finishes a report that was cut short.
+"""
+
+import logging
+import os
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import IntegrityError, close_old_connections, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from integrations import audit
+from integrations.asana.client import AsanaClient, client_for
+from integrations.asana.errors import AsanaError, AsanaForbidden, AsanaNotFound
+from integrations.executor import Execution, execute, executor_configured
+from integrations.models import AsanaConnection, AuditLog, ProcessedTask
+from integrations.poller import resolve_tags
+from integrations.reporter import GONE, Reporter
+from integrations.taskconvert import DETAIL_FIELDS, convert, ineligible_reason
+from pilotsite.redact import redact
+
+log = logging.getLogger(__name__)
+State = ProcessedTask.State
+INTERRUPTED = (
+    "interrupted: the process running this task stopped before it finished "
+    "(its lease expired); remove the pilot-failed tag or retry from the admin to run it again"
+)
+
+
+def claim_lease() -> timedelta:
+    """How long a claim may wait (in a queue, say) before its execution starts."""
+    return timedelta(seconds=getattr(settings, "PILOT_CLAIM_LEASE_SECONDS", 1800))
+
+
+def run_lease() -> timedelta:
+    """How long a running task stays ours without a renewal (renewed every quarter)."""
+    return timedelta(seconds=getattr(settings, "PILOT_RUN_LEASE_SECONDS", 120))
+
+
+def new_token(owner: str = "") -> str:
+    host = socket.gethostname()[:40]
+    return f"{owner or 'worker'}@{host}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+
+
+# -- claiming --------------------------------------------------------------------------
+
+
+def claim(
+    connection: AsanaConnection, task_gid: str, *, source: str, task_name: str = "", owner: str = ""
+) -> ProcessedTask | None:
+    """Take the task for this process, or None when another claimant has it or it is done."""
+    now = timezone.now()
+    fields = {
+        "state": State.CLAIMED,
+        "claimed_by": new_token(owner),
+        "claimed_at": now,
+        "lease_expires_at": now + claim_lease(),
+        "source": source,
+    }
+    try:
+        with transaction.atomic():
+            return ProcessedTask.objects.create(
+                connection=connection,
+                task_gid=task_gid,
+                task_name=task_name[:500],
+                attempts=1,
+                **fields,
+            )
+    except IntegrityError:
+        pass
+    row = ProcessedTask.objects.filter(connection=connection, task_gid=task_gid).first()
+    if row is None or row.state != State.FAILED:
+        return None
+    won = ProcessedTask.objects.filter(pk=row.pk, state=State.FAILED).update(
+        attempts=F("attempts") + 1, **fields
+    )
+    if won != 1:
+        return None
+    row.refresh_from_db()
+    return row
+
+
+def release(processed: ProcessedTask, token: str, reason: str = "") -> bool:
+    """Undo a claim on which nothing was done in Asana yet: the task is eligible again."""
+    mine = ProcessedTask.objects.filter(
+        pk=processed.pk, claimed_by=token, state__in=(State.CLAIMED, State.RUNNING)
+    )
+    if processed.attempts <= 1:
+        released = mine.delete()[0] > 0
+    else:
+        # It had failed before this claim: back to failed, as it was.
+        released = (
+            mine.update(state=State.FAILED, lease_expires_at=None, finished_at=timezone.now()) == 1
+        )
+    if released:
+        log.info("ASANA-%s released%s", processed.task_gid, f" ({reason})" if reason else "")
+    return released
+
+
+# -- running ---------------------------------------------------------------------------
+
+
+class LeaseKeeper:
+    """Renews a running task's lease from a thread until the work is over."""
+
+    def __init__(self, pk: int, token: str) -> None:
+        self.pk, self.token = pk, token
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name=f"lease-{pk}")
+
+    def __enter__(self) -> "LeaseKeeper":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        interval = run_lease().total_seconds() / 4
+        try:
+            while not self._stop.wait(interval):
+                renewed = ProcessedTask.objects.filter(
+                    pk=self.pk, claimed_by=self.token, state=State.RUNNING
+                ).update(lease_expires_at=timezone.now() + run_lease())
+                if not renewed and not self.lost:
+                    self.lost = True
+                    log.warning("processed task %s: lease lost to another process", self.pk)
+        finally:
+            close_old_connections()
+
+
+def run_claimed(
+    processed_task_id: int, claim_token: str | None = None, *, client: AsanaClient | None = None
+) -> ProcessedTask | None:
+    """Execute a claimed task and report the outcome; None when the claim is no longer ours."""
+    pt = ProcessedTask.objects.select_related("connection").filter(pk=processed_task_id).first()
+    if pt is None or pt.state != State.CLAIMED or (claim_token and pt.claimed_by != claim_token):
+        return None
+    token = pt.claimed_by
+    now = timezone.now()
+    started = ProcessedTask.objects.filter(pk=pt.pk, state=State.CLAIMED, claimed_by=token).update(
+        state=State.RUNNING,
+        started_at=now,
+        finished_at=None,
+        lease_expires_at=now + run_lease(),
+        report_steps=[],
+        outcome="",
+        error="",
+        output="",
+        skip_reason="",
+        result_summary="",
+        result_url="",
+        result_url_title="",
+    )
+    if not started:
+        return None
+    pt.refresh_from_db()
+    own_client = client is None
+    client = client or client_for(pt.connection)
+    try:
+        with LeaseKeeper(pt.pk, token):
+            _run(pt, client)
+    finally:
+        if own_client:
+            client.close()
+    # None when the claim was released and its row deleted.
+    return ProcessedTask.objects.filter(pk=pt.pk).first()
+
+
+def _run(pt: ProcessedTask, client: AsanaClient) -> None:
+    connection = pt.connection
+    try:
+        task = client.task(pt.task_gid, DETAIL_FIELDS)
+    except GONE as exc:
+        _skip(pt, f"deleted or not accessible in Asana: {exc}")
+        return
+    except AsanaError as exc:
+        release(pt, pt.claimed_by, f"could not read the task: {exc}")
+        return
+    reason = ineligible_reason(task, connection.pilot_tag)
+    if reason:
+        release(pt, pt.claimed_by, reason)
+        return
+    ProcessedTask.objects.filter(pk=pt.pk).update(
+        task_name=str(task.get("name") or "")[:500],
+        permalink_url=str(task.get("permalink_url") or "")[:500],
+    )
+    reporter = Reporter(client, pt, {})
+    try:
+        reporter.tags = resolve_tags(connection, client)
+        reporter.started()
+    except GONE as exc:
+        if not pt.report_steps:
+            _skip(pt, f"deleted or not accessible in Asana: {exc}")
+            return
+        execution = Execution(ok=False, error=f"Asana refused the start report: {exc}")
+    except AsanaError as exc:
+        execution = Execution(ok=False, error=f"could not report the start in Asana: {exc}")
+    else:
+        log.debug("ASANA-%s started: %s", pt.task_gid, task.get("name") or "")
+        execution = _execute(convert(task))
+    _record_outcome(pt, execution)
+    finish_report(pt, client)
+
+
+def _execute(task: dict) -> Execution:
+    try:
+        return execute(task)
+    except Exception as exc:  # the executor machinery itself failed (cannot start, say)
+        log.exception("ASANA-%s: the executor could not run", task.get("gid"))
+        return Execution(ok=False, error=redact(f"the executor could not run: {exc}"))
+
+
+def _record_outcome(pt: ProcessedTask, execution: Execution) -> None:
+    fields = {
+        "outcome": "success" if execution.ok else "failure",
+        "result_summary": execution.summary,
+        "result_url": execution.url,
+        "result_url_title": execution.url_title,
+        "error": execution.error,
+        "output": execution.output,
+    }
+    ProcessedTask.objects.filter(pk=pt.pk, claimed_by=pt.claimed_by).update(**fields)
+    for name, value in fields.items():
+        setattr(pt, name, value)
+
+
+def finish_report(pt: ProcessedTask, client: AsanaClient) -> bool:
+    """Report the recorded outcome and close the task; False leaves it for recovery."""
+    reporter = Reporter(client, pt, {})
+    note = ""
+    try:
+        reporter.tags = resolve_tags(pt.connection, client)
+        reporter.finished()
+    except GONE as exc:
+        note = f"\n(could not report in Asana: {exc})"
+    except AsanaError as exc:
+        # Still failing after retries: keep the outcome, let recovery finish the report soon.
+        ProcessedTask.objects.filter(pk=pt.pk, claimed_by=pt.claimed_by).update(
+            lease_expires_at=timezone.now()
+        )
+        log.warning("ASANA-%s: reporting interrupted, will resume: %s", pt.task_gid, exc)
+        return False
+    state = State.DONE if pt.outcome == "success" else State.FAILED
+    ProcessedTask.objects.filter(pk=pt.pk, claimed_by=pt.claimed_by).update(
+        state=state,
+        finished_at=timezone.now(),
+        lease_expires_at=None,
+        error=(pt.error + note).strip(),
+    )
+    elapsed = ""
+    if pt.started_at:
+        elapsed = f" in {(timezone.now() - pt.started_at).total_seconds():.1f} s"
+    detail = (pt.result_url or pt.result_summary) if state == State.DONE else pt.error
+    detail = f": {redact(detail)[:200]}" if detail else ""
+    log.info("ASANA-%s %s%s%s", pt.task_gid, state, elapsed, detail)
+    return True
+
+
+def _skip(pt: ProcessedTask, reason: str) -> None:
+    ProcessedTask.objects.filter(pk=pt.pk, claimed_by=pt.claimed_by).update(
+        state=State.SKIPPED,
+        skip_reason=reason[:200],
+        finished_at=timezone.now(),
+        lease_expires_at=None,
+    )
+    log.info("ASANA-%s skipped: %s", pt.task_gid, reason)
+
+
+# -- recovery --------------------------------------------------------------------------
+
+
+def recover_stale(now: datetime | None = None, *, owner: str = "recovery") -> int:
+    """Give back stale claims and report stale runs; returns how many rows were handled."""
+    now = now or timezone.now()
+    handled = 0
+    stale = ProcessedTask.objects.filter(lease_expires_at__lt=now)
+    for pt in stale.filter(state=State.CLAIMED):
+        if release(pt, pt.claimed_by, "claim expired before it started"):
+            handled += 1
+    for pt in stale.filter(state=State.RUNNING).select_related("connection"):
+        token = new_token(owner)
+        taken = ProcessedTask.objects.filter(
+            pk=pt.pk, state=State.RUNNING, claimed_by=pt.claimed_by, lease_expires_at__lt=now
+        ).update(claimed_by=token, lease_expires_at=timezone.now() + run_lease())
+        if not taken:
+            continue
+        pt.claimed_by = token
+        handled += 1
+        if not pt.outcome:
+            log.warning("ASANA-%s: found interrupted, reporting it failed", pt.task_gid)
+            _record_outcome(pt, Execution(ok=False, error=INTERRUPTED, output=pt.output))
+        try:
+            with client_for(pt.connection) as client, LeaseKeeper(pt.pk, token):
+                finish_report(pt, client)
+        except AsanaError as exc:
+            log.warning("ASANA-%s: recovery could not reach Asana: %s", pt.task_gid, exc)
+    return handled
+
+
+# -- entry points ----------------------------------------------------------------------
+
+
+def enqueue(processed: ProcessedTask) -> None:
+    """Hand a claim to the django-q2 cluster."""
+    from django_q.tasks import async_task
+
+    async_task(
+        "integrations.jobs.run_claimed_job",
+        processed.pk,
+        processed.claimed_by,
+        task_name=f"run ASANA-{processed.task_gid}",
+    )
+
+
+def dispatch_task(
+    connection: AsanaConnection,
+    task_gid: str,
+    *,
+    source: str,
+    client: AsanaClient | None = None,
+    runner: Callable[[ProcessedTask], None] | None = None,
+) -> ProcessedTask | None:
+    """Re-read the task, claim it if eligible and hand it to the runner (default: django-q2).
+
+    Returns None when no executor is configured, the task is not eligible or already claimed.
+    """
+    if not executor_configured():
+        return None
+    own_client = client is None
+    client = client or client_for(connection)
+    try:
+        task = client.task(task_gid, DETAIL_FIELDS)
+    except (AsanaNotFound, AsanaForbidden):
+        return None
+    finally:
+        if own_client:
+            client.close()
+    if ineligible_reason(task, connection.pilot_tag):
+        return None
+    owner = "q" if runner is None else source
+    processed = claim(
+        connection, task_gid, source=source, task_name=str(task.get("name") or ""), owner=owner
+    )
+    if processed is not None:
+        (runner or enqueue)(processed)
+    return processed
+
+
+def retry_failed(processed: ProcessedTask, actor: AbstractBaseUser | None) -> None:
+    """Make a failed task run again: its `pilot-failed` tag is removed in Asana, and the
+    ledger row stays failed (eligible), so the next poll claims it."""
+    if processed.state != State.FAILED:
+        raise ValueError(f"ASANA-{processed.task_gid} is {processed.state}, not failed")
+    connection = processed.connection
+    target = f"task {processed.task_gid}"
+    try:
+        with client_for(connection) as client:
+            tags = resolve_tags(connection, client)
+            client.remove_tag(processed.task_gid, tags["pilot-failed"])
+    except AsanaError as exc:
+        audit.record(
+            "asana.remove_tag",
+            target=target,
+            outcome=AuditLog.Outcome.ERROR,
+            detail=f"pilot-failed (retry) — {exc}",
+            actor=actor,
+            connection=connection,
+        )
+        raise
+    audit.record(
+        "asana.remove_tag",
+        target=target,
+        detail="pilot-failed (retry)",
+        actor=actor,
+        connection=connection,
+    )
+    ProcessedTask.objects.filter(pk=processed.pk, state=State.FAILED).update(
+        source="admin", report_steps=[]
+    )
+    audit.record(
+        "pipeline.retry",
+        target=target,
+        detail="retry requested",
+        actor=actor,
+        connection=connection,
+    )
+
+
+def release_skipped(processed: ProcessedTask, actor: AbstractBaseUser | None) -> bool:
+    """Forget a skipped task so the next poll may take it (it still needs the pilot tag)."""
+    deleted = ProcessedTask.objects.filter(pk=processed.pk, state=State.SKIPPED).delete()[0] > 0
+    if deleted:
+        audit.record(
+            "pipeline.release",
+            target=f"task {processed.task_gid}",
+            detail=processed.skip_reason,
+            actor=actor,
+            connection=processed.connection,
+        )
+    return deleted

@@ -1,0 +1,255 @@
+"""One poll of one connection: which tagged tasks are new, oldest first.
+
+Steady-state cost: the tag GIDs are cached on the connection and the list call asks for
+every field the filter needs, so a cycle with nothing new costs one request per page of
+tagged tasks and nothing per task. Claiming is the pipeline's job, not this module's.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from django.utils import timezone
+
+from integrations import audit
+from integrations.asana.client import AsanaClient, client_for
+from integrations.asana.errors import (
+    AsanaAuthError,
+    AsanaError,
+    AsanaForbidden,
+    AsanaNotFound,
+    AsanaPaymentRequired,
+    AsanaUnavailable,
+)
+from integrations.models import AsanaConnection, AuditLog, ProcessedTask
+from integrations.taskconvert import STATUS_TAGS, tag_names
+
+log = logging.getLogger(__name__)
+
+# Checked against the contract's opt_fields enum for GET /tags/{tag_gid}/tasks.
+LIST_FIELDS = ("name", "completed", "created_at", "tags.name")
+LEDGER_CHUNK = 500
+BACKLOG_REASON = "backlog: already tagged when the connection was enabled"
+# Errors that say the token (not the moment) is wrong: they belong on the health line.
+HEALTH_ERRORS = (AsanaAuthError, AsanaForbidden, AsanaPaymentRequired)
+
+
+@dataclass
+class PollResult:
+    ok: bool
+    message: str
+    candidates: list[str] = field(default_factory=list)
+    names: dict[str, str] = field(default_factory=dict)
+    tagged: int = 0
+    skipped_backlog: int = 0
+    requests: int = 0
+
+
+class PilotTagMissing(Exception):
+    pass
+
+
+def poll_connection(
+    connection: AsanaConnection, *, client: AsanaClient | None = None
+) -> PollResult:
+    """Steps 1–5 of a poll; returns the candidate GIDs oldest first and records the outcome."""
+    own_client = client is None
+    client = client or client_for(connection)
+    before = client.request_count
+    health_error: str | None = None
+    try:
+        result = _poll(connection, client)
+        health_error = ""
+    except PilotTagMissing as exc:
+        result = PollResult(ok=False, message=str(exc))
+        health_error = str(exc)
+        log.warning("connection %s: %s", connection.workspace_gid, exc)
+    except AsanaError as exc:
+        result = PollResult(ok=False, message=f"poll failed: {exc}")
+        if isinstance(exc, HEALTH_ERRORS):
+            health_error = str(exc)
+    finally:
+        if own_client:
+            client.close()
+    result.requests = client.request_count - before
+    _record(connection, result, health_error)
+    return result
+
+
+def resolve_tags(connection: AsanaConnection, client: AsanaClient) -> dict[str, str]:
+    """GIDs of the pilot tag and the status tags (created when missing), cached by name."""
+    wanted = (connection.pilot_tag, *STATUS_TAGS)
+    cached = dict(connection.tag_gids or {})
+    if all(cached.get(name) for name in wanted):
+        return cached
+    found = _find_tags(connection, client, wanted)
+    if connection.pilot_tag not in found:
+        raise PilotTagMissing(
+            f"pilot tag {connection.pilot_tag!r} not found in the workspace (tag names are "
+            "case-sensitive): create it in Asana or change the connection's pilot tag"
+        )
+    for name in STATUS_TAGS:
+        if name not in found:
+            found[name] = _create_tag(connection, client, name)
+    AsanaConnection.objects.filter(pk=connection.pk).update(tag_gids=found)
+    connection.tag_gids = found
+    return found
+
+
+def _find_tags(
+    connection: AsanaConnection, client: AsanaClient, wanted: tuple[str, ...]
+) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for tag in client.workspace_tags(connection.workspace_gid):
+        name = tag.get("name")
+        # Asana allows duplicate names; the first one listed is the one we use.
+        if name in wanted and name not in found:
+            found[name] = str(tag["gid"])
+    return found
+
+
+def _create_tag(connection: AsanaConnection, client: AsanaClient, name: str) -> str:
+    target = f"tag {name!r} in workspace {connection.workspace_gid}"
+    try:
+        gid = str(client.create_tag(connection.workspace_gid, name)["gid"])
+    except AsanaUnavailable as exc:
+        # The create may have been applied: look before creating a duplicate.
+        gid = _find_tags(connection, client, (name,)).get(name, "")
+        if not gid:
+            audit.record(
+                "asana.create_tag",
+                target=target,
+                outcome=AuditLog.Outcome.ERROR,
+                detail=str(exc),
+                actor_label="poller",
+                connection=connection,
+            )
+            raise
+    except AsanaError as exc:
+        audit.record(
+            "asana.create_tag",
+            target=target,
+            outcome=AuditLog.Outcome.ERROR,
+            detail=str(exc),
+            actor_label="poller",
+            connection=connection,
+        )
+        raise
+    audit.record(
+        "asana.create_tag",
+        target=target,
+        detail=f"gid {gid}",
+        actor_label="poller",
+        connection=connection,
+    )
+    return gid
+
+
+def _poll(connection: AsanaConnection, client: AsanaClient) -> PollResult:
+    tags = resolve_tags(connection, client)
+    fresh: list[dict[str, Any]] = []
+    tagged = 0
+    try:
+        for task in client.tag_tasks(tags[connection.pilot_tag], LIST_FIELDS):
+            tagged += 1
+            if task.get("completed") or any(n in STATUS_TAGS for n in tag_names(task)):
+                continue
+            fresh.append(task)
+    except AsanaNotFound:
+        # The cached tag was deleted (or renamed away): look it up again next time.
+        AsanaConnection.objects.filter(pk=connection.pk).update(tag_gids={})
+        connection.tag_gids = {}
+        raise
+    fresh = _not_dispatched(connection, fresh)
+    fresh.sort(key=_created_key)
+    skipped = _backlog_guard(connection, fresh)
+    if skipped:
+        fresh = []
+    names = {str(t["gid"]): str(t.get("name") or "") for t in fresh}
+    message = f"ok: {tagged} tagged, {len(fresh)} new"
+    if skipped:
+        message += f", {skipped} backlog task(s) skipped"
+    return PollResult(
+        ok=True,
+        message=message,
+        candidates=[str(t["gid"]) for t in fresh],
+        names=names,
+        tagged=tagged,
+        skipped_backlog=skipped,
+    )
+
+
+def _not_dispatched(
+    connection: AsanaConnection, tasks: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    gids = [str(t["gid"]) for t in tasks]
+    blocked: set[str] = set()
+    for start in range(0, len(gids), LEDGER_CHUNK):
+        blocked.update(
+            ProcessedTask.objects.filter(
+                connection=connection,
+                task_gid__in=gids[start : start + LEDGER_CHUNK],
+                state__in=ProcessedTask.BLOCKING_STATES,
+            ).values_list("task_gid", flat=True)
+        )
+    return [t for t in tasks if str(t["gid"]) not in blocked]
+
+
+def _created_key(task: dict[str, Any]) -> tuple[datetime, str]:
+    try:
+        created = datetime.fromisoformat(str(task.get("created_at")))
+    except ValueError:
+        created = datetime.max.replace(tzinfo=UTC)
+    if timezone.is_naive(created):
+        created = created.replace(tzinfo=UTC)
+    return created, str(task["gid"])
+
+
+def _backlog_guard(connection: AsanaConnection, fresh: list[dict[str, Any]]) -> int:
+    """On the first successful poll, record the existing tagged tasks as skipped if asked."""
+    if connection.backlog_checked_at is not None:
+        return 0
+    now = timezone.now()
+    skipped = 0
+    if connection.skip_backlog and fresh:
+        ProcessedTask.objects.bulk_create(
+            [
+                ProcessedTask(
+                    connection=connection,
+                    task_gid=str(t["gid"]),
+                    task_name=str(t.get("name") or "")[:500],
+                    state=ProcessedTask.State.SKIPPED,
+                    skip_reason=BACKLOG_REASON,
+                    source="poll",
+                    finished_at=now,
+                )
+                for t in fresh
+            ],
+            ignore_conflicts=True,
+            batch_size=LEDGER_CHUNK,
+        )
+        skipped = len(fresh)
+        audit.record(
+            "pipeline.backlog_skipped",
+            target=f"workspace {connection.workspace_gid}",
+            detail=f"{skipped} task(s) already tagged {connection.pilot_tag!r} recorded as skipped",
+            actor_label="poller",
+            connection=connection,
+        )
+    AsanaConnection.objects.filter(pk=connection.pk, backlog_checked_at__isnull=True).update(
+        backlog_checked_at=now
+    )
+    connection.backlog_checked_at = now
+    return skipped
+
+
+def _record(connection: AsanaConnection, result: PollResult, health_error: str | None) -> None:
+    now = timezone.now()
+    fields: dict[str, Any] = {"last_poll_at": now, "last_poll_result": result.message[:500]}
+    if health_error is not None:
+        fields.update(last_checked_at=now, last_error=health_error)
+    # A queryset update, so a poll never overwrites settings an admin saved meanwhile.
+    AsanaConnection.objects.filter(pk=connection.pk).update(**fields)
+    for name, value in fields.items():
+        setattr(connection, name, value)

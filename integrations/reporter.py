@@ -1,0 +1,223 @@
+"""Reporting a task's progress and outcome on the task in Asana, exactly once.
+
+Each step is written to `ProcessedTask.report_steps` after Asana confirms it, and a step
+already recorded is never sent again, so a report interrupted by a 429, a 500, a timeout
+or a crash can be resumed without duplicating a comment or a tag. A comment whose POST
+timed out may have landed: the task's stories are checked for our exact text before it
+is posted again. Every mutation is audited with its outcome.
+
+The new status tag is added before `pilot-in-progress` is removed, so the task carries
+a status tag at every moment and a concurrent poll never takes it for a new task.
+"""
+
+import html
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from integrations import audit
+from integrations.asana.client import AsanaClient
+from integrations.asana.errors import (
+    AsanaError,
+    AsanaForbidden,
+    AsanaInvalidRequest,
+    AsanaNotFound,
+    AsanaUnavailable,
+)
+from integrations.models import AuditLog, ProcessedTask
+from integrations.taskconvert import strip_html
+from pilotsite.redact import redact
+
+log = logging.getLogger(__name__)
+
+ACTOR = "pipeline"
+STARTED_TEXT = "Pilot started working on this task"
+DONE_TEXT = "Successfully completed"
+FAILED_PREFIX = "Failed: "
+FAILURE_DETAIL_LIMIT = 1000
+ATTEMPTS = 3
+RETRY_PAUSE = 1.0
+# Asana's clock and ours may differ a little; a story older than this before the attempt
+# started belongs to an earlier attempt.
+CLOCK_SLACK = timedelta(seconds=5)
+GONE = (AsanaNotFound, AsanaForbidden)
+
+
+class Reporter:
+    def __init__(
+        self,
+        client: AsanaClient,
+        processed: ProcessedTask,
+        tag_gids: dict[str, str],
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.client = client
+        self.pt = processed
+        self.tags = tag_gids
+        self.gid = processed.task_gid
+        self.steps: list[str] = list(processed.report_steps or [])
+        self._sleep = sleep
+
+    # -- the reports -------------------------------------------------------------------
+
+    def started(self) -> None:
+        self._add_tag("pilot-in-progress")
+        self._comment("comment:started", text=STARTED_TEXT)
+
+    def finished(self) -> None:
+        """Report the recorded outcome; raises AsanaError when a step still fails."""
+        if self.pt.outcome == "success":
+            self._add_tag("pilot-done")
+            self._remove_tag("pilot-in-progress")
+            self._success_comment()
+            if self.pt.result_url:
+                self._attach_link()
+            self._complete()
+        else:
+            self._add_tag("pilot-failed")
+            self._remove_tag("pilot-in-progress")
+            self._comment("comment:failed", text=failure_text(self.pt.error))
+
+    # -- steps -------------------------------------------------------------------------
+
+    def _add_tag(self, name: str) -> None:
+        self._step(
+            f"tag:{name}",
+            lambda: self.client.add_tag(self.gid, self.tags[name]),
+            action="asana.add_tag",
+            detail=name,
+        )
+
+    def _remove_tag(self, name: str) -> None:
+        self._step(
+            f"untag:{name}",
+            lambda: self.client.remove_tag(self.gid, self.tags[name]),
+            action="asana.remove_tag",
+            detail=name,
+        )
+
+    def _success_comment(self) -> None:
+        if not self.pt.result_url:
+            text = f"{DONE_TEXT}: {self.pt.result_summary}" if self.pt.result_summary else DONE_TEXT
+            self._comment("comment:done", text=text)
+            return
+        rich = success_html(self.pt.result_summary, self.pt.result_url, self.pt.result_url_title)
+        try:
+            self._comment("comment:done", html_text=rich)
+        except AsanaInvalidRequest:
+            # Asana refused the rich text: the link still gets to the task as plain text.
+            self._comment("comment:done", text=strip_html(rich) + f" {self.pt.result_url}")
+
+    def _attach_link(self) -> None:
+        url, name = self.pt.result_url, self.pt.result_url_title or self.pt.result_url
+
+        def attach() -> None:
+            try:
+                self.client.add_external_attachment(self.gid, url, name)
+            except AsanaUnavailable:
+                if not any(a.get("view_url") == url for a in self.client.attachments(self.gid)):
+                    raise
+
+        self._step("attachment", attach, action="asana.attach_link", detail=url)
+
+    def _complete(self) -> None:
+        if "complete" in self.steps:
+            return
+        try:
+            self.client.update_task(self.gid, completed=True)
+        except AsanaError as exc:
+            if isinstance(exc, GONE):
+                raise
+            # Non-blocking: the task keeps pilot-done, the person can complete it by hand.
+            log.warning("ASANA-%s: could not mark the task completed: %s", self.gid, exc)
+            self._audit("asana.complete_task", AuditLog.Outcome.WARNING, str(exc))
+        else:
+            self._audit("asana.complete_task", AuditLog.Outcome.OK, "completed")
+        self._done("complete")
+
+    def _comment(self, step: str, *, text: str | None = None, html_text: str | None = None) -> None:
+        def post() -> None:
+            try:
+                self.client.add_comment(self.gid, text=text, html_text=html_text)
+            except AsanaUnavailable:
+                if not self._comment_landed(text, html_text):
+                    raise
+
+        self._step(step, post, action="asana.comment", detail=text or html_text or "")
+
+    def _comment_landed(self, text: str | None, html_text: str | None) -> bool:
+        wanted = (text if text is not None else strip_html(html_text or "")).strip()
+        since = (self.pt.started_at or self.pt.claimed_at) - CLOCK_SLACK
+        for story in self.client.stories(self.gid):
+            if story.get("resource_subtype") != "comment_added":
+                continue
+            created = _parse_time(story.get("created_at"))
+            if created is not None and created < since:
+                continue
+            seen = {
+                str(story.get("text") or "").strip(),
+                strip_html(story.get("html_text") or "").strip(),
+            }
+            if wanted in seen:
+                return True
+        return False
+
+    def _step(self, step: str, send: Callable[[], None], *, action: str, detail: str) -> None:
+        """Send one mutation unless already recorded; retry what may succeed later."""
+        if step in self.steps:
+            return
+        for attempt in range(1, ATTEMPTS + 1):
+            try:
+                send()
+            except AsanaError as exc:
+                self._audit(action, AuditLog.Outcome.ERROR, f"{detail} — {exc}")
+                if exc.permanent or attempt == ATTEMPTS:
+                    raise
+                self._sleep(RETRY_PAUSE * attempt)
+                continue
+            self._audit(action, AuditLog.Outcome.OK, detail)
+            self._done(step)
+            return
+
+    def _done(self, step: str) -> None:
+        self.steps.append(step)
+        ProcessedTask.objects.filter(pk=self.pt.pk, claimed_by=self.pt.claimed_by).update(
+            report_steps=self.steps
+        )
+        self.pt.report_steps = list(self.steps)
+
+    def _audit(self, action: str, outcome: str, detail: str) -> None:
+        audit.record(
+            action,
+            target=f"task {self.gid}",
+            outcome=outcome,
+            detail=detail,
+            actor_label=ACTOR,
+            connection=self.pt.connection,
+        )
+
+
+def failure_text(error: str) -> str:
+    detail = redact(error or "unknown error").strip()
+    if len(detail) > FAILURE_DETAIL_LIMIT:
+        detail = detail[: FAILURE_DETAIL_LIMIT - 1] + "…"
+    return FAILED_PREFIX + detail
+
+
+def success_html(summary: str, url: str, title: str) -> str:
+    """Asana rich text: valid XML in <body>, the link as <a href>, everything escaped."""
+    link = f'<a href="{html.escape(url, quote=True)}">{html.escape(title or url, quote=False)}</a>'
+    body = f"{DONE_TEXT} — {link}"
+    if summary:
+        body += f"\n{html.escape(summary, quote=False)}"
+    return f"<body>{body}</body>"
+
+
+def _parse_time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value))
+    except ValueError:
+        return None

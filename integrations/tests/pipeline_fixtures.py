@@ -1,0 +1,80 @@
+"""Fixtures and in-process executors shared by the pipeline tests (imported by name)."""
+
+import threading
+from typing import Any
+
+import pytest
+
+from integrations.asana.fake import FakeAsana
+from integrations.models import AsanaConnection
+
+CALLS: list[str] = []
+_calls_lock = threading.Lock()
+
+
+def succeed(task: dict[str, Any]) -> dict[str, Any]:
+    with _calls_lock:
+        CALLS.append(task["gid"])
+    return {"summary": f"did {task['title']}"}
+
+
+def succeed_with_link(task: dict[str, Any]) -> dict[str, Any]:
+    with _calls_lock:
+        CALLS.append(task["gid"])
+    return {
+        "summary": "Opened a pull request",
+        "url": "https://github.com/acme/app/pull/42",
+        "url_title": "PR #42",
+    }
+
+
+def fail(task: dict[str, Any]) -> dict[str, Any]:
+    with _calls_lock:
+        CALLS.append(task["gid"])
+    raise RuntimeError("the build is red")
+
+
+@pytest.fixture
+def calls() -> list[str]:
+    CALLS.clear()
+    return CALLS
+
+
+@pytest.fixture
+def fast_client(settings) -> None:
+    # Every test's fake token is the same string, and the client's per-token budget is
+    # process-wide: give the tests their own, generous one.
+    settings.ASANA_REQUESTS_PER_MINUTE = 1_000_000
+
+
+@pytest.fixture
+def executor(settings, calls) -> list[str]:
+    settings.PILOT_EXECUTOR = "integrations.tests.pipeline_fixtures:succeed"
+    settings.PILOT_EXECUTOR_COMMAND = ""
+    return calls
+
+
+@pytest.fixture
+def pilot(fake_asana: FakeAsana, fast_client) -> FakeAsana:
+    """The fake with a `pilot` tag in its workspace."""
+    fake_asana.pilot_tag_gid = fake_asana.add_tag(fake_asana.workspace_gid, "pilot")
+    return fake_asana
+
+
+@pytest.fixture
+def connection(db, pilot: FakeAsana) -> AsanaConnection:
+    return AsanaConnection.objects.create(
+        workspace_gid=pilot.workspace_gid,
+        workspace_name="Pilot Workspace",
+        access_token=pilot.token,
+    )
+
+
+def tagged(fake: FakeAsana, name: str, **kwargs: Any) -> str:
+    """A task carrying the pilot tag (plus any `tags` given)."""
+    tags = ["pilot", *kwargs.pop("tags", [])]
+    return fake.add_task(fake.workspace_gid, name, tags=tags, **kwargs)
+
+
+def comment_texts(fake: FakeAsana, gid: str) -> list[str]:
+    return [c["text"] for c in fake.comments(gid)]

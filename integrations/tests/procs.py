@@ -1,0 +1,80 @@
+"""Running `manage.py` commands as real processes against the test database and a fake
+Asana served by the test process."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+from django.db import connection
+
+MANAGE = str(Path(settings.BASE_DIR) / "manage.py")
+
+
+def database_url() -> str:
+    """The test database (pytest-django's), as a DATABASE_URL for a child process."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    auth = db["USER"] + (f":{db['PASSWORD']}" if db.get("PASSWORD") else "")
+    return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def child_env(base_url: str, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "DATABASE_URL": database_url(),
+            "ASANA_API_BASE_URL": base_url,
+            "ASANA_REQUESTS_PER_MINUTE": "1000000",
+            "SECRET_KEY": settings.SECRET_KEY,
+            "FIELD_ENCRYPTION_KEY": settings.FIELD_ENCRYPTION_KEY,
+            "DEBUG": "off",
+            "LOG_LEVEL": "INFO",
+            "PILOT_EXECUTOR": "",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    env.update(extra)
+    return env
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            [sys.executable, MANAGE, *args], env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+
+
+def run(args: list[str], env: dict[str, str], log: Path, timeout: float = 120) -> int:
+    proc = start(args, env, log)
+    try:
+        return proc.wait(timeout=timeout)
+    finally:
+        stop(proc)
+
+
+def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60) -> int | None:
+    if proc.poll() is None:
+        proc.send_signal(sig)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    return proc.returncode
+
+
+def wait_for(check: Callable[[], Any], timeout: float = 60, what: str = "condition") -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")

@@ -1,0 +1,121 @@
+"""`manage.py asana ...` and `manage.py employees ...` against the fake Asana."""
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from integrations.connect import connect_workspace
+from integrations.models import AsanaConnection, AsanaMapping, Employee, ProcessedTask
+
+pytestmark = pytest.mark.django_db
+
+
+def _run(*args: str) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+@pytest.fixture
+def token_env(fake_asana, monkeypatch):
+    monkeypatch.setenv("ASANA_ACCESS_TOKEN", fake_asana.token)
+
+
+def test_asana_connect_prints_a_one_line_summary(fake_asana, token_env):
+    out = _run(
+        "asana",
+        "connect",
+        "--workspace",
+        fake_asana.workspace_gid,
+        "--pilot-tag",
+        "robot",
+        "--poll-interval",
+        "60",
+        "--skip-backlog",
+    )
+    connection = AsanaConnection.objects.get()
+    assert out.strip() == (
+        f"Connected Pilot Workspace ({fake_asana.workspace_gid}): token "
+        f"{connection.masked_token}, pilot tag 'robot', polling every 60 s."
+    )
+    assert connection.skip_backlog and fake_asana.token not in out
+
+
+def test_asana_connect_no_polling(fake_asana, token_env):
+    out = _run("asana", "connect", "--workspace", fake_asana.workspace_gid, "--no-polling")
+    assert "polling off" in out and not AsanaConnection.objects.get().polling_enabled
+
+
+def test_asana_connect_with_a_bad_token_fails_clearly(fake_asana, monkeypatch):
+    monkeypatch.setenv("ASANA_ACCESS_TOKEN", "2/9/9:" + "f" * 32)
+    with pytest.raises(CommandError, match="the token was rejected by Asana \\(401\\)"):
+        _run("asana", "connect", "--workspace", fake_asana.workspace_gid)
+    assert not AsanaConnection.objects.exists()
+
+
+def test_asana_connect_with_an_unknown_workspace_fails_clearly(fake_asana, token_env):
+    with pytest.raises(CommandError, match="not a member of workspace 31337"):
+        _run("asana", "connect", "--workspace", "31337")
+
+
+def test_asana_connect_without_a_token_says_how_to_give_one(fake_asana, monkeypatch):
+    monkeypatch.delenv("ASANA_ACCESS_TOKEN", raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO())
+    with pytest.raises(CommandError, match="Set ASANA_ACCESS_TOKEN"):
+        _run("asana", "connect", "--workspace", fake_asana.workspace_gid)
+
+
+def test_asana_status_shows_health_polling_and_task_counts(fake_asana):
+    connection = connect_workspace(fake_asana.token, fake_asana.workspace_gid)
+    ProcessedTask.objects.create(connection=connection, task_gid="1", state="done")
+    ProcessedTask.objects.create(connection=connection, task_gid="2", state="done")
+    ProcessedTask.objects.create(connection=connection, task_gid="3", state="failed")
+    out = _run("asana", "status")
+    assert out.startswith("Executor: ")
+    assert f"Pilot Workspace ({fake_asana.workspace_gid})" in out
+    assert "health: ok at" in out and "polling: every 30 s" in out
+    assert "done 2" in out and "failed 1" in out and "claimed 0" in out
+
+
+def test_asana_status_without_connections_says_how_to_connect():
+    assert "asana connect --workspace GID" in _run("asana", "status")
+
+
+def test_employees_import_reports_counts_and_rejections(tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text("email,name\nada@example.com,Ada\nnope,Bad\n")
+    out = _run("employees", "import", str(path))
+    assert "1 created, 0 updated, 0 unchanged, 1 rejected" in out
+    assert "rejected line 3 (nope): 'nope' is not a valid email address" in out
+
+
+def test_employees_import_of_a_malformed_file_fails_and_changes_nothing(tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text("mail,name\nada@example.com,Ada\n")
+    with pytest.raises(CommandError, match="Nothing imported: missing column\\(s\\) email"):
+        _run("employees", "import", str(path))
+    assert not Employee.objects.exists()
+
+
+def test_employees_import_with_unknown_workspace_fails(tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_text("email,name\nada@example.com,Ada\n")
+    with pytest.raises(CommandError, match="No connection for workspace 42"):
+        _run("employees", "import", str(path), "--workspace", "42")
+
+
+def test_employees_automap_prints_mapped_and_remaining(fake_asana):
+    connect_workspace(fake_asana.token, fake_asana.workspace_gid)
+    fake_asana.add_user("Ada", "ada@example.com", [fake_asana.workspace_gid])
+    Employee.objects.create(name="Ada", email="ada@example.com")
+    Employee.objects.create(name="Zed", email="zed@example.com")
+    out = _run("employees", "automap", "--workspace", fake_asana.workspace_gid)
+    assert "mapped 1 by email" in out
+    assert "mapped ada@example.com" in out and "unmapped zed@example.com" in out
+    assert AsanaMapping.objects.count() == 1
+
+
+def test_employees_automap_without_connections_fails():
+    with pytest.raises(CommandError, match="No Asana workspace is connected"):
+        _run("employees", "automap")

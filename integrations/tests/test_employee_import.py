@@ -1,0 +1,103 @@
+"""Importing employees from CSV: upsert by email, per-row rejections, malformed files."""
+
+import io
+
+import pytest
+
+from integrations.connect import connect_workspace
+from integrations.mapping import CsvImportError, import_employees_csv
+from integrations.models import AsanaMapping, AuditLog, Employee
+
+pytestmark = pytest.mark.django_db
+
+
+def _csv(text: str) -> io.BytesIO:
+    return io.BytesIO(text.encode())
+
+
+@pytest.fixture
+def connection(fake_asana):
+    return connect_workspace(fake_asana.token, fake_asana.workspace_gid)
+
+
+def test_import_creates_and_updates_by_email(django_user_model):
+    boss = django_user_model.objects.create_user("boss")
+    Employee.objects.create(name="Old Name", email="ada@example.com")
+    report = import_employees_csv(
+        _csv("email,name,manager\nADA@example.com,Ada Lovelace,boss\ngrace@example.com,Grace,\n")
+    )
+    assert (report.created, report.updated) == (["grace@example.com"], ["ada@example.com"])
+    ada = Employee.objects.get(email="ada@example.com")
+    assert (ada.name, ada.manager) == ("Ada Lovelace", boss)
+    assert AuditLog.objects.filter(action="employees.import").exists()
+
+
+def test_import_maps_gids_to_the_only_connection(connection):
+    report = import_employees_csv(_csv("name,email,asana_user_gid\nAda,ada@example.com,123\n"))
+    assert report.created == ["ada@example.com"]
+    assert AsanaMapping.objects.get(connection=connection).asana_user_gid == "123"
+
+
+def test_import_of_the_same_file_twice_changes_nothing(connection):
+    text = "email,name,asana_user_gid\nada@example.com,Ada,123\n"
+    import_employees_csv(_csv(text))
+    report = import_employees_csv(_csv(text))
+    assert (report.created, report.updated, report.unchanged) == ([], [], ["ada@example.com"])
+
+
+def test_import_rejects_bad_rows_with_reasons_and_keeps_good_ones(connection):
+    other = Employee.objects.create(name="Taken", email="taken@example.com")
+    AsanaMapping.objects.create(connection=connection, employee=other, asana_user_gid="999")
+    report = import_employees_csv(
+        _csv(
+            "email,name,asana_user_gid,manager\n"
+            "ok@example.com,Okay,,\n"
+            "not-an-email,Bad Email,,\n"
+            "m@example.com,Bad Manager,,nobody\n"
+            "g@example.com,Bad Gid,12ab,\n"
+            "t@example.com,Taken Gid,999,\n"
+            "OK@example.com,Again,,\n"
+        )
+    )
+    reasons = {r.line: r.reason for r in report.rejected}
+    assert report.created == ["ok@example.com"]
+    assert "not a valid email address" in reasons[3]
+    assert "unknown manager 'nobody'" in reasons[4]
+    assert "not a number" in reasons[5]
+    assert "already mapped to Taken" in reasons[6]
+    assert "duplicate of line 2" in reasons[7]
+    assert set(Employee.objects.values_list("email", flat=True)) == {
+        "taken@example.com",
+        "ok@example.com",
+    }
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"email,full_name\nada@example.com,Ada\n", "missing column(s) name"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "not UTF-8"),
+        ("email,name\nada@example.com,Zoë\n".encode("latin-1"), "not UTF-8"),
+        (b"", "the file is empty"),
+        (b'email,name\n"ada@example.com,Ada\n', "not a valid CSV"),
+    ],
+    ids=["missing-column", "binary", "latin-1", "empty", "broken-quotes"],
+)
+def test_malformed_file_raises_and_changes_nothing(content, expected):
+    Employee.objects.create(name="Existing", email="existing@example.com")
+    with pytest.raises(CsvImportError, match=expected.replace("(", r"\(").replace(")", r"\)")):
+        import_employees_csv(io.BytesIO(content))
+    assert list(Employee.objects.values_list("email", flat=True)) == ["existing@example.com"]
+    assert not AuditLog.objects.exists()
+
+
+def test_gids_without_any_connection_are_refused_before_importing():
+    with pytest.raises(CsvImportError, match="no Asana workspace is connected"):
+        import_employees_csv(_csv("email,name,asana_user_gid\nada@example.com,Ada,123\n"))
+    assert not Employee.objects.exists()
+
+
+def test_import_reads_a_path_with_a_byte_order_mark(tmp_path):
+    path = tmp_path / "people.csv"
+    path.write_bytes("\ufeffemail,name\nada@example.com,Ada\n".encode())
+    assert import_employees_csv(path).created == ["ada@example.com"]

@@ -1,0 +1,206 @@
+"""The command and Python-callable executors, with real subprocesses."""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+from integrations.executor import (
+    OUTPUT_LIMIT,
+    execute,
+    executor_configured,
+    executor_description,
+    run_callable,
+    run_command,
+)
+
+TASK = {
+    "id": "ASANA-42",
+    "gid": "42",
+    "title": "Fix the login page",
+    "description": "It breaks on Safari",
+    "labels": ["bug"],
+    "project": "Web",
+    "url": "https://app.asana.com/0/0/42",
+    "created_at": "2026-01-01T00:00:00.000Z",
+    "priority": "high",
+}
+PY = sys.executable
+
+
+def script(tmp_path: Path, body: str) -> str:
+    path = tmp_path / "executor.py"
+    path.write_text(body)
+    return f"{PY} {path}"
+
+
+def alive(pid: int) -> bool:
+    """Running, as opposed to gone or a zombie waiting for init to reap it."""
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except FileNotFoundError:
+            return False
+        if "\nState:\tZ" in status:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def echo_executor(task: dict) -> dict:
+    return {
+        "summary": f"handled {task['id']}",
+        "url": "https://example.com/pr/1",
+        "url_title": "PR #1",
+    }
+
+
+def failing_executor(task: dict) -> dict:
+    raise RuntimeError("the model is unavailable")
+
+
+def test_last_json_line_is_the_result(tmp_path):
+    cmd = script(
+        tmp_path,
+        "import json\nprint('working...')\n"
+        "print(json.dumps({'summary': 'Opened a pull request', "
+        "'url': 'https://github.com/acme/app/pull/42', 'url_title': 'PR #42'}))\n\n",
+    )
+    result = run_command(cmd, TASK, timeout=30)
+    assert result.ok
+    assert result.summary == "Opened a pull request"
+    assert result.url == "https://github.com/acme/app/pull/42"
+    assert result.url_title == "PR #42"
+    assert "working..." in result.output
+
+
+def test_task_arrives_as_json_on_stdin_and_as_environment(tmp_path):
+    seen = tmp_path / "seen.json"
+    cmd = script(
+        tmp_path,
+        "import json, os, sys\n"
+        f"out = {{'stdin': json.load(sys.stdin), 'env': {{k: v for k, v in os.environ.items() "
+        f"if k.startswith('PILOT_TASK_')}}}}\n"
+        f"open({str(seen)!r}, 'w').write(json.dumps(out))\n",
+    )
+    assert run_command(cmd, TASK, timeout=30).ok
+    seen_data = json.loads(seen.read_text())
+    assert seen_data["stdin"] == TASK
+    assert seen_data["env"] == {
+        "PILOT_TASK_ID": "ASANA-42",
+        "PILOT_TASK_GID": "42",
+        "PILOT_TASK_TITLE": "Fix the login page",
+        "PILOT_TASK_URL": "https://app.asana.com/0/0/42",
+        "PILOT_TASK_PRIORITY": "high",
+    }
+
+
+def test_pilotsite_secrets_are_not_passed_to_the_command(tmp_path, monkeypatch):
+    monkeypatch.setenv("FIELD_ENCRYPTION_KEY", "very-secret-key")
+    cmd = script(tmp_path, "import os\nprint(os.environ.get('FIELD_ENCRYPTION_KEY', 'absent'))\n")
+    assert "absent" in run_command(cmd, TASK, timeout=30).output
+
+
+def test_output_that_is_not_json_is_success_without_summary(tmp_path):
+    result = run_command(script(tmp_path, "print('all good')\n"), TASK, timeout=30)
+    assert result.ok
+    assert result.summary == "" and result.url == ""
+
+
+def test_non_zero_exit_fails_with_the_end_of_stderr(tmp_path):
+    cmd = script(
+        tmp_path,
+        "import sys\nsys.stderr.write('x' * 5000 + 'Traceback: boom at the end\\n')\nsys.exit(3)\n",
+    )
+    result = run_command(cmd, TASK, timeout=30)
+    assert not result.ok
+    assert "status 3" in result.error
+    assert result.error.endswith("Traceback: boom at the end")
+    assert len(result.error) < 1600
+
+
+def test_timeout_kills_the_whole_process_group(tmp_path):
+    child_pid = tmp_path / "child.pid"
+    cmd = script(
+        tmp_path,
+        "import subprocess, sys, time\n"
+        "child = subprocess.Popen(['sleep', '60'])\n"
+        f"open({str(child_pid)!r}, 'w').write(str(child.pid))\n"
+        "sys.stderr.write('still thinking\\n'); sys.stderr.flush()\n"
+        "time.sleep(60)\n",
+    )
+    started = time.monotonic()
+    result = run_command(cmd, TASK, timeout=1)
+    assert time.monotonic() - started < 15
+    assert not result.ok
+    assert result.error.startswith("timed out after 1 s")
+    assert "still thinking" in result.error
+    assert not alive(int(child_pid.read_text()))
+
+
+def test_output_kept_is_bounded(tmp_path):
+    cmd = script(
+        tmp_path,
+        "import sys\nfor _ in range(20000): print('y' * 100)\nprint('{\"summary\": \"big\"}')\n",
+    )
+    result = run_command(cmd, TASK, timeout=60)
+    assert result.ok and result.summary == "big"
+    assert len(result.output) <= OUTPUT_LIMIT + 100
+    assert result.output.startswith("[earlier output dropped]")
+
+
+def test_secrets_in_errors_are_redacted(tmp_path):
+    token = "2/1234567890/1234567890:0123456789abcdef0123456789abcdef"
+    cmd = script(
+        tmp_path, f"import sys\nsys.stderr.write('auth failed for {token}')\nsys.exit(1)\n"
+    )
+    result = run_command(cmd, TASK, timeout=30)
+    assert token not in result.error and token not in result.output
+    assert "[redacted]" in result.error
+
+
+def test_result_link_must_be_http(tmp_path):
+    cmd = script(
+        tmp_path, 'print(\'{"summary": "s", "url": "javascript:alert(1)", "url_title": "x"}\')\n'
+    )
+    result = run_command(cmd, TASK, timeout=30)
+    assert result.ok and result.url == "" and result.url_title == ""
+
+
+def test_python_callable_executor_returns_the_result():
+    result = run_callable("integrations.tests.test_executor:echo_executor", TASK)
+    assert result.ok
+    assert (result.summary, result.url, result.url_title) == (
+        "handled ASANA-42",
+        "https://example.com/pr/1",
+        "PR #1",
+    )
+
+
+def test_python_callable_that_raises_is_a_failure():
+    result = run_callable("integrations.tests.test_executor:failing_executor", TASK)
+    assert not result.ok
+    assert result.error == "RuntimeError: the model is unavailable"
+    assert "Traceback" in result.output
+
+
+def test_callable_wins_over_command_when_both_are_set(settings):
+    settings.PILOT_EXECUTOR = "integrations.tests.test_executor:echo_executor"
+    settings.PILOT_EXECUTOR_COMMAND = "exit 1"
+    assert execute(TASK).ok
+
+
+def test_no_executor_configured_is_described(settings):
+    settings.PILOT_EXECUTOR = ""
+    settings.PILOT_EXECUTOR_COMMAND = ""
+    assert not executor_configured()
+    assert "no executor configured" in executor_description()
+
+
+def test_command_executor_is_described_with_its_timeout(settings):
+    settings.PILOT_EXECUTOR = ""
+    settings.PILOT_EXECUTOR_COMMAND = "/opt/agent/run"
+    settings.PILOT_EXECUTOR_TIMEOUT = 600
+    assert executor_configured()
+    assert executor_description() == "command '/opt/agent/run' (timeout 600 s)"

@@ -1,0 +1,134 @@
+"""Mapping employees to Asana users: one at a time, by email, and from the tab."""
+
+import pytest
+from django.urls import reverse
+
+from integrations.connect import connect_workspace
+from integrations.mapping import MappingError, automap_by_email, map_employee, unmapped_employees
+from integrations.models import AsanaMapping, AuditLog, Employee
+
+pytestmark = pytest.mark.django_db
+TAB = "/admin/?tab=integrations"
+
+
+@pytest.fixture
+def connection(fake_asana):
+    return connect_workspace(fake_asana.token, fake_asana.workspace_gid)
+
+
+@pytest.fixture
+def ada():
+    return Employee.objects.create(name="Ada Lovelace", email="ada@example.com")
+
+
+def test_unmapped_lists_only_employees_without_a_mapping_in_that_workspace(connection, ada):
+    mapped = Employee.objects.create(name="Bob", email="bob@example.com")
+    AsanaMapping.objects.create(connection=connection, employee=mapped, asana_user_gid="77")
+    assert list(unmapped_employees(connection)) == [ada]
+
+
+def test_map_employee_creates_mapping_and_audits(connection, ada, admin_user):
+    mapping = map_employee(connection, ada, "12345", actor=admin_user)
+    assert (mapping.employee, mapping.asana_user_gid) == (ada, "12345")
+    assert AuditLog.objects.filter(action="mapping.create", actor=admin_user).exists()
+
+
+def test_map_employee_refuses_a_user_already_mapped_to_someone_else(connection, ada):
+    bob = Employee.objects.create(name="Bob", email="bob@example.com")
+    map_employee(connection, bob, "12345")
+    with pytest.raises(MappingError, match="already mapped to Bob"):
+        map_employee(connection, ada, "12345")
+    assert not AsanaMapping.objects.filter(employee=ada).exists()
+
+
+def test_map_employee_refuses_a_second_user_for_the_same_employee(connection, ada):
+    map_employee(connection, ada, "12345")
+    with pytest.raises(MappingError, match="already mapped to Asana user 12345"):
+        map_employee(connection, ada, "67890")
+    assert AsanaMapping.objects.get(employee=ada).asana_user_gid == "12345"
+
+
+def test_map_employee_refuses_a_non_numeric_gid(connection, ada):
+    with pytest.raises(MappingError, match="must be a number"):
+        map_employee(connection, ada, "ada")
+    assert not AsanaMapping.objects.exists()
+
+
+def test_automap_matches_emails_case_insensitively_across_pages(fake_asana, connection, ada):
+    fake_asana.add_user("Ada L.", "ADA@Example.com", [fake_asana.workspace_gid])
+    for i in range(120):  # more than one page of users
+        fake_asana.add_user(f"User {i}", f"user{i}@example.com", [fake_asana.workspace_gid])
+    carl = Employee.objects.create(name="Carl", email="user119@example.com")
+    nobody = Employee.objects.create(name="Nobody", email="nobody@example.com")
+    mapped, remaining = automap_by_email(connection)
+    assert {m.employee for m in mapped} == {ada, carl}
+    assert AsanaMapping.objects.get(employee=ada).asana_user_name == "Ada L."
+    assert remaining == [nobody]
+    assert any(q.get("offset") for _, path, q in fake_asana.requests if path == "/users")
+    assert AuditLog.objects.filter(action="mapping.automap").exists()
+    assert fake_asana.violations == []
+
+
+def test_automap_when_asana_fails_maps_nobody(fake_asana, connection, ada):
+    fake_asana.add_user("Ada", "ada@example.com", [fake_asana.workspace_gid])
+    fake_asana.inject("500", times=99)
+    with pytest.raises(MappingError, match="not available right now"):
+        automap_by_email(connection)
+    assert not AsanaMapping.objects.exists()
+
+
+def test_tab_lists_unmapped_employees_with_workspace_users(
+    fake_asana, connection, ada, admin_client
+):
+    fake_asana.add_user("Grace Hopper", "grace@example.com", [fake_asana.workspace_gid])
+    page = admin_client.get(TAB).content.decode()
+    assert "Ada Lovelace" in page and "Grace Hopper" in page
+    assert 'name="asana_user"' in page and 'name="asana_user_gid"' in page
+
+
+def test_tab_keeps_the_gid_input_when_asana_fails(fake_asana, connection, ada, admin_client):
+    fake_asana.inject("500", times=99)
+    page = admin_client.get(TAB).content.decode()
+    assert "Could not read the workspace&#x27;s users" in page
+    assert 'name="asana_user_gid"' in page and 'name="asana_user"' not in page
+
+
+def test_map_view_maps_the_chosen_user(fake_asana, connection, ada, admin_client):
+    grace = fake_asana.add_user("Grace", "grace@example.com", [fake_asana.workspace_gid])
+    response = admin_client.post(
+        reverse("admin:integrations:map", args=[connection.pk]),
+        {"employee": ada.pk, "asana_user": grace},
+        follow=True,
+    )
+    assert AsanaMapping.objects.get(employee=ada).asana_user_gid == grace
+    assert f"Mapped Ada Lovelace to Asana user {grace}" in response.content.decode()
+
+
+def test_map_view_shows_the_duplicate_mapping_error(connection, ada, admin_client):
+    bob = Employee.objects.create(name="Bob", email="bob@example.com")
+    map_employee(connection, bob, "555")
+    response = admin_client.post(
+        reverse("admin:integrations:map", args=[connection.pk]),
+        {"employee": ada.pk, "asana_user_gid": "555"},
+        follow=True,
+    )
+    assert "already mapped to Bob" in response.content.decode()
+    assert not AsanaMapping.objects.filter(employee=ada).exists()
+
+
+def test_map_view_without_a_user_explains_what_to_do(connection, ada, admin_client):
+    response = admin_client.post(
+        reverse("admin:integrations:map", args=[connection.pk]), {"employee": ada.pk}, follow=True
+    )
+    assert "Choose an Asana user or type their GID" in response.content.decode()
+
+
+def test_map_by_email_button_reports_mapped_and_remaining(
+    fake_asana, connection, ada, admin_client
+):
+    fake_asana.add_user("Ada", "ada@example.com", [fake_asana.workspace_gid])
+    Employee.objects.create(name="Zed", email="zed@example.com")
+    response = admin_client.post(
+        reverse("admin:integrations:automap", args=[connection.pk]), follow=True
+    )
+    assert "Mapped 1 by email (Ada Lovelace); 1 still unmapped." in response.content.decode()

@@ -1,0 +1,109 @@
+# ruff: noqa: F811 - the fixtures imported from pipeline_fixtures are parameters here
+"""The pipeline in the admin: the card on the integrations tab and the Retry/Release actions."""
+
+from django.urls import reverse
+
+from integrations.models import AuditLog, ProcessedTask
+from integrations.pipeline import claim, run_claimed
+from integrations.pipeline_tab import card
+from integrations.poller import poll_connection
+from integrations.tests.pipeline_fixtures import (  # noqa: F401 - fixtures
+    calls,
+    connection,
+    executor,
+    fast_client,
+    pilot,
+    tagged,
+)
+
+State = ProcessedTask.State
+CHANGELIST = "admin:integrations_processedtask_changelist"
+
+
+def process(connection, gid: str) -> ProcessedTask:
+    processed = claim(connection, gid, source="poll")
+    return run_claimed(processed.pk, processed.claimed_by)
+
+
+def test_card_counts_tasks_by_state_and_links_to_asana(connection, pilot, executor):
+    done = process(connection, tagged(pilot, "done one"))
+    ProcessedTask.objects.create(connection=connection, task_gid="77", state=State.FAILED)
+    ProcessedTask.objects.create(connection=connection, task_gid="78", state=State.RUNNING)
+    data = card(connection)
+    assert data["executor_configured"] is True
+    assert {c["label"]: c["count"] for c in data["counts"]} == {
+        "in progress": 1,
+        "done": 1,
+        "failed": 1,
+        "skipped": 0,
+    }
+    assert [r["task"].task_gid for r in data["in_progress"]] == ["78"]
+    row = next(r for r in data["recent"] if r["task"].pk == done.pk)
+    assert row["asana_url"] == done.permalink_url
+    assert row["ran"] is not None
+    assert next(r for r in data["recent"] if r["task"].task_gid == "77")["asana_url"] == (
+        "https://app.asana.com/0/0/77"
+    )
+
+
+def test_tab_shows_the_pipeline_card(admin_client, connection, pilot, settings):
+    settings.PILOT_EXECUTOR = "integrations.tests.pipeline_fixtures:succeed_with_link"
+    gid = tagged(pilot, "Shown on the tab")
+    process(connection, gid)
+    poll_connection(connection)
+    page = admin_client.get(reverse("admin:index") + "?tab=integrations").content.decode()
+    assert "Task pipeline" in page
+    assert "configured</span>: Python callable" in page
+    assert "ok: 1 tagged, 0 new" in page
+    assert f"ASANA-{gid}" in page
+    assert 'href="https://github.com/acme/app/pull/42"' in page
+    assert "1 done" in page
+
+
+def test_tab_says_when_no_executor_is_configured(admin_client, connection, settings):
+    settings.PILOT_EXECUTOR = settings.PILOT_EXECUTOR_COMMAND = ""
+    page = admin_client.get(reverse("admin:index") + "?tab=integrations").content.decode()
+    assert "not configured" in page and "no task is claimed" in page
+
+
+def test_retry_action_removes_pilot_failed(admin_client, admin_user, connection, pilot, settings):
+    settings.PILOT_EXECUTOR = "integrations.tests.pipeline_fixtures:fail"
+    gid = tagged(pilot, "retry from the admin")
+    failed = process(connection, gid)
+    response = admin_client.post(
+        reverse(CHANGELIST),
+        {"action": "retry_failed_tasks", "_selected_action": [failed.pk]},
+        follow=True,
+    )
+    assert "1 task(s) will run again at the next poll." in response.content.decode()
+    assert "pilot-failed" not in pilot.tag_names(gid)
+    assert AuditLog.objects.filter(
+        action="asana.remove_tag", actor=admin_user, outcome="ok"
+    ).exists()
+    assert poll_connection(connection).candidates == [gid]
+
+
+def test_retry_action_refuses_tasks_that_did_not_fail(admin_client, connection):
+    done = ProcessedTask.objects.create(connection=connection, task_gid="5", state=State.DONE)
+    response = admin_client.post(
+        reverse(CHANGELIST),
+        {"action": "retry_failed_tasks", "_selected_action": [done.pk]},
+        follow=True,
+    )
+    assert "only failed tasks can be" in response.content.decode()
+
+
+def test_release_action_frees_a_skipped_task(admin_client, connection, pilot):
+    connection.skip_backlog = True
+    connection.save()
+    gid = tagged(pilot, "backlog")
+    poll_connection(connection)
+    skipped = ProcessedTask.objects.get(task_gid=gid)
+    response = admin_client.post(
+        reverse(CHANGELIST),
+        {"action": "release_skipped_tasks", "_selected_action": [skipped.pk]},
+        follow=True,
+    )
+    assert "1 task(s) released." in response.content.decode()
+    assert poll_connection(connection).candidates == [gid]
+    assert AuditLog.objects.filter(action="pipeline.release").exists()

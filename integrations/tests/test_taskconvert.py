@@ -1,0 +1,85 @@
+"""Converting an Asana task into the executor's task."""
+
+import pytest
+
+from integrations.taskconvert import convert, ineligible_reason, strip_html
+
+TASK = {
+    "gid": "1201",
+    "name": "Fix the login page",
+    "notes": "It breaks on Safari",
+    "html_notes": "<body>It breaks on <strong>Safari</strong></body>",
+    "completed": False,
+    "created_at": "2026-01-02T03:04:05.000Z",
+    "permalink_url": "https://app.asana.com/0/0/1201",
+    "tags": [{"gid": "1", "name": "pilot"}, {"gid": "2", "name": "bug"}],
+    "projects": [{"gid": "9", "name": "Web"}, {"gid": "10", "name": "Other"}],
+}
+
+
+def test_conversion_maps_every_field():
+    assert convert(TASK) == {
+        "id": "ASANA-1201",
+        "gid": "1201",
+        "title": "Fix the login page",
+        "description": "It breaks on Safari",
+        "labels": ["pilot", "bug"],
+        "project": "Web",
+        "url": "https://app.asana.com/0/0/1201",
+        "created_at": "2026-01-02T03:04:05.000Z",
+        "priority": None,
+    }
+
+
+def test_description_falls_back_to_html_notes_without_markup():
+    task = TASK | {
+        "notes": "",
+        "html_notes": "<body><strong>Steps</strong><ul><li>open &amp; log in</li><li>crash</li></ul></body>",
+    }
+    assert convert(task)["description"] == "Steps\n\nopen & log in\n\ncrash"
+
+
+def test_status_tags_are_not_labels():
+    task = TASK | {"tags": [{"name": "pilot"}, {"name": "pilot-in-progress"}]}
+    assert convert(task)["labels"] == ["pilot"]
+
+
+def test_no_project_gives_an_empty_project_name():
+    assert convert(TASK | {"projects": []})["project"] == ""
+
+
+@pytest.mark.parametrize(
+    ("tags", "expected"),
+    [
+        (["Urgent"], "urgent"),
+        (["CRITICAL"], "urgent"),
+        (["high"], "high"),
+        (["Medium"], "medium"),
+        (["low"], "low"),
+        (["low", "urgent"], "urgent"),
+        (["bug"], None),
+    ],
+)
+def test_priority_comes_from_tags_case_insensitively(tags, expected):
+    task = TASK | {"tags": [{"name": t} for t in tags]}
+    assert convert(task)["priority"] == expected
+
+
+def test_strip_html_unescapes_entities():
+    assert strip_html("<body>a &lt;b&gt; &quot;c&quot;</body>") == 'a <b> "c"'
+
+
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"completed": True}, "completed"),
+        ({"tags": [{"name": "Pilot"}]}, "no longer tagged 'pilot'"),
+        ({"tags": [{"name": "pilot"}, {"name": "pilot-done"}]}, "carries pilot-done"),
+    ],
+)
+def test_ineligible_tasks_say_why(change, reason):
+    assert ineligible_reason(TASK | change, "pilot") == reason
+
+
+def test_eligible_task_has_no_reason():
+    assert ineligible_reason(TASK, "pilot") is None

@@ -1,0 +1,271 @@
+"""The webhook endpoint and delivery handling, with the fake Asana as the sender over real HTTP."""
+
+import hashlib
+import hmac
+import json
+import threading
+from datetime import timedelta
+
+from django.db import connections
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+from django_q.models import OrmQ
+
+from integrations import jobs
+from integrations.asana.client import client_for
+from integrations.models import AuditLog, ProcessedTask, WebhookDelivery, WebhookRegistration
+from integrations.tests import webhook_support
+from integrations.tests.webhook_support import drain_queue, queued
+from integrations.webhook_views import HANDLER, MAX_BODY_BYTES
+from integrations.webhooks import handle_delivery
+
+connection = webhook_support.connection
+project = webhook_support.project
+registration = webhook_support.registration
+executor = webhook_support.executor
+
+
+def _pilot_task(fake, project_gid, name="Summarise the Q3 report", tags=("pilot",)):
+    return fake.add_task(fake.workspace_gid, name, tags=tags, projects=[project_gid])
+
+
+def _refusals(status: int) -> list[AuditLog]:
+    return list(AuditLog.objects.filter(action="webhook.refused", detail__startswith=str(status)))
+
+
+def _path(registration) -> str:
+    return reverse("asana-webhook", args=[registration.hook_id])
+
+
+def test_valid_delivery_is_queued_then_processes_the_task(
+    fake_asana, registration, project, executor
+):
+    task = _pilot_task(fake_asana, project)
+    event = fake_asana.event(task, "added", parent_gid=project)
+
+    assert fake_asana.deliver(registration.webhook_gid, [event]) == 200
+
+    # The request only queued the work: nothing ran and Asana was not asked about the task.
+    assert [t["func"] for t in queued()] == [HANDLER]
+    assert executor == [] and not ProcessedTask.objects.exists()
+    registration.refresh_from_db()
+    assert registration.last_delivery_at is not None
+    assert AuditLog.objects.filter(action="webhook.delivery").count() == 1
+
+    drain_queue()
+    processed = ProcessedTask.objects.get(task_gid=task)
+    assert processed.source == "webhook" and processed.state == ProcessedTask.State.DONE
+    assert executor == [task]
+    assert "pilot-done" in fake_asana.tag_names(task)
+
+
+def test_changed_event_for_a_task_tagged_later_dispatches_it(
+    fake_asana, registration, project, executor
+):
+    pilot = fake_asana.add_tag(fake_asana.workspace_gid, "pilot")
+    task = _pilot_task(fake_asana, project, tags=())
+    fake_asana.deliver(
+        registration.webhook_gid, [fake_asana.event(task, "added", parent_gid=project)]
+    )
+    drain_queue()
+    assert not ProcessedTask.objects.exists()  # no pilot tag yet
+
+    with client_for(registration.connection) as person:  # someone tags the task in Asana
+        person.add_tag(task, pilot)
+    fake_asana.deliver(registration.webhook_gid, [fake_asana.event(task, "changed", field="tags")])
+    drain_queue()
+    assert executor == [task]
+
+
+def test_tag_added_to_a_task_event_dispatches_the_task(fake_asana, registration, project, executor):
+    task = _pilot_task(fake_asana, project)
+    pilot = fake_asana.task(task)["tags"][0]["gid"]
+    event = fake_asana.event(pilot, "added", parent_gid=task)
+    assert fake_asana.deliver(registration.webhook_gid, [event]) == 200
+    drain_queue()
+    assert executor == [task]
+
+
+def test_changes_to_other_fields_are_not_worth_a_read(fake_asana, registration, project, executor):
+    task = _pilot_task(fake_asana, project)
+    fake_asana.deliver(registration.webhook_gid, [fake_asana.event(task, "changed", field="name")])
+    fake_asana.reset_requests()
+    drain_queue()
+    assert not [r for r in fake_asana.requests if r[1] == f"/tasks/{task}"]
+    assert executor == []
+
+
+def test_removing_pilot_failed_makes_a_failed_task_run_again(
+    fake_asana, registration, project, executor, settings
+):
+    task = _pilot_task(fake_asana, project)
+    ProcessedTask.objects.create(
+        connection=registration.connection,
+        task_gid=task,
+        state=ProcessedTask.State.FAILED,
+        attempts=1,
+    )
+    fake_asana.deliver(registration.webhook_gid, [fake_asana.event(task, "changed", field="tags")])
+    drain_queue()
+    processed = ProcessedTask.objects.get(task_gid=task)
+    assert processed.attempts == 2 and processed.state == ProcessedTask.State.DONE
+    assert executor == [task]
+
+
+def test_removed_deleted_and_undeleted_events_are_recorded_and_ignored(
+    fake_asana, registration, project, executor
+):
+    task = _pilot_task(fake_asana, project)
+    events = [
+        fake_asana.event(task, action, parent_gid=project)
+        for action in ("removed", "deleted", "undeleted")
+    ]
+    assert fake_asana.deliver(registration.webhook_gid, events) == 200
+    fake_asana.reset_requests()
+    drain_queue()
+    assert fake_asana.requests == [] and executor == []
+    handled = AuditLog.objects.get(action="webhook.handled")
+    assert handled.detail.startswith("3 event(s); 3 ignored")
+
+
+def test_forged_signature_is_refused_and_nothing_is_processed(
+    fake_asana, registration, project, executor
+):
+    event = fake_asana.event(_pilot_task(fake_asana, project), "added", parent_gid=project)
+    status = fake_asana.deliver(registration.webhook_gid, [event], secret="not-the-secret")
+    assert status == 401
+    assert queued() == [] and not WebhookDelivery.objects.exists()
+    assert len(_refusals(401)) == 1
+    registration.refresh_from_db()
+    assert registration.last_delivery_at is None
+
+
+def test_signature_over_different_bytes_is_refused(fake_asana, registration, project, executor):
+    task = _pilot_task(fake_asana, project)
+    signed = json.dumps({"events": [fake_asana.event(task, "added")]}).encode()
+    sent = json.dumps({"events": [fake_asana.event(task, "added")], "x": 1}).encode()
+    secret = fake_asana.webhooks()[0]["secret"]
+    signature = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
+    assert fake_asana.deliver(registration.webhook_gid, [], body=sent, signature=signature) == 401
+    assert queued() == []
+
+
+def test_missing_signature_is_refused(registration, live_server):
+    response = Client().post(
+        _path(registration), b'{"events": []}', content_type="application/json"
+    )
+    assert response.status_code == 401 and queued() == []
+    assert "missing signature" in _refusals(401)[0].detail
+
+
+def test_replayed_delivery_is_acknowledged_but_processed_once(
+    fake_asana, registration, project, executor
+):
+    task = _pilot_task(fake_asana, project)
+    body = json.dumps({"events": [fake_asana.event(task, "added", parent_gid=project)]}).encode()
+    assert fake_asana.deliver(registration.webhook_gid, [], body=body) == 200
+    assert fake_asana.deliver(registration.webhook_gid, [], body=body) == 200
+    assert len(queued()) == 1 and WebhookDelivery.objects.count() == 1
+    assert AuditLog.objects.filter(action="webhook.replay").count() == 1
+    drain_queue()
+    assert executor == [task]
+
+
+def test_delivery_of_old_events_is_dropped_as_stale(fake_asana, registration, project):
+    event = fake_asana.event(_pilot_task(fake_asana, project), "added")
+    event["created_at"] = (timezone.now() - timedelta(days=30)).isoformat()
+    assert fake_asana.deliver(registration.webhook_gid, [event]) == 200
+    assert queued() == [] and AuditLog.objects.filter(action="webhook.stale").exists()
+
+
+def test_heartbeat_is_answered_and_recorded_as_last_contact(fake_asana, registration):
+    before = registration.last_contact_at
+    assert fake_asana.heartbeat(registration.webhook_gid) == 200
+    registration.refresh_from_db()
+    assert registration.last_contact_at > before
+    assert registration.last_delivery_at is None and queued() == []
+    assert AuditLog.objects.filter(action="webhook.heartbeat").count() == 1
+
+
+def test_malformed_json_is_refused(fake_asana, registration):
+    assert fake_asana.deliver(registration.webhook_gid, [], body=b'{"events": [') == 400
+    assert fake_asana.deliver(registration.webhook_gid, [], body=b'{"events": "x"}') == 400
+    assert queued() == [] and len(_refusals(400)) == 2
+
+
+def test_oversized_body_is_refused(fake_asana, registration):
+    body = json.dumps({"events": [], "pad": "x" * MAX_BODY_BYTES}).encode()
+    assert fake_asana.deliver(registration.webhook_gid, [], body=body) == 413
+    assert queued() == [] and len(_refusals(413)) == 1
+
+
+def test_unknown_webhook_id_is_404(transactional_db):
+    response = Client().post(
+        reverse("asana-webhook", args=["no-such-hook"]), b"{}", content_type="application/json"
+    )
+    assert response.status_code == 404
+
+
+def test_only_post_is_allowed(registration):
+    assert Client().get(_path(registration)).status_code == 405
+    assert Client().put(_path(registration)).status_code == 405
+
+
+def test_view_is_csrf_exempt_while_the_admin_is_not(registration):
+    client = Client(enforce_csrf_checks=True)
+    response = client.post(_path(registration), b"{}", content_type="application/json")
+    assert response.status_code == 401  # reached the view: refused for the signature, not CSRF
+    assert client.post(reverse("admin:login"), {}).status_code == 403
+
+
+def test_delivery_and_poll_racing_for_a_task_execute_it_once(
+    fake_asana, registration, project, executor
+):
+    task = _pilot_task(fake_asana, project)
+    assert fake_asana.deliver(registration.webhook_gid, [fake_asana.event(task, "added")]) == 200
+    [delivery] = queued()
+    OrmQ.objects.all().delete()  # the delivery's job runs below, at the same time as a poll
+    # The webhook path's re-read is slow, so both paths see the task eligible and unclaimed.
+    fake_asana.inject("slow", method="GET", path=rf"^/tasks/{task}$", delay=0.5)
+    start = threading.Barrier(2)
+    errors: list[BaseException] = []
+
+    def run(work):
+        try:
+            start.wait()
+            work()
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [
+        threading.Thread(target=run, args=(lambda: handle_delivery(*delivery["args"]),)),
+        threading.Thread(target=run, args=(jobs.poll_all,)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert errors == []
+    # The webhook path read the task, tried to claim it and lost to the poll.
+    assert "not eligible: " + task in AuditLog.objects.get(action="webhook.handled").detail
+    drain_queue()
+    assert executor == [task]
+    processed = ProcessedTask.objects.get(task_gid=task)
+    assert processed.source == "poll" and processed.state == ProcessedTask.State.DONE
+
+
+def test_handshake_for_an_unknown_id_is_refused(transactional_db):
+    response = Client().post(reverse("asana-webhook", args=["nope"]), HTTP_X_HOOK_SECRET="s" * 64)
+    assert response.status_code == 404 and "X-Hook-Secret" not in response
+
+
+def test_second_handshake_is_refused_and_keeps_the_first_secret(registration):
+    secret = registration.secret
+    response = Client().post(_path(registration), HTTP_X_HOOK_SECRET="a" * 64)
+    assert response.status_code == 409 and "X-Hook-Secret" not in response
+    registration.refresh_from_db()
+    assert registration.secret == secret
+    assert WebhookRegistration.objects.get().state == WebhookRegistration.State.ACTIVE

@@ -1,0 +1,427 @@
+"""Asana webhooks: registering, deleting and checking them, and acting on their deliveries.
+
+The HTTP side (handshake, signature, replay digest) lives in `webhook_views`; this module is
+what the admin, the CLI and the django-q2 jobs call.
+
+Events are compact and may arrive out of order, several per delivery, at the same moment
+the poller finds the same task. So a delivery never decides anything by itself: every task
+it mentions is handed to `pipeline.dispatch_task`, which re-reads the task from Asana and
+claims it only if it is eligible now (pilot tag, not completed, no status tag) and not
+already claimed. That is also how "the pilot tag was just added" is recognised: a `changed`
+event does not say which tag changed, but a task that is eligible and unclaimed after the
+re-read is one whose pilot tag is new to us — and a failed task whose `pilot-failed` tag was
+removed becomes eligible again the same way. The processed-task claim keeps each task to
+one execution whichever path (poll, webhook, replayed webhook) reaches it first.
+"""
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from integrations import audit, pipeline
+from integrations.asana.client import client_for
+from integrations.asana.errors import AsanaError, AsanaNotFound, AsanaUnavailable
+from integrations.models import (
+    AsanaConnection,
+    AuditLog,
+    ProcessedTask,
+    WebhookDelivery,
+    WebhookRegistration,
+)
+from pilotsite.redact import redact
+
+log = logging.getLogger(__name__)
+
+ACTOR = "webhook"
+# Replay digests are kept this long; deliveries whose events are all older are dropped as
+# stale (Asana retries a delivery for at most 24 hours, so a week leaves a wide margin).
+DELIVERY_RETENTION = timedelta(days=7)
+# A registration still pending this long after creation lost its handshake or its
+# `POST /webhooks` answer (a crash mid-way); the health check marks it gone.
+PENDING_GRACE = timedelta(minutes=15)
+# Only these fields can turn a task eligible; other changes are not worth a re-read.
+RELEVANT_FIELDS = frozenset({"tags", "completed"})
+TASK_ACTIONS = frozenset({"added", "changed"})
+
+
+class WebhookError(Exception):
+    """A message for a person: what failed and what to do about it."""
+
+
+def target_url_for(public_url: str, hook_id: str) -> str:
+    return public_url.rstrip("/") + reverse("asana-webhook", args=[hook_id])
+
+
+def public_url_of(registration: WebhookRegistration) -> str:
+    """The base URL a registration was made with (its target minus the webhook path)."""
+    suffix = reverse("asana-webhook", args=[registration.hook_id])
+    return registration.target_url.removesuffix(suffix)
+
+
+def clean_public_url(public_url: str) -> str:
+    parts = urlsplit((public_url or "").strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise WebhookError(
+            "The public URL must start with https:// (or http:// for a local test) and name a "
+            "host that Asana can reach, for example https://pilot.example.com."
+        )
+    if parts.query or parts.fragment:
+        raise WebhookError("The public URL must not contain a query (?…) or a fragment (#…).")
+    return f"{parts.scheme}://{parts.netloc}{parts.path}".rstrip("/")
+
+
+def _in_transaction() -> bool:
+    return transaction.get_connection().in_atomic_block
+
+
+def register_webhook(
+    connection: AsanaConnection,
+    resource_gid: str,
+    public_url: str,
+    actor: AbstractBaseUser | None = None,
+) -> WebhookRegistration:
+    """Create a registration, then ask Asana for the webhook.
+
+    Asana sends the handshake to the target while `POST /webhooks` is still waiting, so the
+    registration (with its unguessable hook id) must be committed first: the webhook view,
+    in another thread or process, looks it up and stores the secret.
+    """
+    resource_gid = (resource_gid or "").strip()
+    if not resource_gid.isdigit():
+        raise WebhookError("The resource GID is a number, e.g. a project's GID from its URL.")
+    public_url = clean_public_url(public_url)
+    if _in_transaction():
+        raise RuntimeError("register_webhook must run outside a transaction (see docstring)")
+
+    registration = WebhookRegistration(connection=connection, resource_gid=resource_gid)
+    registration.target_url = target_url_for(public_url, registration.hook_id)
+    registration.save()
+    audit.record(
+        "webhook.register",
+        target=f"resource {resource_gid}",
+        # The hook id is left out: with it anyone could answer the handshake first.
+        detail=f"target {public_url}/webhooks/asana/{registration.hook_id[:4]}…/",
+        actor=actor,
+        connection=connection,
+    )
+    try:
+        with client_for(connection) as client:
+            try:
+                data = client.create_webhook(resource_gid, registration.target_url)
+            except AsanaUnavailable:
+                # The request may have reached Asana; adopt the webhook if it exists.
+                data = _find_by_target(client, connection, registration.target_url)
+                if data is None:
+                    raise
+    except AsanaError as exc:
+        registration.delete()
+        message = _registration_failure(exc, resource_gid)
+        audit.record(
+            "webhook.register",
+            target=f"resource {resource_gid}",
+            outcome=AuditLog.Outcome.ERROR,
+            detail=f"{message} ({exc.detail or exc})",
+            actor=actor,
+            connection=connection,
+        )
+        raise WebhookError(message) from exc
+
+    # Reload: the handshake stored the secret on the row while we were waiting.
+    registration.refresh_from_db()
+    registration.webhook_gid = str(data.get("gid", ""))
+    if registration.secret:
+        registration.state = WebhookRegistration.State.ACTIVE
+        registration.last_error = ""
+    else:
+        registration.state = WebhookRegistration.State.FAILING
+        registration.last_error = "Asana created the webhook but no handshake reached this site."
+    registration.save(update_fields=["webhook_gid", "state", "last_error", "updated_at"])
+    audit.record(
+        "webhook.registered",
+        target=f"webhook {registration.webhook_gid} on resource {resource_gid}",
+        outcome=AuditLog.Outcome.OK if registration.secret else AuditLog.Outcome.WARNING,
+        detail=registration.last_error,
+        actor=actor,
+        connection=connection,
+    )
+    return registration
+
+
+def _find_by_target(client: Any, connection: AsanaConnection, target: str) -> dict | None:
+    try:
+        return next(
+            (w for w in client.webhooks(connection.workspace_gid) if w.get("target") == target),
+            None,
+        )
+    except AsanaError:
+        return None
+
+
+def _registration_failure(exc: AsanaError, resource_gid: str) -> str:
+    if exc.status in (400, 403):
+        hint = (
+            "Check the resource GID, and that the public URL reaches this site from the "
+            "internet over HTTPS (Asana refuses localhost) while the request is in flight: "
+            "the site must answer Asana's handshake then"
+        )
+    else:
+        hint = exc.advice
+    return redact(f"Asana did not create the webhook for resource {resource_gid}: {exc}. {hint}.")
+
+
+def delete_webhook(
+    registration: WebhookRegistration, actor: AbstractBaseUser | None = None
+) -> None:
+    """Delete the webhook in Asana (if it still exists there), then the registration."""
+    connection = registration.connection
+    target = (
+        f"webhook {registration.webhook_gid or '(none)'} on resource {registration.resource_gid}"
+    )
+    if registration.webhook_gid:
+        try:
+            with client_for(connection) as client:
+                client.delete_webhook(registration.webhook_gid)
+        except AsanaNotFound:
+            pass  # Asana already deleted it; removing our row is all that is left.
+        except AsanaError as exc:
+            audit.record(
+                "webhook.delete",
+                target=target,
+                outcome=AuditLog.Outcome.ERROR,
+                detail=exc.detail or str(exc),
+                actor=actor,
+                connection=connection,
+            )
+            raise WebhookError(f"Asana did not delete the webhook: {exc}. {exc.advice}.") from exc
+    registration.delete()
+    audit.record("webhook.delete", target=target, actor=actor, connection=connection)
+
+
+def reregister(
+    registration: WebhookRegistration, actor: AbstractBaseUser | None = None
+) -> WebhookRegistration:
+    """Replace a gone or failing registration with a new one (new hook id and secret).
+
+    The new webhook is created first, so a failed attempt leaves the old row to retry from.
+    """
+    new = register_webhook(
+        registration.connection, registration.resource_gid, public_url_of(registration), actor
+    )
+    try:
+        delete_webhook(registration, actor=actor)
+    except WebhookError as exc:
+        # The replacement works; the old webhook just keeps failing until Asana drops it.
+        registration.state = WebhookRegistration.State.FAILING
+        registration.last_error = f"replaced by {new.webhook_gid}; {exc}"
+        registration.save(update_fields=["state", "last_error", "updated_at"])
+    return new
+
+
+def check_webhook_health(connection: AsanaConnection) -> dict[str, Any]:
+    """Compare our registrations with `GET /webhooks` and mark gone/failing/active ones."""
+    summary: dict[str, Any] = {"checked": 0, "changed": [], "untracked": 0, "error": ""}
+    try:
+        with client_for(connection) as client:
+            remote = {str(w.get("gid")): w for w in client.webhooks(connection.workspace_gid)}
+    except AsanaError as exc:
+        summary["error"] = str(exc)
+        audit.record(
+            "webhook.health",
+            target=connection.workspace_gid,
+            outcome=AuditLog.Outcome.ERROR,
+            detail=exc.detail or str(exc),
+            actor_label=ACTOR,
+            connection=connection,
+        )
+        return summary
+
+    now = timezone.now()
+    registrations = list(connection.webhooks.all())
+    ours = {r.target_url for r in registrations}
+    summary["untracked"] = sum(
+        1
+        for w in remote.values()
+        if "/webhooks/asana/" in str(w.get("target")) and w.get("target") not in ours
+    )
+    for registration in registrations:
+        summary["checked"] += 1
+        state, error = _observed_state(registration, remote.get(registration.webhook_gid), now)
+        if (state, error) != (registration.state, registration.last_error):
+            summary["changed"].append(
+                f"{registration.resource_gid}: {registration.state} → {state}"
+            )
+            audit.record(
+                "webhook.state",
+                target=f"webhook {registration.webhook_gid or '(none)'} on resource {registration.resource_gid}",
+                outcome=AuditLog.Outcome.OK if state == "active" else AuditLog.Outcome.WARNING,
+                detail=f"{registration.state} → {state}. {error}".strip(),
+                actor_label=ACTOR,
+                connection=connection,
+            )
+        registration.state, registration.last_error = state, error
+        registration.last_checked_at = now
+        registration.save(update_fields=["state", "last_error", "last_checked_at", "updated_at"])
+    for state in WebhookRegistration.State.values:
+        summary[state] = sum(1 for r in registrations if r.state == state)
+    audit.record(
+        "webhook.health",
+        target=connection.workspace_gid,
+        detail=health_text(summary),
+        actor_label=ACTOR,
+        connection=connection,
+    )
+    return summary
+
+
+def _observed_state(
+    registration: WebhookRegistration, remote: dict | None, now: datetime
+) -> tuple[str, str]:
+    State = WebhookRegistration.State
+    if not registration.webhook_gid:
+        if now - registration.created_at > PENDING_GRACE:
+            return State.GONE, "The registration never completed; re-register it."
+        return State.PENDING, registration.last_error
+    if remote is None:
+        return State.GONE, "Asana no longer has this webhook (deleted after failed deliveries?)."
+    if not remote.get("active", True):
+        return State.FAILING, _failure_text(remote, "Asana reports the webhook as inactive.")
+    failed_at = _parse_time(remote.get("last_failure_at"))
+    last_ok = registration.last_contact_at
+    if failed_at and (last_ok is None or failed_at > last_ok):
+        return State.FAILING, _failure_text(remote, "Asana's last delivery attempt failed.")
+    if not registration.secret:
+        return State.FAILING, "No handshake secret is stored; re-register the webhook."
+    return State.ACTIVE, ""
+
+
+def _failure_text(remote: dict, fallback: str) -> str:
+    content = str(remote.get("last_failure_content") or "").strip()
+    when = remote.get("last_failure_at")
+    text = f"{fallback} Last failure {when}: {content}" if content else fallback
+    return redact(text)[:500]
+
+
+def _parse_time(value: Any) -> datetime | None:
+    try:
+        return datetime.fromisoformat(str(value)) if value else None
+    except ValueError:
+        return None
+
+
+def health_text(summary: dict[str, Any]) -> str:
+    if summary.get("error"):
+        return f"health check failed: {summary['error']}"
+    counts = ", ".join(
+        f"{summary.get(s, 0)} {s}" for s in WebhookRegistration.State.values if summary.get(s)
+    )
+    text = f"{summary['checked']} checked" + (f" ({counts})" if counts else "")
+    if summary["changed"]:
+        text += "; changed: " + "; ".join(summary["changed"])
+    if summary["untracked"]:
+        text += f"; {summary['untracked']} webhook(s) in Asana not registered here"
+    return text
+
+
+def prune_deliveries(now: datetime | None = None) -> int:
+    cutoff = (now or timezone.now()) - DELIVERY_RETENTION
+    deleted, _ = WebhookDelivery.objects.filter(received_at__lt=cutoff).delete()
+    return deleted
+
+
+# -- deliveries ---------------------------------------------------------------------------
+
+
+def task_gids(events: list[dict[str, Any]]) -> tuple[list[str], int]:
+    """The tasks worth re-reading for these events, in first-seen order, and how many events
+    were ignored. A tag added to or removed from a task is a change of that task."""
+    gids: dict[str, None] = {}
+    ignored = 0
+    for event in events:
+        gid = _task_of(event)
+        if gid:
+            gids[gid] = None
+        else:
+            ignored += 1
+    return list(gids), ignored
+
+
+def _task_of(event: Any) -> str | None:
+    if not isinstance(event, dict):
+        return None
+    resource = event.get("resource") or {}
+    parent = event.get("parent") or {}
+    action = event.get("action")
+    kind = resource.get("resource_type") or event.get("type")
+    if kind == "task" and action in TASK_ACTIONS:
+        field = (event.get("change") or {}).get("field")
+        if field is None or field in RELEVANT_FIELDS:
+            return _gid(resource)
+        return None
+    if kind == "tag" and parent.get("resource_type") == "task" and action in ("added", "removed"):
+        return _gid(parent)
+    return None
+
+
+def _gid(obj: dict) -> str | None:
+    gid = str(obj.get("gid") or "")
+    return gid if gid.isdigit() else None
+
+
+def handle_delivery(registration_id: int, events: list[dict[str, Any]]) -> dict[str, Any]:
+    """django-q2 task: dispatch every task the delivery's events mention (see module doc)."""
+    registration = (
+        WebhookRegistration.objects.select_related("connection").filter(pk=registration_id).first()
+    )
+    if registration is None:
+        return {"skipped": "registration deleted"}
+    connection = registration.connection
+    gids, ignored = task_gids(events)
+    # Tasks the ledger already holds in a blocking state can never become eligible again,
+    # so skip the Asana read; dispatch_task still decides for everything else.
+    blocked = set(
+        ProcessedTask.objects.filter(
+            connection=connection, task_gid__in=gids, state__in=ProcessedTask.BLOCKING_STATES
+        ).values_list("task_gid", flat=True)
+    )
+    summary: dict[str, Any] = {
+        "events": len(events),
+        "ignored": ignored,
+        "already_claimed": sorted(blocked),
+        "dispatched": [],
+        "not_eligible": [],
+        "errors": [],
+    }
+    for gid in gids:
+        if gid in blocked:
+            continue
+        try:
+            processed = pipeline.dispatch_task(connection, gid, source="webhook")
+        except AsanaError as exc:
+            # Polling picks the task up later; one bad task must not stop the others.
+            summary["errors"].append(f"{gid}: {exc}")
+            continue
+        summary["dispatched" if processed else "not_eligible"].append(gid)
+    outcome = AuditLog.Outcome.WARNING if summary["errors"] else AuditLog.Outcome.OK
+    audit.record(
+        "webhook.handled",
+        target=f"webhook {registration.webhook_gid} on resource {registration.resource_gid}",
+        outcome=outcome,
+        detail=_handled_text(summary),
+        actor_label=ACTOR,
+        connection=connection,
+    )
+    return summary
+
+
+def _handled_text(summary: dict[str, Any]) -> str:
+    parts = [f"{summary['events']} event(s)", f"{summary['ignored']} ignored"]
+    for key in ("dispatched", "not_eligible", "already_claimed", "errors"):
+        if summary[key]:
+            parts.append(f"{key.replace('_', ' ')}: {', '.join(summary[key])}")
+    return "; ".join(parts)
