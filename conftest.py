@@ -1,14 +1,8 @@
 """Shared fixtures: personas, the fake Asana served over real HTTP."""
 
-import os
 from collections.abc import Iterator
 
 import pytest
-
-# Tests run without a .env: give them a key and the fast, local defaults.
-os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
-os.environ.setdefault("DEBUG", "off")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "off")
 
 from integrations.asana.fake import FakeAsana
 from integrations.asana.fake_server import FakeAsanaServer
@@ -28,15 +22,6 @@ def fake_asana(settings) -> Iterator[FakeAsana]:
         settings.ASANA_API_BASE_URL = server.base_url
         yield fake
     assert fake.violations == [], "requests broke Asana's contract:\n" + "\n".join(fake.violations)
-
-
-@pytest.fixture(autouse=True)
-def _plain_static_storage(settings):
-    # With DEBUG off the manifest storage needs `collectstatic` first; tests render pages without.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
 
 
 # Personas. The admin is pytest-django's `admin_user` / `admin_client` (superuser "admin",

@@ -16,3 +16,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not memory, so tests can start real pollers and q clusters as subprocesses;
     # one per process, so parallel test runs never share it.
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f".test_db_{os.getpid()}.sqlite3")}  # noqa: F405
+
+# With DEBUG off the manifest storage needs `collectstatic` first; tests render pages without.
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
