@@ -24,7 +24,7 @@ install: $(VENV)/.installed
 run: install .env
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py collectstatic --no-input --verbosity 0
-	$(PY) manage.py ensureadmin
+	$(PY) manage.py ensureadmin --url http://127.0.0.1:$(PORT)/admin/
 	$(PY) manage.py runall --port $(PORT)
 
 test: install

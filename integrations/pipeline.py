@@ -247,15 +247,16 @@ def finish_report(pt: ProcessedTask, client: AsanaClient) -> bool:
     try:
         reporter.tags = resolve_tags(pt.connection, client)
         reporter.finished()
-    except GONE as exc:
-        note = f"\n(could not report in Asana: {exc})"
     except AsanaError as exc:
-        # Still failing after retries: keep the outcome, let recovery finish the report soon.
-        ProcessedTask.objects.filter(pk=pt.pk, claimed_by=pt.claimed_by).update(
-            lease_expires_at=timezone.now()
-        )
-        log.warning("ASANA-%s: reporting interrupted, will resume: %s", pt.task_gid, exc)
-        return False
+        if not exc.permanent:
+            # Still failing after retries: keep the outcome, let recovery finish the report.
+            ProcessedTask.objects.filter(pk=pt.pk, claimed_by=pt.claimed_by).update(
+                lease_expires_at=timezone.now()
+            )
+            log.warning("ASANA-%s: reporting interrupted, will resume: %s", pt.task_gid, exc)
+            return False
+        # Deleted, inaccessible or refused: retrying cannot help, so the ledger closes it.
+        note = f"\n(could not report in Asana: {exc})"
     state = State.DONE if pt.outcome == "success" else State.FAILED
     ProcessedTask.objects.filter(pk=pt.pk, claimed_by=pt.claimed_by).update(
         state=state,
@@ -308,8 +309,8 @@ def recover_stale(now: datetime | None = None, *, owner: str = "recovery") -> in
         try:
             with client_for(pt.connection) as client, LeaseKeeper(pt.pk, token):
                 finish_report(pt, client)
-        except AsanaError as exc:
-            log.warning("ASANA-%s: recovery could not reach Asana: %s", pt.task_gid, exc)
+        except Exception:  # one bad row must not stop recovery (its lease runs out again)
+            log.exception("ASANA-%s: recovery failed", pt.task_gid)
     return handled
 
 
@@ -389,9 +390,6 @@ def retry_failed(processed: ProcessedTask, actor: AbstractBaseUser | None) -> No
         detail="pilot-failed (retry)",
         actor=actor,
         connection=connection,
-    )
-    ProcessedTask.objects.filter(pk=processed.pk, state=State.FAILED).update(
-        source="admin", report_steps=[]
     )
     audit.record(
         "pipeline.retry",

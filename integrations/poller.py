@@ -46,8 +46,8 @@ class PollResult:
     requests: int = 0
 
 
-class PilotTagMissing(Exception):
-    pass
+class PilotTagMissing(AsanaError):
+    """The workspace has no tag with the connection's pilot tag name (permanent until fixed)."""
 
 
 def poll_connection(

@@ -150,12 +150,12 @@ class Reporter:
 
     def _comment_landed(self, text: str | None, html_text: str | None) -> bool:
         wanted = (text if text is not None else strip_html(html_text or "")).strip()
-        since = (self.pt.started_at or self.pt.claimed_at) - CLOCK_SLACK
+        attempt_began = self.pt.started_at or self.pt.claimed_at
         for story in self.client.stories(self.gid):
             if story.get("resource_subtype") != "comment_added":
                 continue
             created = _parse_time(story.get("created_at"))
-            if created is not None and created < since:
+            if created and attempt_began and created < attempt_began - CLOCK_SLACK:
                 continue
             seen = {
                 str(story.get("text") or "").strip(),

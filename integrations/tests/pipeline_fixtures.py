@@ -10,6 +10,8 @@ from integrations.models import AsanaConnection
 
 CALLS: list[str] = []
 _calls_lock = threading.Lock()
+# The fake a test is using, for executors that change Asana while they run.
+FAKE: list[FakeAsana] = []
 
 
 def succeed(task: dict[str, Any]) -> dict[str, Any]:
@@ -32,6 +34,11 @@ def fail(task: dict[str, Any]) -> dict[str, Any]:
     with _calls_lock:
         CALLS.append(task["gid"])
     raise RuntimeError("the build is red")
+
+
+def delete_the_task(task: dict[str, Any]) -> dict[str, Any]:
+    FAKE[0].delete_task(task["gid"])
+    return {"summary": "done, but the task is gone"}
 
 
 @pytest.fixture
@@ -58,6 +65,7 @@ def executor(settings, calls) -> list[str]:
 def pilot(fake_asana: FakeAsana, fast_client) -> FakeAsana:
     """The fake with a `pilot` tag in its workspace."""
     fake_asana.pilot_tag_gid = fake_asana.add_tag(fake_asana.workspace_gid, "pilot")
+    FAKE[:] = [fake_asana]
     return fake_asana
 
 

@@ -226,3 +226,12 @@ def test_task_deleted_between_listing_and_claiming_is_skipped_and_the_cycle_goes
     skipped = ProcessedTask.objects.get(task_gid=gids[1])
     assert skipped.skip_reason.startswith("deleted or not accessible in Asana")
     assert sorted(executor) == sorted([gids[0], gids[2]])
+
+
+def test_task_deleted_during_execution_is_closed_with_a_note(connection, pilot, settings):
+    settings.PILOT_EXECUTOR = "integrations.tests.pipeline_fixtures:delete_the_task"
+    gid = tagged(pilot, "deleted while running")
+    row = process(connection, gid)
+    assert row.state == State.DONE
+    assert "could not report in Asana" in row.error
+    assert recover_stale() == 0

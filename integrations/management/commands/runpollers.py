@@ -103,7 +103,11 @@ class Command(BaseCommand):
         if now < self.next_recovery:
             return False
         self.next_recovery = now + pipeline.run_lease().total_seconds() / 2
-        handled = pipeline.recover_stale(owner=OWNER)
+        try:
+            handled = pipeline.recover_stale(owner=OWNER)
+        except Exception:  # the database may be briefly unavailable; try again later
+            log.exception("recovering stale tasks failed")
+            return False
         if handled:
             log.info("recovered %d stale task(s)", handled)
         return bool(handled)

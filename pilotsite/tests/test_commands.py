@@ -1,0 +1,26 @@
+from io import StringIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+
+@pytest.mark.django_db
+def test_ensureadmin_creates_a_superuser_with_a_random_password_printed_once():
+    out = StringIO()
+    call_command("ensureadmin", url="http://127.0.0.1:9000/admin/", stdout=out)
+    text = out.getvalue()
+    password = text.split("with password ")[1].split()[0]
+    admin = get_user_model().objects.get(username="admin")
+    assert admin.is_superuser and admin.check_password(password)
+    assert "http://127.0.0.1:9000/admin/" in text
+
+
+@pytest.mark.django_db
+def test_ensureadmin_leaves_an_existing_admin_alone(admin_user):
+    out = StringIO()
+    call_command("ensureadmin", stdout=out)
+    assert "An admin account exists" in out.getvalue()
+    assert get_user_model().objects.filter(is_superuser=True).count() == 1
+    admin_user.refresh_from_db()
+    assert admin_user.check_password("password")
