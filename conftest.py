@@ -56,3 +56,29 @@ def outsider_user(db, django_user_model):
     return django_user_model.objects.create_user(
         "outsider", "outsider@example.com", "password", is_staff=True
     )
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+def chromium_page(monkeypatch):
+    """A Playwright page in the system Chromium; skips the test when Chromium is absent."""
+    import shutil
+
+    if not shutil.which(CHROMIUM):
+        pytest.skip("Chromium not installed: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
+    # still synchronous and safe.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        try:
+            yield browser.new_page()
+        finally:
+            browser.close()

@@ -130,6 +130,7 @@ def _use_tag(connection: Any, tag: str) -> None:
     connection.pilot_tag = tag
     connection.tag_gids = {}
     connection.backlog_checked_at = None
+    connection.last_poll_at = None  # a fresh start: `runpollers --once` finds it due
     connection.save()
 
 

@@ -1,10 +1,13 @@
 """Read-only admin for synced goals. Asana is the source of truth, so nothing is edited here,
-and a manager only ever loads their own reports' rows (enforced in `get_queryset`)."""
+and a manager only ever loads their own reports' rows (enforced in `get_queryset`, through
+goals.scope)."""
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from goals.models import EmployeeGoalState, Goal, GoalSync, KeyResult
+from goals.scope import scope_to_reports, scoped_syncs
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -22,11 +25,8 @@ class ManagerScopedAdmin(ReadOnlyAdmin):
     # The lookup from this model to the employee whose manager may see it.
     employee_path = "employee"
 
-    def get_queryset(self, request: HttpRequest):
-        queryset = super().get_queryset(request)
-        if request.user.is_superuser:
-            return queryset
-        return queryset.filter(**{f"{self.employee_path}__manager": request.user})
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return scope_to_reports(super().get_queryset(request), request.user, self.employee_path)
 
 
 class KeyResultInline(admin.TabularInline):
@@ -84,3 +84,7 @@ class GoalSyncAdmin(ReadOnlyAdmin):
         "error",
     )
     list_filter = ("state", "source", "connection")
+    list_select_related = ("connection",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return scoped_syncs(request.user)

@@ -80,7 +80,7 @@ def iter_subgoal_refs(
     one employee at a time, which is what its progress counter shows. The first failure
     cancels whatever has not started and is raised.
     """
-    workers = workers or getattr(settings, "GOALS_SYNC_WORKERS", 8)
+    workers = workers or settings.GOALS_SYNC_WORKERS
     pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="goal-sync")
     try:
         futures: list[list[tuple[str, Future]]] = [

@@ -53,21 +53,27 @@ def map_status(asana_status: str | None) -> str:
     return STATUS_MAP.get((asana_status or "").strip().lower(), GoalStatus.ON_TRACK)
 
 
+_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
+
+
 class _TextExtractor(HTMLParser):
-    _BREAKS = frozenset({"br", "p", "li", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "hr"})
+    # Blocks start and end a line. A list item only starts one, so a list reads one item a
+    # line instead of one item every other line.
+    _LINE_BEFORE = frozenset({"br", "p", "li", "hr", "blockquote", "pre", *_HEADINGS})
+    _LINE_AFTER = frozenset({"p", "ul", "ol", "blockquote", "pre", *_HEADINGS})
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
 
     def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag in self._BREAKS:
+        if tag in self._LINE_BEFORE:
             self.parts.append("\n")
         if tag == "li":
             self.parts.append("- ")
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in self._BREAKS:
+        if tag in self._LINE_AFTER:
             self.parts.append("\n")
 
     def handle_data(self, data: str) -> None:
@@ -146,17 +152,29 @@ def metric_fields(metric: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def _shared_fields(raw: dict[str, Any]) -> dict[str, Any]:
+    """The columns a goal and a key result (itself an Asana goal) have in common."""
+    return {
+        "name": str(raw.get("name") or "(untitled goal)")[:500],
+        "status": map_status(raw.get("status")),
+        "asana_status": str(raw.get("status") or "")[:32],
+        "due_on": parse_date(raw.get("due_on")),
+    }
+
+
 def goal_fields(raw: dict[str, Any]) -> dict[str, Any]:
     """Our columns for one goal record from `GET /goals`."""
     return {
-        "name": str(raw.get("name") or "(untitled goal)")[:500],
+        **_shared_fields(raw),
         "description": html_to_text(raw.get("html_notes")),
-        "due_on": parse_date(raw.get("due_on")),
         "start_on": parse_date(raw.get("start_on")),
-        "status": map_status(raw.get("status")),
-        "asana_status": str(raw.get("status") or "")[:32],
         **metric_fields(raw.get("metric")),
     }
+
+
+def key_result_fields(raw: dict[str, Any]) -> dict[str, Any]:
+    """Our columns for a sub-goal kept as a key result."""
+    return {**_shared_fields(raw), "progress": metric_fields(raw.get("metric"))["progress"]}
 
 
 def owner_gid(raw: dict[str, Any]) -> str | None:

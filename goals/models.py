@@ -4,13 +4,18 @@ Asana stays the source of truth: these rows are a read-only copy that a sync rep
 wholesale for each employee, so the admin never edits them.
 """
 
+import datetime
+
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from integrations.models import AsanaConnection, Employee
 
 DESCRIPTION_MAX = 1000
 GOALS_PER_EMPLOYEE_MAX = 200
+# A running sync whose heartbeat is older than this belongs to a worker that died.
+STALE_AFTER = datetime.timedelta(minutes=30)
 
 
 class GoalStatus(models.TextChoices):
@@ -20,7 +25,21 @@ class GoalStatus(models.TextChoices):
     COMPLETED = "completed", "completed"
 
 
-class Goal(models.Model):
+class _Progress:
+    """What goals and key results share on screen: their name, and progress as a percentage."""
+
+    name: str
+    progress: float | None
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def progress_percent(self) -> int | None:
+        return None if self.progress is None else round(self.progress * 100)
+
+
+class Goal(_Progress, models.Model):
     employee = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="goals")
     connection = models.ForeignKey(AsanaConnection, on_delete=models.CASCADE, related_name="goals")
     asana_gid = models.CharField("Asana GID", max_length=32)
@@ -56,15 +75,30 @@ class Goal(models.Model):
             )
         ]
 
-    def __str__(self) -> str:
-        return self.name
-
     @property
-    def progress_percent(self) -> int | None:
-        return None if self.progress is None else round(self.progress * 100)
+    def metric_text(self) -> str:
+        """Current and target value as Asana shows them, e.g. `4,000 EUR of 11,000 EUR`."""
+        if not self.has_metric:
+            return ""
+        current, target = (
+            _metric_value(v, self.metric_unit, self.metric_currency)
+            for v in (self.metric_current, self.metric_target)
+        )
+        return f"{current} of {target}"
 
 
-class KeyResult(models.Model):
+def _metric_value(value: float | None, unit: str, currency: str) -> str:
+    if value is None:
+        return "?"
+    # Asana stores a percentage metric as a fraction: 0.25 is shown as 25%.
+    number = value * 100 if unit == "percentage" else value
+    text = f"{number:,.2f}".rstrip("0").rstrip(".")
+    if unit == "percentage":
+        return f"{text}%"
+    return f"{text} {currency}" if unit == "currency" and currency else text
+
+
+class KeyResult(_Progress, models.Model):
     """A sub-goal of a kept goal."""
 
     goal = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="key_results")
@@ -83,13 +117,6 @@ class KeyResult(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["goal", "asana_gid"], name="key_result_unique_per_goal")
         ]
-
-    def __str__(self) -> str:
-        return self.name
-
-    @property
-    def progress_percent(self) -> int | None:
-        return None if self.progress is None else round(self.progress * 100)
 
 
 class EmployeeGoalState(models.Model):
@@ -157,6 +184,13 @@ class GoalSync(models.Model):
 
     def __str__(self) -> str:
         return f"goal sync {self.started_at:%Y-%m-%d %H:%M} ({self.state})"
+
+    @property
+    def is_live(self) -> bool:
+        """Running, and its worker still reporting progress."""
+        return (
+            self.state == self.State.RUNNING and self.heartbeat_at >= timezone.now() - STALE_AFTER
+        )
 
     @property
     def skipped(self) -> int:

@@ -1,13 +1,12 @@
 """Pull every mapped employee's Asana goals and key results into the database.
 
-Everything is read from Asana first; only then is each employee's list replaced in its own
-transaction. So an Asana failure part-way changes nothing stored, and a database failure
-never leaves one employee with half a list. One sync per connection runs at a time: the
+Everything is read from Asana first (goals.fetch); only then is each employee's list replaced,
+in a transaction of its own (goals.store). So an Asana failure part-way changes nothing stored,
+and a database failure never leaves one employee with half a list. One sync per connection runs at a time: the
 `GoalSync` row in state "running" is the lock (a partial unique constraint), and a running
 row whose heartbeat stopped is treated as a dead worker.
 """
 
-import datetime
 import logging
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -16,9 +15,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from goals import fetch
-from goals.fields import goal_fields, map_status, metric_fields, parse_date
-from goals.models import EmployeeGoalState, Goal, GoalSync, KeyResult
+from goals import fetch, store
+from goals.models import STALE_AFTER, GoalSync
 from integrations.asana.client import AsanaClient, client_for
 from integrations.asana.errors import (
     AsanaError,
@@ -30,8 +28,6 @@ from integrations.models import AsanaConnection, AsanaMapping
 from pilotsite.redact import redact
 
 log = logging.getLogger(__name__)
-
-STALE_AFTER = datetime.timedelta(minutes=30)
 
 
 class GoalsError(Exception):
@@ -47,20 +43,9 @@ class GoalSyncBusy(GoalsError):
 
 
 @dataclass
-class EmployeeResult:
-    email: str
-    name: str
-    owned: int = 0
-    kept: int = 0
-    key_results: int = 0
-    removed: int = 0
-    truncated: bool = False
-
-
-@dataclass
 class SyncResult:
     sync: GoalSync
-    employees: list[EmployeeResult] = field(default_factory=list)
+    employees: list[store.EmployeeResult] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -183,7 +168,8 @@ def sync_goals(
         client = client or client_for(connection)
         requests_before = client.request_count
         plan = _read(client, connection, sync, scope, all_mappings)
-        _write(connection, sync, plan, prune=not email, result=result)
+        _progress(sync, phase="saving")
+        result.employees = store.write_plan(connection, plan, prune=not email)
         _finish(
             sync,
             GoalSync.State.SUCCEEDED,
@@ -204,30 +190,13 @@ def sync_goals(
     return result
 
 
-@dataclass
-class _EmployeePlan:
-    mapping: AsanaMapping
-    owned: int
-    goals: list[dict]
-    # goal gid -> sub-goal records (with status, due date, metric where known)
-    key_results: dict[str, list[dict]] = field(default_factory=dict)
-
-
-@dataclass
-class _Plan:
-    employees: list[_EmployeePlan]
-    unowned: int
-    unmapped: int
-    mapped_employee_ids: set[int]
-
-
 def _read(
     client: AsanaClient,
     connection: AsanaConnection,
     sync: GoalSync,
     scope: list[AsanaMapping],
     all_mappings: list[AsanaMapping],
-) -> _Plan:
+) -> store.Plan:
     workspace = fetch.fetch_workspace_goals(
         client, connection.workspace_gid, {m.asana_user_gid for m in all_mappings}
     )
@@ -240,7 +209,7 @@ def _read(
     employees = []
     for mapping in scope:
         owned = workspace.by_owner.get(mapping.asana_user_gid, [])
-        employees.append(_EmployeePlan(mapping, len(owned), fetch.kept_goals(owned)))
+        employees.append(store.EmployeePlan(mapping, len(owned), fetch.kept_goals(owned)))
     # closing() stops queued lookups at once when one fails.
     with closing(fetch.iter_subgoal_refs(client, [e.goals for e in employees])) as lookups:
         for done, (employee, refs) in enumerate(zip(employees, lookups, strict=True), 1):
@@ -249,100 +218,12 @@ def _read(
                 for gid, goal_refs in refs.items()
             }
             _progress(sync, employees_done=done)
-    return _Plan(
+    return store.Plan(
         employees,
         workspace.unowned,
         workspace.unmapped,
         {m.employee_id for m in all_mappings},
     )
-
-
-def _key_result_fields(raw: dict) -> dict[str, Any]:
-    return {
-        "name": str(raw.get("name") or "(untitled goal)")[:500],
-        "status": map_status(raw.get("status")),
-        "asana_status": str(raw.get("status") or "")[:32],
-        "due_on": parse_date(raw.get("due_on")),
-        "progress": metric_fields(raw.get("metric"))["progress"],
-    }
-
-
-def _upsert(
-    model: type, existing: dict[str, Any], wanted: list[tuple[str, dict]], **parent: Any
-) -> int:
-    """Make the rows under `parent` exactly `wanted` (gid, fields) in order; returns removed."""
-    keep = {gid for gid, _ in wanted}
-    removed = [obj.pk for gid, obj in existing.items() if gid not in keep]
-    if removed:
-        model.objects.filter(pk__in=removed).delete()
-    new, changed, names = [], [], set()
-    for position, (gid, values) in enumerate(wanted):
-        values = {**values, "position": position}
-        names.update(values)
-        obj = existing.get(gid)
-        if obj is None:
-            new.append(model(asana_gid=gid, **parent, **values))
-        elif any(getattr(obj, k) != v for k, v in values.items()):
-            for k, v in values.items():
-                setattr(obj, k, v)
-            changed.append(obj)
-    model.objects.bulk_create(new, batch_size=500)
-    if changed:
-        model.objects.bulk_update(changed, sorted(names), batch_size=500)
-    return len(removed)
-
-
-def _write_employee(
-    connection: AsanaConnection, employee: _EmployeePlan, now: datetime.datetime
-) -> EmployeeResult:
-    emp = employee.mapping.employee
-    result = EmployeeResult(email=emp.email, name=emp.name, owned=employee.owned)
-    with transaction.atomic():
-        existing = {
-            g.asana_gid: g for g in Goal.objects.filter(connection=connection, employee=emp)
-        }
-        wanted = [(str(raw["gid"]), goal_fields(raw)) for raw in employee.goals]
-        result.removed = _upsert(Goal, existing, wanted, connection=connection, employee=emp)
-        goals = {g.asana_gid: g for g in Goal.objects.filter(connection=connection, employee=emp)}
-        key_results: dict[int, dict[str, KeyResult]] = {}
-        for kr in KeyResult.objects.filter(goal__in=goals.values()):
-            key_results.setdefault(kr.goal_id, {})[kr.asana_gid] = kr
-        for gid, goal in goals.items():
-            subgoals = employee.key_results.get(gid, [])
-            wanted_krs = [(str(raw["gid"]), _key_result_fields(raw)) for raw in subgoals]
-            _upsert(KeyResult, key_results.get(goal.pk, {}), wanted_krs, goal=goal)
-            result.key_results += len(wanted_krs)
-        result.kept = len(goals)
-        result.truncated = employee.owned > len(goals)
-        EmployeeGoalState.objects.update_or_create(
-            connection=connection,
-            employee=emp,
-            defaults={
-                "last_synced_at": now,
-                "owned": employee.owned,
-                "kept": result.kept,
-                "truncated": result.truncated,
-            },
-        )
-    return result
-
-
-def _write(
-    connection: AsanaConnection, sync: GoalSync, plan: _Plan, *, prune: bool, result: SyncResult
-) -> None:
-    _progress(sync, phase="saving")
-    now = timezone.now()
-    for employee in plan.employees:
-        result.employees.append(_write_employee(connection, employee, now))
-    if prune:
-        # Employees no longer mapped in this workspace keep no goals from it.
-        with transaction.atomic():
-            Goal.objects.filter(connection=connection).exclude(
-                employee_id__in=plan.mapped_employee_ids
-            ).delete()
-            EmployeeGoalState.objects.filter(connection=connection).exclude(
-                employee_id__in=plan.mapped_employee_ids
-            ).delete()
 
 
 def _totals(result: SyncResult) -> dict[str, int]:

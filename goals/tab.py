@@ -1,39 +1,27 @@
 """The goals tab (`/admin/?tab=goals`): managers see their reports' goals; "Sync now".
 
-Scope is enforced in the queries: a user who is not a superuser only ever loads employees
-whose `manager` is that user, whatever the URL says.
+Scope is enforced in the queries (goals.scope): a user who is not a superuser only ever loads
+employees whose `manager` is that user, whatever the URL says.
 """
 
 from django.contrib import messages
 from django.contrib.admin.views.decorators import staff_member_required
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 from django.views.decorators.http import require_POST
 
-from goals.models import EmployeeGoalState, Goal, GoalStatus, GoalSync, KeyResult
+from goals.models import EmployeeGoalState, Goal, GoalStatus, KeyResult
+from goals.scope import scoped_employees, scoped_syncs
 from goals.sync import running_sync
 from integrations.audit import record
-from integrations.models import AsanaConnection, Employee
+from integrations.models import AsanaConnection
 
 EMPLOYEES_PER_PAGE = 25
 RECENT_SYNCS = 10
-
-
-def scoped_employees(user: AbstractBaseUser) -> QuerySet[Employee]:
-    """The employees whose goals `user` may see: a manager's reports, or everyone."""
-    if user.is_superuser:
-        return Employee.objects.all()
-    return Employee.objects.filter(manager=user)
-
-
-def scoped_goals(user: AbstractBaseUser) -> QuerySet[Goal]:
-    goals = Goal.objects.all()
-    return goals if user.is_superuser else goals.filter(employee__manager=user)
 
 
 def context(request: HttpRequest) -> dict:
@@ -59,7 +47,8 @@ def context(request: HttpRequest) -> dict:
     page = Paginator(employees, EMPLOYEES_PER_PAGE).get_page(request.GET.get("page"))
 
     can_sync = user.has_perm("goals.change_goal")
-    recent = list(GoalSync.objects.select_related("connection")[:RECENT_SYNCS])
+    recent = list(scoped_syncs(user).select_related("connection")[:RECENT_SYNCS])
+    running = [s for s in recent if s.is_live]
     return {
         "goals_page": page,
         "goals_status": status,
@@ -68,7 +57,8 @@ def context(request: HttpRequest) -> dict:
         "goals_can_sync": can_sync,
         "goals_connections": list(AsanaConnection.objects.all()) if can_sync else [],
         "goals_recent_syncs": recent,
-        "goals_running": [s for s in recent if s.state == GoalSync.State.RUNNING],
+        "goals_running": running,
+        "goals_running_connections": {s.connection_id for s in running},
     }
 
 

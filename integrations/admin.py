@@ -6,10 +6,15 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.decorators import method_decorator
+from django.utils.html import format_html
+from django.utils.text import Truncator
+from django.views.decorators.debug import sensitive_post_parameters
 
-from integrations import audit, pipeline
+from integrations import pipeline
 from integrations.asana.errors import AsanaError
 from integrations.connect import ConnectError, verify_workspace
+from integrations.executor import OUTPUT_LIMIT
 from integrations.models import (
     AsanaConnection,
     AsanaMapping,
@@ -18,55 +23,8 @@ from integrations.models import (
     ProcessedTask,
     WebhookRegistration,
 )
-
-
-def _describe(message: object) -> str:
-    """Django's change message (a list of dicts) as one line, field names only, never values."""
-    if isinstance(message, list):
-        parts = []
-        for item in message:
-            for verb, info in item.items():
-                fields = ", ".join(info.get("fields", [])) if isinstance(info, dict) else ""
-                name = info.get("name", "") if isinstance(info, dict) else ""
-                parts.append(" ".join(p for p in (verb, name, fields) if p))
-        return "; ".join(parts)
-    return str(message or "")
-
-
-class AuditedAdmin(admin.ModelAdmin):
-    """Also record additions, changes and deletions in the audit log."""
-
-    def _audit(self, request: HttpRequest, verb: str, obj: object, detail: str = "") -> None:
-        audit.record(
-            f"admin.{self.opts.model_name}.{verb}",
-            target=str(obj),
-            detail=detail,
-            actor=request.user,
-            connection=obj
-            if isinstance(obj, AsanaConnection)
-            else getattr(obj, "connection", None),
-        )
-
-    def log_addition(self, request, obj, message):
-        self._audit(request, "add", obj, _describe(message))
-        return super().log_addition(request, obj, message)
-
-    def log_change(self, request, obj, message):
-        self._audit(request, "change", obj, _describe(message))
-        return super().log_change(request, obj, message)
-
-    def log_deletions(self, request, queryset):
-        for obj in queryset:
-            # The connection row is about to go; keep the entry but not the dangling link.
-            audit.record(
-                f"admin.{self.opts.model_name}.delete",
-                target=str(obj),
-                actor=request.user,
-                connection=getattr(obj, "connection", None)
-                if not isinstance(obj, AsanaConnection)
-                else None,
-            )
-        return super().log_deletions(request, queryset)
+from integrations.pipeline_tab import seconds
+from pilotsite.admin import AuditedAdmin
 
 
 class AsanaConnectionForm(forms.ModelForm):
@@ -139,6 +97,10 @@ class AsanaConnectionAdmin(AuditedAdmin):
         "updated_at",
     ]
 
+    @method_decorator(sensitive_post_parameters("new_token"))
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        return super().changeform_view(request, object_id, form_url, extra_context)
+
     def get_readonly_fields(self, request, obj=None):
         # Another workspace is another connection: add one instead of repointing this one.
         extra = ["workspace_gid"] if obj is not None else []
@@ -159,35 +121,35 @@ class AsanaMappingInline(admin.TabularInline):
     fields = ["connection", "asana_user_gid", "asana_user_name"]
 
 
+class ReportsScopedAdmin(AuditedAdmin):
+    """Users who may view but not change these rows (managers) load their own reports' rows
+    only; the scope is enforced here, on the server, not by hiding links."""
+
+    manager_lookup = "manager"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)
+        if request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}"):
+            return queryset
+        return queryset.filter(**{self.manager_lookup: request.user})
+
+
 @admin.register(Employee)
-class EmployeeAdmin(AuditedAdmin):
+class EmployeeAdmin(ReportsScopedAdmin):
     list_display = ["name", "email", "manager"]
     list_select_related = ["manager"]
     list_filter = ["manager"]
     search_fields = ["name", "email"]
     inlines = [AsanaMappingInline]
 
-    def get_queryset(self, request: HttpRequest) -> QuerySet[Employee]:
-        # View-only managers load their own reports only; the scope is enforced here, on
-        # the server, not by hiding links.
-        queryset = super().get_queryset(request)
-        if request.user.has_perm("integrations.change_employee"):
-            return queryset
-        return queryset.filter(manager=request.user)
-
 
 @admin.register(AsanaMapping)
-class AsanaMappingAdmin(AuditedAdmin):
+class AsanaMappingAdmin(ReportsScopedAdmin):
+    manager_lookup = "employee__manager"
     list_display = ["employee", "connection", "asana_user_gid", "asana_user_name"]
     list_select_related = ["employee", "connection"]
     list_filter = ["connection"]
     search_fields = ["employee__name", "employee__email", "asana_user_gid", "asana_user_name"]
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet[AsanaMapping]:
-        queryset = super().get_queryset(request)
-        if request.user.has_perm("integrations.change_asanamapping"):
-            return queryset
-        return queryset.filter(employee__manager=request.user)
 
 
 @admin.register(ProcessedTask)
@@ -201,6 +163,10 @@ class ProcessedTaskAdmin(AuditedAdmin):
         "state",
         "source",
         "attempts",
+        "claimed_at",
+        "waited",
+        "ran",
+        "result",
         "updated_at",
     ]
     list_select_related = ["connection"]
@@ -213,7 +179,31 @@ class ProcessedTaskAdmin(AuditedAdmin):
         return False
 
     def get_readonly_fields(self, request, obj=None):
-        return [f.name for f in self.opts.fields]
+        # The output is shown preformatted (output_text) instead of as a paragraph.
+        fields = [f.name for f in self.opts.fields if f.name != "output"]
+        return [*fields, "waited", "ran", "output_text"]
+
+    @admin.display(description="Waited")
+    def waited(self, obj: ProcessedTask) -> str | None:
+        return seconds(obj.claimed_at, obj.started_at)
+
+    @admin.display(description="Ran")
+    def ran(self, obj: ProcessedTask) -> str | None:
+        return seconds(obj.started_at, obj.finished_at)
+
+    @admin.display(description="Result")
+    def result(self, obj: ProcessedTask) -> str:
+        if obj.result_url:
+            return format_html(
+                '<a href="{}" rel="noopener noreferrer" target="_blank">{}</a>',
+                obj.result_url,
+                obj.result_url_title or obj.result_url,
+            )
+        return Truncator(obj.error or obj.result_summary or obj.skip_reason).chars(120)
+
+    @admin.display(description=f"Output (the end, at most {OUTPUT_LIMIT:,} characters)")
+    def output_text(self, obj: ProcessedTask) -> str:
+        return format_html("<pre>{}</pre>", obj.output) if obj.output else ""
 
     def _report(self, request: HttpRequest, done: int, what: str, problems: list[str]) -> None:
         if done:

@@ -22,6 +22,7 @@ from integrations.models import AsanaConnection, AsanaMapping, Employee, gid_val
 
 REQUIRED = ("email", "name")
 OPTIONAL = ("asana_user_gid", "manager")
+MAX_EMAIL = Employee._meta.get_field("email").max_length
 HEADER_HINT = "the header must be `email,name` with optional `asana_user_gid` and `manager` columns"
 
 
@@ -90,6 +91,13 @@ def _parse(text: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
         raise CsvImportError(f"not a valid CSV file (line {reader.line_num}: {exc})") from None
     if not any(header):
         raise CsvImportError(f"the file is empty; {HEADER_HINT}")
+    if len(header) == 1 and (separator := next((s for s in ";\t" if s in header[0]), None)):
+        # Spreadsheets in many locales export CSV with semicolons.
+        name = "semicolons" if separator == ";" else "tabs"
+        raise CsvImportError(
+            f"the columns are separated by {name}, not commas: export the file again as "
+            f"“CSV (comma delimited)”; {HEADER_HINT}"
+        )
     missing = [c for c in REQUIRED if c not in header]
     unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
     if missing or unknown:
@@ -156,12 +164,17 @@ class _Importer:
             .first()
         )
         if taken is not None:
-            raise RowRejected(f"Asana user {gid} is already mapped to {taken.employee}")
+            raise RowRejected(
+                f"Asana user {gid} is already mapped to {taken.employee}; fix the GID, or "
+                "remove that mapping in the admin first"
+            )
 
     def row(self, line: int, values: dict[str, str]) -> None:
         email = values["email"].lower()
         try:
             validate_email(email)
+            if len(email) > MAX_EMAIL:
+                raise ValidationError("too long")
         except ValidationError:
             raise RowRejected(f"{values['email']!r} is not a valid email address") from None
         if email in self.seen_emails:

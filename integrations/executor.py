@@ -152,11 +152,11 @@ def run_command(command: str, task: dict[str, Any], *, timeout: float) -> Execut
     except subprocess.TimeoutExpired:
         timed_out = True
         _kill_group(proc, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=KILL_GRACE_SECONDS)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc, signal.SIGKILL)
-            proc.wait()
+        # Whatever is left of the group (a child that ignores SIGTERM, say) goes too.
+        _kill_group(proc, signal.SIGKILL)
+        proc.wait()
     # Background children may still hold the pipes open; they do not outlive the task.
     for tail in (out, err):
         tail.thread.join(timeout=KILL_GRACE_SECONDS)
@@ -167,18 +167,13 @@ def run_command(command: str, task: dict[str, Any], *, timeout: float) -> Execut
 
     stdout, stderr = out.text(), err.text()
     output = _bounded_output(stdout, stderr, out.truncated or err.truncated)
-    if timed_out:
-        return Execution(
-            ok=False,
-            error=_error_text(f"timed out after {timeout:g} s", stderr),
-            output=output,
+    if timed_out or proc.returncode != 0:
+        what = (
+            f"timed out after {timeout:g} s"
+            if timed_out
+            else f"the command exited with status {proc.returncode}"
         )
-    if proc.returncode != 0:
-        return Execution(
-            ok=False,
-            error=_error_text(f"the command exited with status {proc.returncode}", stderr),
-            output=output,
-        )
+        return Execution(ok=False, error=_error_text(what, stderr), output=output)
     return _result(_last_json_object(stdout), output)
 
 

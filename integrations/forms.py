@@ -20,11 +20,24 @@ class ConnectForm(forms.Form):
         widget=forms.TextInput(attrs={"inputmode": "numeric", "placeholder": "1204567890123456"}),
     )
     pilot_tag = forms.CharField(label="Pilot tag", max_length=100, initial="pilot")
+    polling_enabled = forms.BooleanField(label="Polling on", required=False, initial=True)
+    poll_interval = forms.IntegerField(label="Poll interval (seconds)", min_value=5, initial=30)
     skip_backlog = forms.BooleanField(
         label="Skip tasks already tagged",
         required=False,
         help_text="Record tasks that carry the pilot tag today as skipped instead of running them.",
     )
+
+    # What the page may show again after a failed post: everything but the token.
+    KEPT = ("workspace_gid", "pilot_tag", "polling_enabled", "poll_interval", "skip_backlog")
+
+    @classmethod
+    def kept_values(cls, data) -> dict:
+        kept = {name: data.get(name, "") for name in cls.KEPT}
+        # An unticked box is absent from the post; without this it would come back ticked.
+        for name in ("polling_enabled", "skip_backlog"):
+            kept[name] = name in data
+        return kept
 
 
 class ConnectionSettingsForm(forms.Form):
@@ -64,3 +77,22 @@ class MappingForm(forms.Form):
             raise forms.ValidationError("Choose an Asana user or type their GID.")
         data["gid"] = chosen or typed
         return data
+
+
+def fields_with_errors(
+    form: forms.Form, errors: dict[str, list[str]]
+) -> list[tuple[forms.BoundField, list[str]]]:
+    """Pair each field with the errors kept for it across the redirect, and point its input
+    at them (`aria-invalid`, `aria-describedby`) the way Django does for a bound form."""
+    rows = []
+    for bound in form:
+        field_errors = errors.get(bound.name, [])
+        if field_errors:
+            described_by = [f"{bound.auto_id}_error"]
+            if bound.help_text:
+                described_by.append(f"{bound.auto_id}_helptext")
+            bound.field.widget.attrs.update(
+                {"aria-invalid": "true", "aria-describedby": " ".join(described_by)}
+            )
+        rows.append((bound, field_errors))
+    return rows

@@ -1,7 +1,10 @@
 """django-q2 entry points (thin): the poll schedule and the per-task job.
 
 The cluster path and `runpollers` call the same pipeline functions and may run at the
-same time: the claim keeps every task to one execution.
+same time: the poll slot keeps each connection to one poll per interval, and the claim
+keeps every task to one execution. The schedule fires every minute (django-q2's finest
+granularity), so a connection whose interval is shorter is polled that often only by
+`runpollers`.
 """
 
 import logging
@@ -13,7 +16,7 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from integrations import pipeline
 from integrations.executor import executor_configured
 from integrations.models import AsanaConnection, ProcessedTask
-from integrations.poller import poll_connection
+from integrations.poller import poll_if_due
 
 log = logging.getLogger(__name__)
 
@@ -30,13 +33,17 @@ def _queue_budget() -> int:
 
 
 def poll_all() -> dict[str, Any]:
-    """Scheduled: recover stale leases, poll every enabled connection, enqueue its claims."""
+    """Scheduled: recover stale leases, poll every enabled connection that is due, enqueue
+    its claims."""
     summary: dict[str, Any] = {"recovered": pipeline.recover_stale(owner=QUEUE_OWNER)}
     if not executor_configured():
         summary["skipped"] = "no executor configured"
         return summary
     for connection in AsanaConnection.objects.filter(polling_enabled=True):
-        result = poll_connection(connection)
+        result = poll_if_due(connection)
+        if result is None:
+            summary[connection.workspace_gid] = "not due"
+            continue
         claimed = 0
         for gid in result.candidates[: _queue_budget()]:
             processed = pipeline.claim(

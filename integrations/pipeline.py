@@ -15,6 +15,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -42,12 +43,12 @@ INTERRUPTED = (
 
 def claim_lease() -> timedelta:
     """How long a claim may wait (in a queue, say) before its execution starts."""
-    return timedelta(seconds=getattr(settings, "PILOT_CLAIM_LEASE_SECONDS", 1800))
+    return timedelta(seconds=settings.PILOT_CLAIM_LEASE_SECONDS)
 
 
 def run_lease() -> timedelta:
     """How long a running task stays ours without a renewal (renewed every quarter)."""
-    return timedelta(seconds=getattr(settings, "PILOT_RUN_LEASE_SECONDS", 120))
+    return timedelta(seconds=settings.PILOT_RUN_LEASE_SECONDS)
 
 
 def new_token(owner: str = "") -> str:
@@ -364,40 +365,27 @@ def dispatch_task(
 
 
 def retry_failed(processed: ProcessedTask, actor: AbstractBaseUser | None) -> None:
-    """Make a failed task run again: its `pilot-failed` tag is removed in Asana, and the
-    ledger row stays failed (eligible), so the next poll claims it."""
+    """Make a failed task run again: its `pilot-failed` tag is removed in Asana. A failed
+    row is already un-marked (it does not block a claim), so the next poll takes it."""
     if processed.state != State.FAILED:
         raise ValueError(f"ASANA-{processed.task_gid} is {processed.state}, not failed")
     connection = processed.connection
-    target = f"task {processed.task_gid}"
+    record = partial(
+        audit.record, target=f"task {processed.task_gid}", actor=actor, connection=connection
+    )
     try:
         with client_for(connection) as client:
             tags = resolve_tags(connection, client)
             client.remove_tag(processed.task_gid, tags["pilot-failed"])
     except AsanaError as exc:
-        audit.record(
+        record(
             "asana.remove_tag",
-            target=target,
             outcome=AuditLog.Outcome.ERROR,
             detail=f"pilot-failed (retry) — {exc}",
-            actor=actor,
-            connection=connection,
         )
         raise
-    audit.record(
-        "asana.remove_tag",
-        target=target,
-        detail="pilot-failed (retry)",
-        actor=actor,
-        connection=connection,
-    )
-    audit.record(
-        "pipeline.retry",
-        target=target,
-        detail="retry requested",
-        actor=actor,
-        connection=connection,
-    )
+    record("asana.remove_tag", detail="pilot-failed (retry)")
+    record("pipeline.retry", detail="retry requested")
 
 
 def release_skipped(processed: ProcessedTask, actor: AbstractBaseUser | None) -> bool:

@@ -1,7 +1,7 @@
 """What the pipeline part of an Asana card shows: the executor, the last poll, counts of
 tasks in progress / done / failed and the latest processed tasks."""
 
-from datetime import timedelta
+from datetime import datetime
 from typing import Any
 
 from django.db.models import Count
@@ -19,8 +19,9 @@ def asana_url(processed: ProcessedTask) -> str:
     return processed.permalink_url or f"https://app.asana.com/0/0/{processed.task_gid}"
 
 
-def _duration(start: Any, end: Any) -> timedelta | None:
-    return end - start if start and end else None
+def seconds(start: datetime | None, end: datetime | None) -> str | None:
+    """How long from start to end, for people ("1.5 s"); None when either is unknown."""
+    return f"{(end - start).total_seconds():.1f} s" if start and end else None
 
 
 def _row(processed: ProcessedTask) -> dict[str, Any]:
@@ -29,8 +30,8 @@ def _row(processed: ProcessedTask) -> dict[str, Any]:
         "task": processed,
         "asana_url": asana_url(processed),
         "admin_url": reverse("admin:integrations_processedtask_change", args=[processed.pk]),
-        "waited": _duration(processed.claimed_at, processed.started_at),
-        "ran": _duration(processed.started_at, processed.finished_at),
+        "waited": seconds(processed.claimed_at, processed.started_at),
+        "ran": seconds(processed.started_at, processed.finished_at),
         "output_excerpt": ("…" + output[-OUTPUT_EXCERPT:])
         if len(output) > OUTPUT_EXCERPT
         else output,

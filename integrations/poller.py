@@ -3,13 +3,18 @@
 Steady-state cost: the tag GIDs are cached on the connection and the list call asks for
 every field the filter needs, so a cycle with nothing new costs one request per page of
 tagged tasks and nothing per task. Claiming is the pipeline's job, not this module's.
+
+`runpollers` and the django-q2 schedule both poll; `poll_if_due` makes each poll take the
+connection's slot first (a conditional UPDATE of `last_poll_at`), so however many
+processes run, a connection is polled at most once per `poll_interval`.
 """
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from django.db.models import Q
 from django.utils import timezone
 
 from integrations import audit
@@ -77,6 +82,33 @@ def poll_connection(
     return result
 
 
+def take_poll_slot(connection: AsanaConnection, now: datetime | None = None) -> bool:
+    """Claim this interval's poll for the caller; False when the connection was polled less
+    than `poll_interval` seconds ago (by any process) or polling is off."""
+    now = now or timezone.now()
+    due_since = now - timedelta(seconds=connection.poll_interval)
+    # The row was just read: spare the database a write when it is plainly not due.
+    if connection.last_poll_at is not None and connection.last_poll_at > due_since:
+        return False
+    won = (
+        AsanaConnection.objects.filter(pk=connection.pk, polling_enabled=True)
+        .filter(Q(last_poll_at__isnull=True) | Q(last_poll_at__lte=due_since))
+        .update(last_poll_at=now)
+    )
+    if won:
+        connection.last_poll_at = now
+    return won == 1
+
+
+def poll_if_due(
+    connection: AsanaConnection, *, client: AsanaClient | None = None
+) -> PollResult | None:
+    """Poll the connection if its slot is free; None when it is not due."""
+    if not take_poll_slot(connection):
+        return None
+    return poll_connection(connection, client=client)
+
+
 def resolve_tags(connection: AsanaConnection, client: AsanaClient) -> dict[str, str]:
     """GIDs of the pilot tag and the status tags (created when missing), cached by name."""
     wanted = (connection.pilot_tag, *STATUS_TAGS)
@@ -112,38 +144,29 @@ def _find_tags(
 def _create_tag(connection: AsanaConnection, client: AsanaClient, name: str) -> str:
     target = f"tag {name!r} in workspace {connection.workspace_gid}"
     try:
-        gid = str(client.create_tag(connection.workspace_gid, name)["gid"])
-    except AsanaUnavailable as exc:
-        # The create may have been applied: look before creating a duplicate.
-        gid = _find_tags(connection, client, (name,)).get(name, "")
-        if not gid:
-            audit.record(
-                "asana.create_tag",
-                target=target,
-                outcome=AuditLog.Outcome.ERROR,
-                detail=str(exc),
-                actor_label="poller",
-                connection=connection,
-            )
-            raise
+        try:
+            gid = str(client.create_tag(connection.workspace_gid, name)["gid"])
+        except AsanaUnavailable:
+            # The create may have been applied: look before creating a duplicate.
+            gid = _find_tags(connection, client, (name,)).get(name, "")
+            if not gid:
+                raise
     except AsanaError as exc:
-        audit.record(
-            "asana.create_tag",
-            target=target,
-            outcome=AuditLog.Outcome.ERROR,
-            detail=str(exc),
-            actor_label="poller",
-            connection=connection,
-        )
+        _audit_create(connection, target, AuditLog.Outcome.ERROR, str(exc))
         raise
+    _audit_create(connection, target, AuditLog.Outcome.OK, f"gid {gid}")
+    return gid
+
+
+def _audit_create(connection: AsanaConnection, target: str, outcome: str, detail: str) -> None:
     audit.record(
         "asana.create_tag",
         target=target,
-        detail=f"gid {gid}",
+        outcome=outcome,
+        detail=detail,
         actor_label="poller",
         connection=connection,
     )
-    return gid
 
 
 def _poll(connection: AsanaConnection, client: AsanaClient) -> PollResult:

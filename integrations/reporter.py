@@ -17,6 +17,8 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
+
 from integrations import audit
 from integrations.asana.client import AsanaClient
 from integrations.asana.errors import (
@@ -38,7 +40,6 @@ DONE_TEXT = "Successfully completed"
 FAILED_PREFIX = "Failed: "
 FAILURE_DETAIL_LIMIT = 1000
 ATTEMPTS = 3
-RETRY_PAUSE = 1.0
 # Asana's clock and ours may differ a little; a story older than this before the attempt
 # started belongs to an earlier attempt.
 CLOCK_SLACK = timedelta(seconds=5)
@@ -64,38 +65,31 @@ class Reporter:
     # -- the reports -------------------------------------------------------------------
 
     def started(self) -> None:
-        self._add_tag("pilot-in-progress")
+        self._tag("pilot-in-progress")
         self._comment("comment:started", text=STARTED_TEXT)
 
     def finished(self) -> None:
         """Report the recorded outcome; raises AsanaError when a step still fails."""
         if self.pt.outcome == "success":
-            self._add_tag("pilot-done")
-            self._remove_tag("pilot-in-progress")
+            self._tag("pilot-done")
+            self._tag("pilot-in-progress", add=False)
             self._success_comment()
             if self.pt.result_url:
                 self._attach_link()
             self._complete()
         else:
-            self._add_tag("pilot-failed")
-            self._remove_tag("pilot-in-progress")
+            self._tag("pilot-failed")
+            self._tag("pilot-in-progress", add=False)
             self._comment("comment:failed", text=failure_text(self.pt.error))
 
     # -- steps -------------------------------------------------------------------------
 
-    def _add_tag(self, name: str) -> None:
+    def _tag(self, name: str, *, add: bool = True) -> None:
+        send = self.client.add_tag if add else self.client.remove_tag
         self._step(
-            f"tag:{name}",
-            lambda: self.client.add_tag(self.gid, self.tags[name]),
-            action="asana.add_tag",
-            detail=name,
-        )
-
-    def _remove_tag(self, name: str) -> None:
-        self._step(
-            f"untag:{name}",
-            lambda: self.client.remove_tag(self.gid, self.tags[name]),
-            action="asana.remove_tag",
+            f"tag:{name}" if add else f"untag:{name}",
+            lambda: send(self.gid, self.tags[name]),
+            action="asana.add_tag" if add else "asana.remove_tag",
             detail=name,
         )
 
@@ -176,7 +170,7 @@ class Reporter:
                 self._audit(action, AuditLog.Outcome.ERROR, f"{detail} — {exc}")
                 if exc.permanent or attempt == ATTEMPTS:
                     raise
-                self._sleep(RETRY_PAUSE * attempt)
+                self._sleep(settings.PILOT_REPORT_RETRY_SECONDS * attempt)
                 continue
             self._audit(action, AuditLog.Outcome.OK, detail)
             self._done(step)

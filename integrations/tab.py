@@ -5,17 +5,24 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
+from django import forms
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from goals import card as goals_card
 from integrations import pipeline_tab, webhook_admin_views, webhooks_tab
 from integrations.connect import ConnectError, connect_workspace, test_connection, update_settings
-from integrations.forms import ConnectForm, ConnectionSettingsForm, MappingForm
+from integrations.forms import (
+    ConnectForm,
+    ConnectionSettingsForm,
+    MappingForm,
+    fields_with_errors,
+)
 from integrations.mapping import (
     MappingError,
     automap_by_email,
@@ -23,12 +30,15 @@ from integrations.mapping import (
     unmapped_employees,
     workspace_users,
 )
-from integrations.models import AsanaConnection, AsanaMapping, AuditLog
+from integrations.models import AsanaConnection, AsanaMapping, AuditLog, Employee
 
 # A page with hundreds of per-employee forms helps nobody; the rest go by email or CSV.
 UNMAPPED_SHOWN = 50
 AUDIT_SHOWN = 20
-_CONNECT_STASH = "integrations.connect_form"
+# A failed post redirects back to the tab; what it needs to show its errors beside the
+# form that failed (and the values typed, never a token) waits in the session:
+# {form id: {"errors": {field or "__all__": [...]}, "data": {...}}}.
+_FAILED = "integrations.failed_forms"
 # Connecting creates the connection or updates the one for that workspace.
 CONNECT_PERMS = ("integrations.add_asanaconnection", "integrations.change_asanaconnection")
 
@@ -44,7 +54,24 @@ def _users(request: HttpRequest, connection: AsanaConnection) -> tuple[list[dict
     return cache[connection.pk]
 
 
-def _card(request: HttpRequest, connection: AsanaConnection, can_map: bool) -> dict[str, Any]:
+def _form_level(failed: dict) -> list[str]:
+    # Templates cannot look up "__all__" (no leading underscores), so it is unpacked here.
+    return failed.get("errors", {}).get("__all__", [])
+
+
+def _unmapped_row(employee: Employee, failed: dict) -> dict[str, Any]:
+    data = failed.get("data", {})
+    return {
+        "employee": employee,
+        "errors": _form_level(failed),
+        "chosen": data.get("chosen", ""),
+        "gid": data.get("gid", ""),
+    }
+
+
+def _card(
+    request: HttpRequest, connection: AsanaConnection, can_map: bool, failed: dict[str, dict]
+) -> dict[str, Any]:
     unmapped = unmapped_employees(connection)
     shown = list(unmapped[:UNMAPPED_SHOWN])
     users, users_error = ([], "")
@@ -52,13 +79,22 @@ def _card(request: HttpRequest, connection: AsanaConnection, can_map: bool) -> d
         users, users_error = _users(request, connection)
         taken = set(connection.mappings.values_list("asana_user_gid", flat=True))
         users = [u for u in users if u["gid"] not in taken]
+    settings_failed = failed.get(f"settings-{connection.pk}", {})
+    settings_form = ConnectionSettingsForm.for_connection(connection)
+    if settings_failed:
+        # Show what was typed, not the stored values, next to the errors.
+        settings_form.initial.update(settings_failed["data"])
     return {
         "connection": connection,
-        "settings_form": ConnectionSettingsForm.for_connection(connection),
+        "settings_fields": fields_with_errors(settings_form, settings_failed.get("errors", {})),
+        "settings_errors": _form_level(settings_failed),
+        "automap_errors": _form_level(failed.get(f"automap-{connection.pk}", {})),
         "pipeline": pipeline_tab.card(connection),
         "webhooks": webhooks_tab.card(connection),
         "goals": goals_card.card(connection),
-        "unmapped": shown,
+        "unmapped": [
+            _unmapped_row(e, failed.get(f"map-{connection.pk}-{e.pk}", {})) for e in shown
+        ],
         "unmapped_more": max(unmapped.count() - len(shown), 0) if shown else 0,
         "users": users,
         "users_error": users_error,
@@ -73,14 +109,20 @@ def context(request: HttpRequest) -> dict[str, Any]:
         if user.has_perm("integrations.view_asanaconnection")
         else []
     )
-    stash = request.session.pop(_CONNECT_STASH, None) or {}
-    can_connect = user.has_perms(CONNECT_PERMS)
+    failed = request.session.pop(_FAILED, None) or {}
+    connect_failed = failed.get("connect-workspace", {})
+    connect_errors = connect_failed.get("errors", {})
+    connect_form = ConnectForm(initial=connect_failed.get("data"))
     return {
-        "connections": [_card(request, c, can_map) for c in connections],
+        "connections": [_card(request, c, can_map, failed) for c in connections],
         "can_change_connection": user.has_perm("integrations.change_asanaconnection"),
         "can_map": can_map,
-        "connect_form": ConnectForm(initial=stash.get("data")) if can_connect else None,
-        "connect_errors": stash.get("errors", []),
+        "connect_fields": (
+            fields_with_errors(connect_form, connect_errors)
+            if user.has_perms(CONNECT_PERMS)
+            else None
+        ),
+        "connect_errors": _form_level(connect_failed),
         "audit_entries": (
             list(AuditLog.objects.all()[:AUDIT_SHOWN])
             if user.has_perm("integrations.view_auditlog")
@@ -89,8 +131,24 @@ def context(request: HttpRequest) -> dict[str, Any]:
     }
 
 
-def _back() -> HttpResponseRedirect:
-    return HttpResponseRedirect(reverse("admin:index") + "?tab=integrations")
+def _back(anchor: str = "") -> HttpResponseRedirect:
+    url = reverse("admin:index") + "?tab=integrations"
+    return HttpResponseRedirect(f"{url}#{anchor}" if anchor else url)
+
+
+def _failed(
+    request: HttpRequest, form_id: str, errors: dict[str, list[str]], data: dict | None = None
+) -> HttpResponseRedirect:
+    """Back to the tab, scrolled to the form `form_id`, with its errors shown beside it."""
+    request.session[_FAILED] = {
+        **request.session.get(_FAILED, {}),
+        form_id: {"errors": errors, "data": data or {}},
+    }
+    return _back(form_id)
+
+
+def _form_errors(form: forms.Form) -> dict[str, list[str]]:
+    return {name: [str(m) for m in messages_] for name, messages_ in form.errors.items()}
 
 
 def _staff_post(*perms: str) -> Callable:
@@ -110,35 +168,27 @@ def _staff_post(*perms: str) -> Callable:
     return decorator
 
 
+@sensitive_post_parameters("token")
 @_staff_post(*CONNECT_PERMS)
 def connect_view(request: HttpRequest) -> HttpResponse:
     form = ConnectForm(request.POST)
-    errors: list[str] = []
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            connection = connect_workspace(
-                data["token"],
-                data["workspace_gid"],
-                pilot_tag=data["pilot_tag"],
-                skip_backlog=data["skip_backlog"],
-                actor=request.user,
-            )
-        except ConnectError as exc:
-            errors.append(str(exc))
-        else:
-            messages.success(request, f"Connected {connection}; token {connection.masked_token}.")
-            return _back()
-    else:
-        errors = [
-            f"{form.fields[name].label if name in form.fields else 'Form'}: {' '.join(msgs)}"
-            for name, msgs in form.errors.items()
-        ]
-    # The form shows these after the redirect; the token is never kept.
-    request.session[_CONNECT_STASH] = {
-        "errors": errors,
-        "data": {k: v for k, v in request.POST.items() if k in ("workspace_gid", "pilot_tag")},
-    }
+    kept = ConnectForm.kept_values(request.POST)
+    if not form.is_valid():
+        return _failed(request, "connect-workspace", _form_errors(form), kept)
+    data = form.cleaned_data
+    try:
+        connection = connect_workspace(
+            data["token"],
+            data["workspace_gid"],
+            pilot_tag=data["pilot_tag"],
+            poll_interval=data["poll_interval"],
+            polling_enabled=data["polling_enabled"],
+            skip_backlog=data["skip_backlog"],
+            actor=request.user,
+        )
+    except ConnectError as exc:
+        return _failed(request, "connect-workspace", {"__all__": [str(exc)]}, kept)
+    messages.success(request, f"Connected {connection}; token {connection.masked_token}.")
     return _back()
 
 
@@ -155,11 +205,11 @@ def settings_view(request: HttpRequest, pk: int) -> HttpResponse:
     connection = get_object_or_404(AsanaConnection, pk=pk)
     form = ConnectionSettingsForm.for_connection(connection, request.POST)
     if not form.is_valid():
-        problems = "; ".join(
-            f"{form.fields[n].label}: {' '.join(m)}" for n, m in form.errors.items()
+        errors = {"__all__": ["Settings not saved; correct the fields marked below."]}
+        typed = {name: form[name].value() for name in form.fields}
+        return _failed(
+            request, f"settings-{connection.pk}", {**errors, **_form_errors(form)}, typed
         )
-        messages.error(request, f"{connection}: settings not saved. {problems}")
-        return _back()
     changed = update_settings(connection, actor=request.user, **form.cleaned_data)
     messages.success(
         request,
@@ -172,20 +222,22 @@ def settings_view(request: HttpRequest, pk: int) -> HttpResponse:
 def map_view(request: HttpRequest, pk: int) -> HttpResponse:
     connection = get_object_or_404(AsanaConnection, pk=pk)
     form = MappingForm(request.POST)
+    row = f"map-{connection.pk}-{request.POST.get('employee', '')}"
+    typed = {
+        "chosen": request.POST.get("asana_user", ""),
+        "gid": request.POST.get("asana_user_gid", ""),
+    }
     if not form.is_valid():
-        messages.error(
-            request, "Not mapped: " + " ".join(" ".join(m) for m in form.errors.values())
-        )
-        return _back()
+        errors = [m for messages_ in form.errors.values() for m in messages_]
+        return _failed(request, row, {"__all__": errors}, typed)
     employee = form.cleaned_data["employee"]
     try:
         mapping: AsanaMapping = map_employee(
             connection, employee, form.cleaned_data["gid"], actor=request.user
         )
     except MappingError as exc:
-        messages.error(request, f"Not mapped: {exc}")
-    else:
-        messages.success(request, f"Mapped {employee.name} to Asana user {mapping.asana_user_gid}.")
+        return _failed(request, row, {"__all__": [str(exc)]}, typed)
+    messages.success(request, f"Mapped {employee.name} to Asana user {mapping.asana_user_gid}.")
     return _back()
 
 
@@ -195,8 +247,7 @@ def automap_view(request: HttpRequest, pk: int) -> HttpResponse:
     try:
         mapped, remaining = automap_by_email(connection, actor=request.user)
     except MappingError as exc:
-        messages.error(request, str(exc))
-        return _back()
+        return _failed(request, f"automap-{connection.pk}", {"__all__": [str(exc)]})
     names = ", ".join(m.employee.name for m in mapped) or "nobody"
     messages.success(
         request, f"Mapped {len(mapped)} by email ({names}); {len(remaining)} still unmapped."

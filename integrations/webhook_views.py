@@ -9,14 +9,29 @@ Asana stops retrying, but is not processed again. Deliveries whose events are al
 than that window are dropped as stale, since their digests may have been pruned. Even a
 replay that slipped through would not run a task twice: the processed-task claim allows
 one execution per task.
+
+Refused requests are audited, but anyone can send them and the audit log is append-only,
+so their rows are throttled: one row per registration (or for all unknown ids together) and
+kind of refusal every `WEBHOOK_REFUSAL_AUDIT_SECONDS` (setting, default 60); the next row
+recorded says how many were left out in between. Heartbeats share the throttle: every
+heartbeat has the same body, so the replay digest cannot stop a captured one being resent.
+The window lives in Django's cache: per process with the default local-memory cache (at
+most one row per worker and window), site-wide with a shared cache.
+
+The hook id in the URL is masked in Django's and the web server's request logs (see
+`HookIdFilter`).
 """
 
 import hashlib
 import hmac
 import json
+import logging
+from contextlib import suppress
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
@@ -26,16 +41,59 @@ from django_q.tasks import async_task
 
 from integrations import audit
 from integrations.models import AuditLog, WebhookDelivery, WebhookRegistration
-from integrations.webhooks import ACTOR, DELIVERY_RETENTION
-from pilotsite.redact import register_secret
+from integrations.webhooks import ACTOR, DELIVERY_RETENTION, describe, mask_hook_ids
+from pilotsite.redact import redact, register_secret
+
+log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_SECRET_LENGTH = 256
 HANDLER = "integrations.webhooks.handle_delivery"
+DEFAULT_REFUSAL_AUDIT_SECONDS = 60
+# Long enough to outlive any window; the count is read back when the next row is written.
+_COUNT_SECONDS = 24 * 3600
+
+
+class HookIdFilter(logging.Filter):
+    """Masks the hook id in request lines ("Unauthorized: /webhooks/asana/<id>/", access logs)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_hook_ids(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+# These loggers write the request path of every request they report; installed here (the
+# URLconf imports this module before the first request is answered) so that each
+# process serving the endpoint has it, whatever the logging configuration.
+_HOOK_ID_FILTER = HookIdFilter()
+for _name in ("django.request", "django.server", "gunicorn.access", "gunicorn.error"):
+    logging.getLogger(_name).addFilter(_HOOK_ID_FILTER)
 
 
 def _answer(status: int, text: str) -> HttpResponse:
     return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
+
+
+def _audit_throttled(key: str, action: str, **fields: Any) -> str | None:
+    """Record one audit row per `key` and window and return its detail; count the rest (None)
+    into the next row."""
+    seconds = getattr(settings, "WEBHOOK_REFUSAL_AUDIT_SECONDS", DEFAULT_REFUSAL_AUDIT_SECONDS)
+    window, count = f"pilotsite:webhook-audit:{key}", f"pilotsite:webhook-audit-count:{key}"
+    if not cache.add(window, 1, seconds):
+        cache.add(count, 0, _COUNT_SECONDS)
+        with suppress(ValueError):  # expired between add and incr: one request goes uncounted
+            cache.incr(count)
+        return None
+    left_out = cache.get(count) or 0
+    if left_out:
+        cache.decr(count, left_out)  # not a reset: increments made meanwhile are kept
+        note = f"({left_out} more like this not recorded since the previous row)"
+        fields["detail"] = f"{fields['detail']} {note}".strip()
+    audit.record(action, actor_label=ACTOR, **fields)
+    return fields["detail"]
 
 
 def _refuse(
@@ -46,23 +104,30 @@ def _refuse(
     detail: str = "",
     action: str = "webhook.refused",
 ) -> HttpResponse:
-    audit.record(
+    target = _target(registration)
+    recorded = _audit_throttled(
+        f"{registration.pk if registration else 'unknown'}:{action}:{status}",
         action,
-        target=_target(registration),
+        target=target,
         outcome=AuditLog.Outcome.WARNING,
-        detail=f"{status} {text}. {detail} from {request.META.get('REMOTE_ADDR', '?')}".strip(),
-        actor_label=ACTOR,
+        detail=" ".join(
+            part
+            for part in (
+                f"{status} {text}.",
+                detail,
+                f"from {request.META.get('REMOTE_ADDR', '?')}",
+            )
+            if part
+        ),
         connection=registration.connection if registration else None,
     )
+    if recorded:
+        log.warning("%s %s: %s", action, target, recorded)
     return _answer(status, text)
 
 
 def _target(registration: WebhookRegistration | None) -> str:
-    if registration is None:
-        return "unknown webhook id"
-    return (
-        f"webhook {registration.webhook_gid or '(pending)'} on resource {registration.resource_gid}"
-    )
+    return "unknown webhook id" if registration is None else describe(registration)
 
 
 @csrf_exempt
@@ -162,10 +227,11 @@ def _delivery(request: HttpRequest, registration: WebhookRegistration) -> HttpRe
     registrations = WebhookRegistration.objects.filter(pk=registration.pk)
     if not events:
         registrations.update(last_contact_at=now)
-        audit.record(
+        _audit_throttled(
+            f"{registration.pk}:heartbeat",
             "webhook.heartbeat",
             target=_target(registration),
-            actor_label=ACTOR,
+            detail="",
             connection=registration.connection,
         )
         return _answer(200, "ok")
@@ -201,5 +267,7 @@ def _delivery(request: HttpRequest, registration: WebhookRegistration) -> HttpRe
             request, 200, "replay ignored", registration, f"sha256 {digest[:16]}", "webhook.replay"
         )
     except Exception as exc:
+        # Whatever failed (database, broker), a 503 makes Asana retry the delivery later.
+        log.error("%s: could not queue a delivery: %s", _target(registration), redact(exc))
         return _refuse(request, 503, "could not queue", registration, type(exc).__name__)
     return _answer(200, "ok")

@@ -12,9 +12,16 @@ event does not say which tag changed, but a task that is eligible and unclaimed 
 re-read is one whose pilot tag is new to us — and a failed task whose `pilot-failed` tag was
 removed becomes eligible again the same way. The processed-task claim keeps each task to
 one execution whichever path (poll, webhook, replayed webhook) reaches it first.
+
+No `filters` are sent with `POST /webhooks`: Asana requires them only on higher-level
+resources (workspace, team, portfolio), and on a project every event of its tasks, subtasks
+and stories bubbles up. A tag change can arrive in more than one shape (a `changed` task
+with field `tags`, a task `added`/`removed` with a tag as parent, a tag with a task as
+parent), so a filter could drop the one event that matters; `task_gids` discards the rest
+without any Asana read.
 """
 
-import logging
+import re
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -36,8 +43,6 @@ from integrations.models import (
 )
 from pilotsite.redact import redact
 
-log = logging.getLogger(__name__)
-
 ACTOR = "webhook"
 # Replay digests are kept this long; deliveries whose events are all older are dropped as
 # stale (Asana retries a delivery for at most 24 hours, so a week leaves a wide margin).
@@ -48,6 +53,10 @@ PENDING_GRACE = timedelta(minutes=15)
 # Only these fields can turn a task eligible; other changes are not worth a re-read.
 RELEVANT_FIELDS = frozenset({"tags", "completed"})
 TASK_ACTIONS = frozenset({"added", "changed"})
+TAG_ACTIONS = frozenset({"added", "removed"})
+# The hook id in a target URL: all but its first characters are hidden wherever it is
+# written down, since whoever has it could answer a pending registration's handshake first.
+_HOOK_ID_IN_URL = re.compile(r"(/webhooks/asana/)([\w-]{4})[\w-]*")
 
 
 class WebhookError(Exception):
@@ -56,6 +65,15 @@ class WebhookError(Exception):
 
 def target_url_for(public_url: str, hook_id: str) -> str:
     return public_url.rstrip("/") + reverse("asana-webhook", args=[hook_id])
+
+
+def mask_hook_ids(text: str) -> str:
+    return _HOOK_ID_IN_URL.sub(r"\1\2…", text)
+
+
+def describe(registration: WebhookRegistration) -> str:
+    """How audit rows, logs and messages name a registration (never by its hook id)."""
+    return f"webhook {registration.webhook_gid or '(none)'} on resource {registration.resource_gid}"
 
 
 def public_url_of(registration: WebhookRegistration) -> str:
@@ -105,8 +123,7 @@ def register_webhook(
     audit.record(
         "webhook.register",
         target=f"resource {resource_gid}",
-        # The hook id is left out: with it anyone could answer the handshake first.
-        detail=f"target {public_url}/webhooks/asana/{registration.hook_id[:4]}…/",
+        detail=f"target {mask_hook_ids(registration.target_url)}",
         actor=actor,
         connection=connection,
     )
@@ -126,7 +143,7 @@ def register_webhook(
             "webhook.register",
             target=f"resource {resource_gid}",
             outcome=AuditLog.Outcome.ERROR,
-            detail=f"{message} ({exc.detail or exc})",
+            detail=mask_hook_ids(f"{message} ({exc.detail or exc})"),
             actor=actor,
             connection=connection,
         )
@@ -144,7 +161,7 @@ def register_webhook(
     registration.save(update_fields=["webhook_gid", "state", "last_error", "updated_at"])
     audit.record(
         "webhook.registered",
-        target=f"webhook {registration.webhook_gid} on resource {resource_gid}",
+        target=describe(registration),
         outcome=AuditLog.Outcome.OK if registration.secret else AuditLog.Outcome.WARNING,
         detail=registration.last_error,
         actor=actor,
@@ -166,9 +183,10 @@ def _find_by_target(client: Any, connection: AsanaConnection, target: str) -> di
 def _registration_failure(exc: AsanaError, resource_gid: str) -> str:
     if exc.status in (400, 403):
         hint = (
-            "Check the resource GID, and that the public URL reaches this site from the "
-            "internet over HTTPS (Asana refuses localhost) while the request is in flight: "
-            "the site must answer Asana's handshake then"
+            "Check the resource GID (a project or a task: workspaces, teams and portfolios "
+            "need event filters, which pilotsite does not send), and that the public URL "
+            "reaches this site from the internet over HTTPS (Asana refuses localhost) while "
+            "the request is in flight: the site must answer Asana's handshake then"
         )
     else:
         hint = exc.advice
@@ -180,9 +198,7 @@ def delete_webhook(
 ) -> None:
     """Delete the webhook in Asana (if it still exists there), then the registration."""
     connection = registration.connection
-    target = (
-        f"webhook {registration.webhook_gid or '(none)'} on resource {registration.resource_gid}"
-    )
+    target = describe(registration)
     if registration.webhook_gid:
         try:
             with client_for(connection) as client:
@@ -258,7 +274,7 @@ def check_webhook_health(connection: AsanaConnection) -> dict[str, Any]:
             )
             audit.record(
                 "webhook.state",
-                target=f"webhook {registration.webhook_gid or '(none)'} on resource {registration.resource_gid}",
+                target=describe(registration),
                 outcome=AuditLog.Outcome.OK if state == "active" else AuditLog.Outcome.WARNING,
                 detail=f"{registration.state} → {state}. {error}".strip(),
                 actor_label=ACTOR,
@@ -339,7 +355,8 @@ def prune_deliveries(now: datetime | None = None) -> int:
 
 def task_gids(events: list[dict[str, Any]]) -> tuple[list[str], int]:
     """The tasks worth re-reading for these events, in first-seen order, and how many events
-    were ignored. A tag added to or removed from a task is a change of that task."""
+    were ignored. A tag added to or removed from a task is a change of that task (removing
+    `pilot-failed` makes a failed task eligible again), whichever shape the event has."""
     gids: dict[str, None] = {}
     ignored = 0
     for event in events:
@@ -358,12 +375,14 @@ def _task_of(event: Any) -> str | None:
     parent = event.get("parent") or {}
     action = event.get("action")
     kind = resource.get("resource_type") or event.get("type")
+    if kind == "task" and parent.get("resource_type") == "tag" and action in TAG_ACTIONS:
+        return _gid(resource)
     if kind == "task" and action in TASK_ACTIONS:
         field = (event.get("change") or {}).get("field")
         if field is None or field in RELEVANT_FIELDS:
             return _gid(resource)
         return None
-    if kind == "tag" and parent.get("resource_type") == "task" and action in ("added", "removed"):
+    if kind == "tag" and parent.get("resource_type") == "task" and action in TAG_ACTIONS:
         return _gid(parent)
     return None
 
@@ -410,7 +429,7 @@ def handle_delivery(registration_id: int, events: list[dict[str, Any]]) -> dict[
     outcome = AuditLog.Outcome.WARNING if summary["errors"] else AuditLog.Outcome.OK
     audit.record(
         "webhook.handled",
-        target=f"webhook {registration.webhook_gid} on resource {registration.resource_gid}",
+        target=describe(registration),
         outcome=outcome,
         detail=_handled_text(summary),
         actor_label=ACTOR,

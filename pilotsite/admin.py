@@ -3,12 +3,16 @@
 Apps contribute tabs with `register_tab` from their `AppConfig.ready()`; each tab has a
 template, a function that builds its context for the request, and optional extra URLs
 (form posts such as "Test connection") mounted under `/admin/tabs/<slug>/`.
+
+Every model registered on the site is audited: additions, changes and deletions made by a
+person (users and permissions included) are also written to the integrations audit log.
 """
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from django.contrib import admin
+from django.db.models import Model
 from django.http import HttpRequest
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, include, path
@@ -35,10 +39,71 @@ def tabs() -> list[Tab]:
     return sorted(_tabs.values(), key=lambda t: (t.order, t.slug))
 
 
+def _describe(message: object) -> str:
+    """Django's change message (a list of dicts) as one line, field names only, never values."""
+    if isinstance(message, list):
+        parts = []
+        for item in message:
+            for verb, info in item.items():
+                fields = ", ".join(info.get("fields", [])) if isinstance(info, dict) else ""
+                name = info.get("name", "") if isinstance(info, dict) else ""
+                parts.append(" ".join(p for p in (verb, name, fields) if p))
+        return "; ".join(parts)
+    return str(message or "")
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Also record additions, changes and deletions in the audit log."""
+
+    def _audit(self, request: HttpRequest, verb: str, obj: Model, detail: str = "") -> None:
+        # Imported here: the admin site is built while apps load, before models are ready.
+        from integrations import audit
+        from integrations.models import AsanaConnection
+
+        if isinstance(obj, AsanaConnection):
+            # A deleted connection's row is about to go; keep the entry, not a dangling link.
+            connection = None if verb == "delete" else obj
+        else:
+            connection = getattr(obj, "connection", None)
+            if not isinstance(connection, AsanaConnection):
+                connection = None
+        audit.record(
+            f"admin.{self.opts.model_name}.{verb}",
+            target=str(obj),
+            detail=detail,
+            actor=request.user,
+            connection=connection,
+        )
+
+    def log_addition(self, request, obj, message):
+        self._audit(request, "add", obj, _describe(message))
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        self._audit(request, "change", obj, _describe(message))
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request, queryset):
+        for obj in queryset:
+            self._audit(request, "delete", obj)
+        return super().log_deletions(request, queryset)
+
+
 class PilotAdminSite(admin.AdminSite):
     site_header = "pilotsite"
     site_title = "pilotsite"
     index_title = "pilotsite"
+
+    def register(self, model_or_iterable, admin_class=None, **options):
+        # Every admin, Django's own (users, groups) and django-q2's included, is audited.
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, AuditedAdmin):
+            admin_class = type(
+                admin_class.__name__,
+                (AuditedAdmin, admin_class),
+                {"__module__": admin_class.__module__},
+            )
+        super().register(model_or_iterable, admin_class, **options)
 
     def get_urls(self):
         extra = [

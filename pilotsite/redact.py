@@ -44,9 +44,17 @@ def mask(secret: str | None) -> str:
 
 
 class RedactingFilter(logging.Filter):
+    _formatter = logging.Formatter()
+
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = redact(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
+        # `log.exception(...)` prints the traceback, exception messages included; formatters
+        # reuse a cached `exc_text`, so cleaning it here cleans what every handler writes.
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
         return True

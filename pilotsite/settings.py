@@ -152,6 +152,15 @@ FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 PILOT_EXECUTOR_COMMAND = env.str("PILOT_EXECUTOR_COMMAND", default="")
 PILOT_EXECUTOR = env.str("PILOT_EXECUTOR", default="")
 PILOT_EXECUTOR_TIMEOUT = env.int("PILOT_EXECUTOR_TIMEOUT", default=3600)
+# A running execution renews its lease; one not renewed for this long is considered dead
+# (process killed) and is reported as interrupted.
+PILOT_RUN_LEASE_SECONDS = env.int("PILOT_RUN_LEASE_SECONDS", default=120)
+# How long a claimed task may wait in the django-q2 queue before it is released.
+PILOT_CLAIM_LEASE_SECONDS = env.int("PILOT_CLAIM_LEASE_SECONDS", default=1800)
+# A reporting step that still fails after the client's own retries is tried again after
+# this many seconds times the attempt number (3 attempts).
+PILOT_REPORT_RETRY_SECONDS = env.float("PILOT_REPORT_RETRY_SECONDS", default=1.0)
+GOALS_SYNC_WORKERS = env.int("GOALS_SYNC_WORKERS", default=8)
 REDIS_URL = env.str("REDIS_URL", default="")
 
 Q_CLUSTER = {

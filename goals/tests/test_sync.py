@@ -1,5 +1,7 @@
 """sync_goals against the fake Asana over real HTTP."""
 
+from collections.abc import Callable
+
 import pytest
 
 from goals.models import EmployeeGoalState, Goal, GoalStatus, GoalSync, KeyResult
@@ -72,60 +74,61 @@ def test_requests_are_one_goal_list_plus_one_lookup_per_kept_goal(
     assert result.sync.requests == len(fake_asana.requests) == 4
 
 
-def test_goal_fields_are_stored(fake_asana, connection, hire, asana_client):
-    ada, ada_gid = hire("Ada")
-    fake_asana.add_goal(
-        fake_asana.workspace_gid,
-        "Grow traffic",
-        owner_gid=ada_gid,
+@pytest.fixture
+def sync_one_goal(fake_asana, connection, hire, asana_client) -> Callable[..., Goal]:
+    """Give Ada one goal in Asana with these fields, sync, and return it as stored."""
+
+    def sync_one_goal(**fields) -> Goal:
+        ada, ada_gid = hire("Ada")
+        fake_asana.add_goal(fake_asana.workspace_gid, "G", owner_gid=ada_gid, **fields)
+        assert sync_goals(connection, client=asana_client).ok
+        return Goal.objects.get(employee=ada)
+
+    return sync_one_goal
+
+
+def test_goal_fields_are_stored(sync_one_goal):
+    goal = sync_one_goal(
         status="yellow",
         html_notes="<body><strong>Brand</strong> awareness &amp; reach<br>Second line</body>",
         due_on="2026-12-31",
         start_on="2026-01-01",
         metric={
-            "unit": "percentage",
+            "unit": "currency",
+            "currency_code": "EUR",
             "initial_number_value": 10,
             "current_number_value": 40,
             "target_number_value": 70,
         },
     )
 
-    sync_goals(connection, client=asana_client)
-
-    goal = Goal.objects.get(employee=ada)
     assert goal.description == "Brand awareness & reach\nSecond line"
     assert (str(goal.due_on), str(goal.start_on)) == ("2026-12-31", "2026-01-01")
     assert (goal.status, goal.asana_status) == (GoalStatus.AT_RISK, "yellow")
     assert (goal.metric_initial, goal.metric_current, goal.metric_target) == (10, 40, 70)
-    assert goal.metric_unit == "percentage"
+    assert (goal.metric_unit, goal.metric_currency) == ("currency", "EUR")
     assert goal.progress == pytest.approx(0.5)
 
 
-def test_a_goal_without_metric_has_no_progress(fake_asana, connection, hire, asana_client):
-    ada, ada_gid = hire("Ada")
-    fake_asana.add_goal(fake_asana.workspace_gid, "Plain", owner_gid=ada_gid)
+def test_a_goal_without_metric_has_no_progress(sync_one_goal):
+    goal = sync_one_goal()
 
-    sync_goals(connection, client=asana_client)
-
-    goal = Goal.objects.get(employee=ada)
     assert (goal.has_metric, goal.progress, goal.metric_unit) == (False, None, "")
 
 
-def test_long_descriptions_are_cut_to_1000_characters(fake_asana, connection, hire, asana_client):
-    ada, ada_gid = hire("Ada")
-    fake_asana.add_goal(
-        fake_asana.workspace_gid,
-        "Wordy",
-        owner_gid=ada_gid,
-        html_notes=f"<body>{'x' * 5000}</body>",
-    )
+def test_long_descriptions_are_cut_to_1000_characters(sync_one_goal):
+    description = sync_one_goal(html_notes=f"<body>{'x' * 5000}</body>").description
 
-    sync_goals(connection, client=asana_client)
-
-    description = Goal.objects.get(employee=ada).description
     assert len(description) == 1000 and description.endswith("…")
 
 
+def test_a_list_in_the_description_keeps_one_item_a_line(sync_one_goal):
+    goal = sync_one_goal(html_notes="<body>Plan:<ul><li>one</li><li>two</li></ul>Done</body>")
+
+    assert goal.description == "Plan:\n- one\n- two\nDone"
+
+
+# Every value GoalResponse.status can take in asana_oas.yaml, and null.
 @pytest.mark.parametrize(
     ("asana_status", "ours"),
     [
@@ -139,15 +142,9 @@ def test_long_descriptions_are_cut_to_1000_characters(fake_asana, connection, hi
         (None, GoalStatus.ON_TRACK),
     ],
 )
-def test_every_status_asana_sends_is_mapped(
-    fake_asana, connection, hire, asana_client, asana_status, ours
-):
-    ada, ada_gid = hire("Ada")
-    fake_asana.add_goal(fake_asana.workspace_gid, "G", owner_gid=ada_gid, status=asana_status)
+def test_every_status_asana_sends_is_mapped(sync_one_goal, asana_status, ours):
+    goal = sync_one_goal(status=asana_status)
 
-    sync_goals(connection, client=asana_client)
-
-    goal = Goal.objects.get(employee=ada)
     assert (goal.status, goal.asana_status) == (ours, asana_status or "")
 
 

@@ -156,3 +156,14 @@ def test_a_connection_without_a_token_fails_without_leaving_a_running_sync(conne
 
     assert not result.ok and "no Asana access token" in result.error
     assert not GoalSync.objects.filter(state=GoalSync.State.RUNNING).exists()
+
+
+def test_a_workspace_the_token_cannot_reach_is_reported(fake_asana, connection, synced):
+    before = _stored()
+    AsanaConnection.objects.filter(pk=connection.pk).update(workspace_gid="999999999")
+    connection.refresh_from_db()
+
+    result = sync_goals(connection)
+
+    assert "Workspace 999999999 is not reachable with this token" in result.error
+    assert _stored() == before

@@ -7,10 +7,11 @@ from django.contrib.auth.models import AnonymousUser
 from django.template.loader import render_to_string
 from django.test import RequestFactory
 from django.urls import reverse
+from django.utils import timezone
 from django_q.models import OrmQ
 
 from goals import tab
-from goals.models import EmployeeGoalState, Goal, GoalStatus, GoalSync, KeyResult
+from goals.models import STALE_AFTER, EmployeeGoalState, Goal, GoalStatus, GoalSync, KeyResult
 from integrations.models import AsanaConnection, AuditLog, Employee
 
 TAB = "/admin/?tab=goals"
@@ -144,7 +145,10 @@ def test_a_running_sync_shows_its_progress(admin_client, connection):
     assert "12 of 40 employees done" in page
 
 
-def test_the_recent_syncs_show_their_counts_and_errors(admin_client, connection):
+@pytest.mark.parametrize("where", [TAB, "/admin/?tab=integrations"])
+def test_a_failed_syncs_error_is_shown_on_the_goals_tab_and_the_asana_card(
+    admin_client, connection, where
+):
     GoalSync.objects.create(
         connection=connection,
         source="schedule",
@@ -152,22 +156,66 @@ def test_the_recent_syncs_show_their_counts_and_errors(admin_client, connection)
         error="Goals are not available on this workspace's Asana plan (402)",
     )
 
-    page = admin_client.get(TAB).content.decode()
+    page = admin_client.get(where).content.decode()
 
     assert "Goals are not available on this workspace&#x27;s Asana plan (402)" in page
 
 
-def test_the_asana_card_shows_the_last_goal_sync_error(admin_client, connection):
-    GoalSync.objects.create(
-        connection=connection,
-        source="schedule",
-        state=GoalSync.State.FAILED,
-        error="the token was rejected by Asana (401)",
+def _stalled(sync: GoalSync) -> GoalSync:
+    GoalSync.objects.filter(pk=sync.pk).update(
+        heartbeat_at=timezone.now() - STALE_AFTER - datetime.timedelta(minutes=1)
+    )
+    return sync
+
+
+def test_the_tab_reloads_itself_while_a_sync_runs(admin_client, connection):
+    idle = admin_client.get(TAB).content.decode()
+    GoalSync.objects.create(connection=connection, source="admin")
+
+    running = admin_client.get(TAB).content.decode()
+
+    assert 'http-equiv="refresh"' not in idle and 'http-equiv="refresh"' in running
+    assert 'disabled title="A sync is running"' in running
+
+
+def test_a_sync_whose_worker_died_is_not_shown_as_running(admin_client, connection):
+    _stalled(GoalSync.objects.create(connection=connection, source="admin"))
+
+    goals_tab = admin_client.get(TAB).content.decode()
+    card = admin_client.get("/admin/?tab=integrations").content.decode()
+
+    assert "Sync running" not in goals_tab and 'http-equiv="refresh"' not in goals_tab
+    assert "stalled" in card
+
+
+@pytest.mark.parametrize(
+    ("unit", "currency", "current", "target", "shown"),
+    [
+        # Asana keeps a percentage metric as a fraction of 1.
+        ("percentage", "", 0.4, 1, "Progress 40% (40% of 100%)"),
+        ("currency", "EUR", 4000, 11000, "Progress 36% (4,000 EUR of 11,000 EUR)"),
+        ("none", "", 2.5, 10, "Progress 25% (2.5 of 10)"),
+    ],
+)
+def test_a_metric_is_shown_in_its_unit(
+    admin_client, connection, unit, currency, current, target, shown
+):
+    _goal(
+        connection,
+        _employee("Ada"),
+        "Metric goal",
+        has_metric=True,
+        metric_unit=unit,
+        metric_currency=currency,
+        metric_initial=0,
+        metric_current=current,
+        metric_target=target,
+        progress=current / target,
     )
 
-    page = admin_client.get("/admin/?tab=integrations").content.decode()
+    page = admin_client.get(TAB).content.decode()
 
-    assert "the token was rejected by Asana (401)" in page
+    assert shown in page
 
 
 def _sync_url(connection) -> str:
@@ -207,6 +255,52 @@ def test_a_manager_cannot_edit_a_goal_in_the_admin(client, manager_user, team):
     assert Goal.objects.get(pk=team["ada_goal"].pk).name == "Ada ships v2"
 
 
+@pytest.mark.parametrize("model", ["goal", "keyresult", "employeegoalstate", "goalsync"])
+def test_a_manager_can_neither_change_add_nor_delete_synced_rows(
+    client, manager_user, team, connection, model
+):
+    ada = team["ada"]
+    rows = {
+        "goal": team["ada_goal"],
+        "keyresult": team["ada_goal"].key_results.get(),
+        "employeegoalstate": EmployeeGoalState.objects.create(
+            employee=ada, connection=connection, last_synced_at=timezone.now()
+        ),
+        "goalsync": GoalSync.objects.create(
+            connection=connection, source="command", state="succeeded"
+        ),
+    }
+    pk = rows[model].pk
+    client.force_login(manager_user)
+
+    assert client.post(reverse(f"admin:goals_{model}_change", args=[pk]), {}).status_code == 403
+    assert client.post(reverse(f"admin:goals_{model}_add"), {}).status_code == 403
+    delete = reverse(f"admin:goals_{model}_delete", args=[pk])
+    assert client.post(delete, {"post": "yes"}).status_code == 403
+    assert type(rows[model]).objects.filter(pk=pk).exists()
+
+
+def test_a_manager_does_not_see_syncs_of_another_managers_report(
+    client, manager_user, team, connection
+):
+    for email in ("bob@example.com", "ada@example.com", ""):
+        GoalSync.objects.create(
+            connection=connection,
+            source="command",
+            state="failed",
+            employee_email=email,
+            error=f"sync of {email or 'everyone'} failed",
+        )
+    client.force_login(manager_user)
+
+    goals_tab = client.get(TAB).content.decode()
+    admin_list = client.get(reverse("admin:goals_goalsync_changelist")).content.decode()
+
+    for page in (goals_tab, admin_list):
+        assert "sync of ada@example.com failed" in page and "sync of everyone failed" in page
+        assert "bob@example.com" not in page
+
+
 def test_a_manager_cannot_open_another_managers_report_in_the_admin(client, manager_user, team):
     client.force_login(manager_user)
 
@@ -236,9 +330,9 @@ def _render_tab(user) -> str:
     return render_to_string("goals/tab.html", tab.context(request), request=request)
 
 
-def _populate(connection, employees: int, goals: int) -> None:
+def _populate(connection, employees: int, goals: int, manager=None) -> None:
     for e in range(employees):
-        employee = _employee(f"Person{connection.pk}x{Employee.objects.count()}")
+        employee = _employee(f"Person{connection.pk}x{Employee.objects.count()}", manager)
         EmployeeGoalState.objects.create(
             employee=employee,
             connection=connection,
@@ -250,13 +344,18 @@ def _populate(connection, employees: int, goals: int) -> None:
     GoalSync.objects.create(connection=connection, source="schedule", state="succeeded")
 
 
-def test_the_goals_tab_query_count_is_pinned(connection, admin_user, django_assert_num_queries):
-    _populate(connection, employees=3, goals=2)
-    with django_assert_num_queries(7):
-        _render_tab(admin_user)
-    _populate(connection, employees=10, goals=5)
-    with django_assert_num_queries(7):
-        _render_tab(admin_user)
+# A manager's permissions are loaded from the database once: one query more.
+@pytest.mark.parametrize(("persona", "queries"), [("admin_user", 7), ("manager_user", 8)])
+def test_the_goals_tab_query_count_is_pinned(
+    request, connection, django_assert_num_queries, persona, queries
+):
+    user = request.getfixturevalue(persona)
+    manager = None if user.is_superuser else user
+    for employees, goals in [(3, 2), (10, 5)]:
+        _populate(connection, employees, goals, manager=manager)
+        fresh = type(user).objects.get(pk=user.pk)  # no permissions cached from the last render
+        with django_assert_num_queries(queries):
+            _render_tab(fresh)
 
 
 def test_the_tab_for_an_anonymous_user_shows_nothing(db):

@@ -96,9 +96,11 @@ def _default_transport() -> httpx.HTTPTransport:
 
 def _retry_after(response: httpx.Response) -> float | None:
     try:
-        return min(float(response.headers["Retry-After"]), RETRY_AFTER_CAP)
+        seconds = float(response.headers["Retry-After"])
     except (KeyError, ValueError):
         return None
+    # A negative or absurd value from a proxy must neither crash `sleep` nor park a worker.
+    return min(max(seconds, 0.0), RETRY_AFTER_CAP)
 
 
 def _envelope_messages(response: httpx.Response) -> list[str]:
@@ -183,7 +185,9 @@ class AsanaClient:
                 with gate:
                     self.request_count += 1
                     response = self._http.request(method, path, **kwargs)
-            except httpx.TransportError as exc:
+            except httpx.RequestError as exc:
+                # Transport failures, but also undecodable bodies and redirect loops: each
+                # becomes a typed error, so no raw httpx exception reaches a caller.
                 never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
                 if attempt <= self._max_retries and (idempotent or never_sent):
                     self._backoff(attempt, None, method, path, type(exc).__name__)
@@ -257,7 +261,7 @@ class AsanaClient:
     # -- resources -----------------------------------------------------------------
 
     def me(self) -> dict[str, Any]:
-        return self.get("/users/me", opt_fields=("name", "email", "workspaces", "workspaces.name"))
+        return self.get("/users/me", opt_fields=("name", "workspaces", "workspaces.name"))
 
     def workspace(self, workspace_gid: str) -> dict[str, Any]:
         return self.get(f"/workspaces/{workspace_gid}", opt_fields=("name",))
@@ -293,7 +297,7 @@ class AsanaClient:
     def stories(self, task_gid: str) -> Iterator[dict[str, Any]]:
         return self.paginate(
             f"/tasks/{task_gid}/stories",
-            opt_fields=("resource_subtype", "text", "html_text", "created_at", "created_by"),
+            opt_fields=("resource_subtype", "text", "html_text", "created_at"),
         )
 
     def add_comment(
@@ -303,9 +307,7 @@ class AsanaClient:
         return self.request("POST", f"/tasks/{task_gid}/stories", data=data)["data"]
 
     def attachments(self, task_gid: str) -> Iterator[dict[str, Any]]:
-        return self.paginate(
-            "/attachments", parent=task_gid, opt_fields=("name", "resource_subtype", "view_url")
-        )
+        return self.paginate("/attachments", parent=task_gid, opt_fields=("view_url",))
 
     def add_external_attachment(self, task_gid: str, url: str, name: str) -> dict[str, Any]:
         form = {"parent": task_gid, "resource_subtype": "external", "url": url, "name": name}

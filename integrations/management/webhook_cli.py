@@ -11,6 +11,7 @@ from integrations.webhooks import (
     check_webhook_health,
     delete_webhook,
     health_text,
+    mask_hook_ids,
     register_webhook,
 )
 
@@ -43,7 +44,7 @@ def _register(command: BaseCommand, options: dict[str, Any]) -> None:
         raise CommandError(str(exc)) from None
     command.stdout.write(
         f"Webhook {registration.webhook_gid} registered for resource {registration.resource_gid}: "
-        f"{registration.get_state_display()}; target {registration.target_url}"
+        f"{registration.get_state_display()}; target {mask_hook_ids(registration.target_url)}"
     )
 
 

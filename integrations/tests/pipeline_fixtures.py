@@ -1,12 +1,18 @@
-"""Fixtures and in-process executors shared by the pipeline tests (imported by name)."""
+"""Fixtures, helpers and in-process executors shared by the pipeline tests.
+
+The fixtures reach the test modules through integrations/tests/conftest.py; the executors
+are named by dotted path (PILOT_EXECUTOR), so subprocesses can import them too."""
 
 import threading
+from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.db.models import F
 
 from integrations.asana.fake import FakeAsana
-from integrations.models import AsanaConnection
+from integrations.models import AsanaConnection, ProcessedTask
+from integrations.pipeline import claim, run_claimed
 
 CALLS: list[str] = []
 _calls_lock = threading.Lock()
@@ -52,6 +58,9 @@ def fast_client(settings) -> None:
     # Every test's fake token is the same string, and the client's per-token budget is
     # process-wide: give the tests their own, generous one.
     settings.ASANA_REQUESTS_PER_MINUTE = 1_000_000
+    # A retried reporting step waits this long (times the attempt): the retry, not the
+    # wait, is what the tests look at.
+    settings.PILOT_REPORT_RETRY_SECONDS = 0.05
 
 
 @pytest.fixture
@@ -86,3 +95,18 @@ def tagged(fake: FakeAsana, name: str, **kwargs: Any) -> str:
 
 def comment_texts(fake: FakeAsana, gid: str) -> list[str]:
     return [c["text"] for c in fake.comments(gid)]
+
+
+def process(connection: AsanaConnection, gid: str) -> ProcessedTask | None:
+    """Claim a task and run it here, as a poller would."""
+    processed = claim(connection, gid, source="poll")
+    assert processed is not None
+    return run_claimed(processed.pk, processed.claimed_by)
+
+
+def interval_passes(connection: AsanaConnection) -> None:
+    """Time passes: the connection's last poll moves back by its interval, so it is due."""
+    AsanaConnection.objects.filter(pk=connection.pk).update(
+        last_poll_at=F("last_poll_at") - timedelta(seconds=connection.poll_interval)
+    )
+    connection.refresh_from_db()

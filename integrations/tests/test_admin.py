@@ -34,6 +34,10 @@ def _rows(connection: AsanaConnection, n: int, django_user_model) -> None:
             connection=connection, employee=employee, asana_user_gid=f"{n}{i}"
         )
         ProcessedTask.objects.create(connection=connection, task_gid=f"{n}0{i}", state="done")
+        WebhookRegistration.objects.create(
+            connection=connection, resource_gid=f"{n}{i}", target_url="https://x.example/"
+        )
+        AsanaConnection.objects.create(workspace_gid=f"9{n}0{i}", access_token=TOKEN)
         AuditLog.objects.create(actor_label="system", action="test", connection=connection)
 
 
@@ -123,7 +127,14 @@ def test_webhook_registration_never_shows_its_secret(admin_client, connection):
 
 @pytest.mark.parametrize(
     ("model", "queries"),
-    [("employee", 6), ("processedtask", 9), ("auditlog", 9)],
+    [
+        ("employee", 6),
+        ("asanamapping", 6),
+        ("asanaconnection", 5),
+        ("processedtask", 9),
+        ("webhookregistration", 6),
+        ("auditlog", 9),
+    ],
 )
 def test_changelist_query_count_does_not_grow_with_rows(
     admin_client, connection, django_user_model, django_assert_num_queries, model, queries

@@ -1,16 +1,18 @@
 """The Asana client against the fake Asana over real HTTP on 127.0.0.1."""
 
+import logging
 import socket
 import threading
 import time
 
 import pytest
 
-from integrations.asana.client import AsanaClient, _TokenBudget
+from integrations.asana.client import BACKOFF_CAP, RETRY_AFTER_CAP, AsanaClient, _TokenBudget
 from integrations.asana.errors import (
     AsanaAuthError,
     AsanaInvalidRequest,
     AsanaNotFound,
+    AsanaRateLimited,
     AsanaServerError,
     AsanaUnavailable,
 )
@@ -58,6 +60,40 @@ def test_429_waits_for_retry_after_then_succeeds(client, fake_asana, sleeps):
     assert client.me()["gid"] == fake_asana.user_gid
     assert sleeps == [7.0]
     assert client.request_count == 2
+
+
+def test_a_negative_retry_after_retries_at_once_instead_of_crashing(client, fake_asana, sleeps):
+    fake_asana.inject("429", retry_after=-5)
+    assert client.me()["gid"] == fake_asana.user_gid
+    assert sleeps == [0.0]
+
+
+def test_a_huge_retry_after_is_capped(client, fake_asana, sleeps):
+    fake_asana.inject("429", retry_after=86400)
+    client.me()
+    assert sleeps == [RETRY_AFTER_CAP]
+
+
+def test_429_gives_up_after_the_retry_budget_as_rate_limited(fake_asana, sleeps):
+    fake_asana.inject("429", times=10, retry_after=1)
+    with (
+        AsanaClient(fake_asana.token, sleep=sleeps, max_retries=2) as api,
+        pytest.raises(AsanaRateLimited) as caught,
+    ):
+        api.me()
+    assert caught.value.permanent is False
+    assert sleeps == [1.0, 1.0]
+
+
+def test_backoff_grows_exponentially_with_jitter_up_to_the_cap(fake_asana, sleeps):
+    fake_asana.inject("500", times=10)
+    with (
+        AsanaClient(fake_asana.token, sleep=sleeps, max_retries=8, backoff_base=1.0) as api,
+        pytest.raises(AsanaServerError),
+    ):
+        api.me()
+    ceilings = [min(BACKOFF_CAP, 2.0**n) for n in range(8)]
+    assert all(c / 2 <= s <= c for s, c in zip(sleeps, ceilings, strict=True))
 
 
 def test_500_is_retried_with_backoff_then_succeeds(client, fake_asana, sleeps):
@@ -201,3 +237,15 @@ def test_writes_in_flight_are_capped_per_token(fake_asana):
     assert time.monotonic() - started < 60
     assert peak <= 15
     assert peak > 1
+
+
+def test_the_token_never_reaches_the_logs_even_at_debug_level(fake_asana, sleeps, caplog):
+    caplog.set_level(logging.DEBUG)
+    fake_asana.inject("500")
+    with AsanaClient(fake_asana.token, sleep=sleeps) as api:
+        api.me()
+    token = "2/999/888:" + "f" * 32
+    with AsanaClient(token, sleep=sleeps) as api, pytest.raises(AsanaAuthError):
+        api.me()
+    assert "retrying" in caplog.text
+    assert fake_asana.token not in caplog.text and token not in caplog.text

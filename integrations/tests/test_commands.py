@@ -59,6 +59,24 @@ def test_asana_connect_with_an_unknown_workspace_fails_clearly(fake_asana, token
         _run("asana", "connect", "--workspace", "31337")
 
 
+def test_asana_connect_with_a_non_numeric_gid_fails_without_calling_asana(
+    fake_asana, token_env
+):
+    fake_asana.reset_requests()
+    with pytest.raises(CommandError, match="must be a number"):
+        _run("asana", "connect", "--workspace", "my-workspace")
+    assert fake_asana.requests == [] and not AsanaConnection.objects.exists()
+
+
+def test_asana_connect_when_asana_is_down_says_try_again_and_saves_nothing(
+    fake_asana, token_env
+):
+    fake_asana.inject("503", times=99)
+    with pytest.raises(CommandError, match="not available right now, nothing was saved"):
+        _run("asana", "connect", "--workspace", fake_asana.workspace_gid)
+    assert not AsanaConnection.objects.exists()
+
+
 def test_asana_connect_without_a_token_says_how_to_give_one(fake_asana, monkeypatch):
     monkeypatch.delenv("ASANA_ACCESS_TOKEN", raising=False)
     monkeypatch.setattr("sys.stdin", io.StringIO())
@@ -88,6 +106,7 @@ def test_employees_import_reports_counts_and_rejections(tmp_path):
     out = _run("employees", "import", str(path))
     assert "1 created, 0 updated, 0 unchanged, 1 rejected" in out
     assert "rejected line 3 (nope): 'nope' is not a valid email address" in out
+    assert "Fix the rejected rows and import the file again" in out
 
 
 def test_employees_import_of_a_malformed_file_fails_and_changes_nothing(tmp_path):
@@ -119,3 +138,13 @@ def test_employees_automap_prints_mapped_and_remaining(fake_asana):
 def test_employees_automap_without_connections_fails():
     with pytest.raises(CommandError, match="No Asana workspace is connected"):
         _run("employees", "automap")
+
+
+def test_employees_automap_when_asana_is_down_fails_and_maps_nobody(fake_asana):
+    connect_workspace(fake_asana.token, fake_asana.workspace_gid)
+    fake_asana.add_user("Ada", "ada@example.com", [fake_asana.workspace_gid])
+    Employee.objects.create(name="Ada", email="ada@example.com")
+    fake_asana.inject("500", times=99)
+    with pytest.raises(CommandError, match="could not be read from Asana"):
+        _run("employees", "automap")
+    assert not AsanaMapping.objects.exists()

@@ -22,7 +22,14 @@ def _closed_port() -> int:
 
 
 def _post_connect(client, token: str, gid: str, **extra: str):
-    data = {"token": token, "workspace_gid": gid, "pilot_tag": "pilot", **extra}
+    data = {
+        "token": token,
+        "workspace_gid": gid,
+        "pilot_tag": "pilot",
+        "polling_enabled": "on",
+        "poll_interval": "30",
+        **extra,
+    }
     return client.post(reverse("admin:integrations:connect"), data)
 
 
@@ -119,6 +126,32 @@ def test_connect_form_error_is_shown_and_nothing_saved(
     assert not AsanaConnection.objects.exists()
 
 
+def test_connect_form_sets_polling_and_interval(fake_asana, admin_client):
+    _post_connect(
+        admin_client,
+        fake_asana.token,
+        fake_asana.workspace_gid,
+        polling_enabled="",
+        poll_interval="120",
+    )
+    connection = AsanaConnection.objects.get()
+    assert (connection.polling_enabled, connection.poll_interval) == (False, 120)
+
+
+def test_connect_form_error_keeps_what_was_typed_except_the_token(fake_asana, admin_client):
+    data = {"token": fake_asana.token, "workspace_gid": "12ab", "pilot_tag": "robot"}
+    data["poll_interval"] = "90"  # polling left unticked
+    response = admin_client.post(reverse("admin:integrations:connect"), data)
+    assert response["Location"] == f"{TAB}#connect-workspace"
+    page = admin_client.get(TAB).content.decode()
+    assert 'value="12ab"' in page and 'value="robot"' in page and 'value="90"' in page
+    assert 'name="polling_enabled" id="id_polling_enabled" checked' not in page
+    assert fake_asana.token not in page
+    # The GID's error stands beside the GID input, which points at it.
+    assert 'aria-describedby="id_workspace_gid_error"' in page
+    assert 'id="id_workspace_gid_error"' in page
+
+
 def test_connect_form_when_asana_is_down_shows_try_again(fake_asana, admin_client):
     fake_asana.inject("500", times=99)
     _post_connect(admin_client, fake_asana.token, fake_asana.workspace_gid)
@@ -186,4 +219,6 @@ def test_settings_form_refuses_a_too_short_interval(fake_asana, admin_client):
     )
     connection.refresh_from_db()
     assert connection.poll_interval == 30
-    assert "settings not saved" in response.content.decode()
+    page = response.content.decode()
+    assert "Settings not saved" in page
+    assert f'id="id_{prefix}poll_interval_error"' in page  # beside the field it is about

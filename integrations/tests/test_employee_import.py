@@ -80,8 +80,24 @@ def test_import_rejects_bad_rows_with_reasons_and_keeps_good_ones(connection):
         ("email,name\nada@example.com,Zoë\n".encode("latin-1"), "not UTF-8"),
         (b"", "the file is empty"),
         (b'email,name\n"ada@example.com,Ada\n', "not a valid CSV"),
+        (b"\xef\xbb\xbf\r\n  \r\n", "the file is empty"),
+        (b"email;name\r\nada@example.com;Ada\r\n", "separated by semicolons, not commas"),
+        (b"email\tname\nada@example.com\tAda\n", "separated by tabs, not commas"),
+        (b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00", "a binary file, not CSV"),
+        (b"<html><body>Sign in</body></html>\n", "missing column(s) email, name"),
     ],
-    ids=["missing-column", "binary", "latin-1", "empty", "broken-quotes"],
+    ids=[
+        "missing-column",
+        "binary",
+        "latin-1",
+        "empty",
+        "broken-quotes",
+        "only-a-bom-and-blank-lines",
+        "semicolons",
+        "tabs",
+        "spreadsheet-xlsx",
+        "html-page",
+    ],
 )
 def test_malformed_file_raises_and_changes_nothing(content, expected):
     Employee.objects.create(name="Existing", email="existing@example.com")
@@ -101,3 +117,27 @@ def test_import_reads_a_path_with_a_byte_order_mark(tmp_path):
     path = tmp_path / "people.csv"
     path.write_bytes("\ufeffemail,name\nada@example.com,Ada\n".encode())
     assert import_employees_csv(path).created == ["ada@example.com"]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"email,name\r\nada@example.com,Ada\r\ngrace@example.com,Grace\r\n",
+        b"\xef\xbb\xbfemail,name\r\nada@example.com,Ada\r\ngrace@example.com,Grace\r\n",
+        b"\xef\xbb\xbfEmail , Name\nada@example.com,Ada\n\ngrace@example.com,Grace",
+    ],
+    ids=["windows-line-endings", "bom-and-windows-line-endings", "bom-spaces-no-final-newline"],
+)
+def test_import_reads_what_spreadsheets_export(content):
+    report = import_employees_csv(io.BytesIO(content))
+    assert report.created == ["ada@example.com", "grace@example.com"]
+    assert report.rejected == []
+    assert Employee.objects.get(email="grace@example.com").name == "Grace"
+
+
+def test_an_email_longer_than_the_column_is_rejected_not_a_crash():
+    long_email = "a" * 250 + "@example.com"
+    report = import_employees_csv(_csv(f"email,name\n{long_email},Long\nok@example.com,Ok\n"))
+    assert [r.line for r in report.rejected] == [2]
+    assert "not a valid email address" in report.rejected[0].reason
+    assert report.created == ["ok@example.com"]

@@ -121,12 +121,17 @@ def test_non_zero_exit_fails_with_the_end_of_stderr(tmp_path):
 
 
 def test_timeout_kills_the_whole_process_group(tmp_path):
-    child_pid = tmp_path / "child.pid"
+    child_pid, stubborn_pid = tmp_path / "child.pid", tmp_path / "stubborn.pid"
+    # One child holds the output pipes; the other ignores SIGTERM and holds nothing, so
+    # only a kill of the whole group stops it.
+    stubborn = f"trap '' TERM; echo $$ > {stubborn_pid}; exec sleep 60"
     cmd = script(
         tmp_path,
         "import subprocess, sys, time\n"
         "child = subprocess.Popen(['sleep', '60'])\n"
         f"open({str(child_pid)!r}, 'w').write(str(child.pid))\n"
+        f"subprocess.Popen(['sh', '-c', {stubborn!r}], stdout=subprocess.DEVNULL, "
+        "stderr=subprocess.DEVNULL)\n"
         "sys.stderr.write('still thinking\\n'); sys.stderr.flush()\n"
         "time.sleep(60)\n",
     )
@@ -137,6 +142,7 @@ def test_timeout_kills_the_whole_process_group(tmp_path):
     assert result.error.startswith("timed out after 1 s")
     assert "still thinking" in result.error
     assert not alive(int(child_pid.read_text()))
+    assert not alive(int(stubborn_pid.read_text()))
 
 
 def test_output_kept_is_bounded(tmp_path):

@@ -116,6 +116,23 @@ def test_map_view_shows_the_duplicate_mapping_error(connection, ada, admin_clien
     assert not AsanaMapping.objects.filter(employee=ada).exists()
 
 
+def test_map_view_error_stands_in_the_employees_row_with_the_typed_gid(
+    connection, ada, admin_client
+):
+    bob = Employee.objects.create(name="Bob", email="bob@example.com")
+    map_employee(connection, bob, "555")
+    response = admin_client.post(
+        reverse("admin:integrations:map", args=[connection.pk]),
+        {"employee": ada.pk, "asana_user_gid": "555"},
+    )
+    row_id = f"map-{connection.pk}-{ada.pk}"
+    assert response["Location"] == f"{TAB}#{row_id}"
+    page = admin_client.get(TAB).content.decode()
+    row = page[page.index(f'id="{row_id}"') : page.index("</tr>", page.index(f'id="{row_id}"'))]
+    assert "already mapped to Bob" in row
+    assert 'value="555"' in row and f'aria-describedby="{row_id}-error"' in row
+
+
 def test_map_view_without_a_user_explains_what_to_do(connection, ada, admin_client):
     response = admin_client.post(
         reverse("admin:integrations:map", args=[connection.pk]), {"employee": ada.pk}, follow=True
@@ -132,3 +149,14 @@ def test_map_by_email_button_reports_mapped_and_remaining(
         reverse("admin:integrations:automap", args=[connection.pk]), follow=True
     )
     assert "Mapped 1 by email (Ada Lovelace); 1 still unmapped." in response.content.decode()
+
+
+def test_map_by_email_when_asana_is_down_says_so_beside_the_button(
+    fake_asana, connection, ada, admin_client
+):
+    fake_asana.inject("500", times=99)
+    admin_client.post(reverse("admin:integrations:automap", args=[connection.pk]))
+    page = admin_client.get(TAB).content.decode()
+    form = page[page.index(f'id="automap-{connection.pk}"') :]
+    assert "Asana is not available right now" in form[: form.index("</form>")]
+    assert not AsanaMapping.objects.exists()

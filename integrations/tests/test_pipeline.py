@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures imported from pipeline_fixtures are parameters here
 """Claim, execute and report, in-process against the fake Asana over HTTP."""
 
 from django_q.models import OrmQ, Schedule
@@ -14,27 +13,13 @@ from integrations.pipeline import (
 )
 from integrations.poller import poll_connection
 from integrations.reporter import success_html
-from integrations.tests.pipeline_fixtures import (  # noqa: F401 - fixtures
-    calls,
-    comment_texts,
-    connection,
-    executor,
-    fast_client,
-    pilot,
-    tagged,
-)
+from integrations.tests.pipeline_fixtures import comment_texts, process, tagged
 
 State = ProcessedTask.State
 
 
 def run_now(processed: ProcessedTask) -> None:
     run_claimed(processed.pk, processed.claimed_by)
-
-
-def process(connection, gid: str) -> ProcessedTask:
-    processed = claim(connection, gid, source="poll")
-    assert processed is not None
-    return run_claimed(processed.pk, processed.claimed_by)
 
 
 # -- claiming ---------------------------------------------------------------------------
@@ -268,6 +253,15 @@ def test_poll_all_claims_for_the_cluster_and_the_job_runs_them(connection, pilot
     for processed in claimed:
         assert jobs.run_claimed_job(processed.pk, processed.claimed_by).endswith("done")
     assert sorted(executor) == sorted(gids)
+
+
+def test_poll_all_polls_each_connection_at_most_once_per_interval(connection, pilot, executor):
+    tagged(pilot, "one")
+    jobs.poll_all()
+    pilot.reset_requests()
+    assert jobs.poll_all()[pilot.workspace_gid] == "not due"
+    assert pilot.requests == []
+    assert ProcessedTask.objects.count() == 1
 
 
 def test_poll_all_keeps_the_cluster_queue_short(connection, pilot, executor, settings):

@@ -1,28 +1,26 @@
-# ruff: noqa: F811 - the fixtures imported from pipeline_fixtures are parameters here
 """The pipeline in the admin: the card on the integrations tab and the Retry/Release actions."""
 
+from django.core.management import call_command
 from django.urls import reverse
 
 from integrations.models import AuditLog, ProcessedTask
-from integrations.pipeline import claim, run_claimed
-from integrations.pipeline_tab import card
+from integrations.pipeline_tab import card, seconds
 from integrations.poller import poll_connection
-from integrations.tests.pipeline_fixtures import (  # noqa: F401 - fixtures
-    calls,
-    connection,
-    executor,
-    fast_client,
-    pilot,
-    tagged,
-)
+from integrations.tests.pipeline_fixtures import process, tagged
 
 State = ProcessedTask.State
 CHANGELIST = "admin:integrations_processedtask_changelist"
+TAB = reverse("admin:index") + "?tab=integrations"
+# Some output with markup in it, then the result with a link.
+LINK_COMMAND = (
+    'echo \'<b>built</b>\'; echo \'{"summary": "Opened a pull request", '
+    '"url": "https://github.com/acme/app/pull/42", "url_title": "PR #42"}\''
+)
 
 
-def process(connection, gid: str) -> ProcessedTask:
-    processed = claim(connection, gid, source="poll")
-    return run_claimed(processed.pk, processed.claimed_by)
+def run_link_command(connection, pilot, settings) -> ProcessedTask:
+    settings.PILOT_EXECUTOR, settings.PILOT_EXECUTOR_COMMAND = "", LINK_COMMAND
+    return process(connection, tagged(pilot, "Open a PR"))
 
 
 def test_card_counts_tasks_by_state_and_links_to_asana(connection, pilot, executor):
@@ -51,7 +49,7 @@ def test_tab_shows_the_pipeline_card(admin_client, connection, pilot, settings):
     gid = tagged(pilot, "Shown on the tab")
     process(connection, gid)
     poll_connection(connection)
-    page = admin_client.get(reverse("admin:index") + "?tab=integrations").content.decode()
+    page = admin_client.get(TAB).content.decode()
     assert "Task pipeline" in page
     assert "configured</span>: Python callable" in page
     assert "ok: 1 tagged, 0 new" in page
@@ -62,7 +60,7 @@ def test_tab_shows_the_pipeline_card(admin_client, connection, pilot, settings):
 
 def test_tab_says_when_no_executor_is_configured(admin_client, connection, settings):
     settings.PILOT_EXECUTOR = settings.PILOT_EXECUTOR_COMMAND = ""
-    page = admin_client.get(reverse("admin:index") + "?tab=integrations").content.decode()
+    page = admin_client.get(TAB).content.decode()
     assert "not configured" in page and "no task is claimed" in page
 
 
@@ -107,3 +105,36 @@ def test_release_action_frees_a_skipped_task(admin_client, connection, pilot):
     assert "1 task(s) released." in response.content.decode()
     assert poll_connection(connection).candidates == [gid]
     assert AuditLog.objects.filter(action="pipeline.release").exists()
+
+
+def test_processed_task_list_shows_state_timings_and_result_link(
+    admin_client, connection, pilot, settings
+):
+    done = run_link_command(connection, pilot, settings)
+    page = admin_client.get(reverse(CHANGELIST)).content.decode()
+    assert '<td class="field-state">done</td>' in page
+    assert f'<td class="field-ran">{seconds(done.started_at, done.finished_at)}</td>' in page
+    assert '<a href="https://github.com/acme/app/pull/42" rel="noopener noreferrer"' in page
+    assert ">PR #42</a>" in page
+
+
+def test_processed_task_page_shows_the_output_preformatted_and_escaped(
+    admin_client, connection, pilot, settings
+):
+    done = run_link_command(connection, pilot, settings)
+    change = reverse("admin:integrations_processedtask_change", args=[done.pk])
+    page = admin_client.get(change).content.decode()
+    assert "<pre>--- stdout ---\n&lt;b&gt;built&lt;/b&gt;\n{" in page
+    assert "<b>built</b>" not in page
+
+
+def test_card_shows_the_output(admin_client, connection, pilot, settings):
+    run_link_command(connection, pilot, settings)
+    page = admin_client.get(TAB).content.decode()
+    assert "<pre>--- stdout ---\n&lt;b&gt;built&lt;/b&gt;" in page
+
+
+def test_asana_status_says_when_no_executor_is_configured(connection, settings, capsys):
+    settings.PILOT_EXECUTOR = settings.PILOT_EXECUTOR_COMMAND = ""
+    call_command("asana", "status")
+    assert "Executor: no executor configured" in capsys.readouterr().out

@@ -1,17 +1,13 @@
-# ruff: noqa: F811 - the fixtures imported from pipeline_fixtures are parameters here
 """Polling one connection against the fake Asana over HTTP (steps 1–5 of a poll)."""
 
 from datetime import UTC, datetime, timedelta
 
+from django.utils import timezone
+
 from integrations.models import AsanaConnection, AuditLog, ProcessedTask
-from integrations.poller import LIST_FIELDS, poll_connection
+from integrations.poller import LIST_FIELDS, poll_connection, poll_if_due, take_poll_slot
 from integrations.taskconvert import STATUS_TAGS
-from integrations.tests.pipeline_fixtures import (  # noqa: F401 - fixtures
-    connection,
-    fast_client,
-    pilot,
-    tagged,
-)
+from integrations.tests.pipeline_fixtures import tagged
 
 State = ProcessedTask.State
 
@@ -155,3 +151,41 @@ def test_rejected_token_is_recorded_on_health(connection, pilot):
     connection.refresh_from_db()
     assert "token was rejected" in connection.last_error
     assert connection.last_poll_result.startswith("poll failed")
+
+
+# -- the poll slot shared by every poller -----------------------------------------------------
+
+
+def test_poll_slot_is_taken_once_per_interval(connection):
+    start = timezone.now()
+    assert take_poll_slot(connection, start)
+    assert not take_poll_slot(connection, start + timedelta(seconds=29))
+    # Another process, whose copy of the row predates that poll, loses the race too.
+    other = AsanaConnection.objects.get(pk=connection.pk)
+    other.last_poll_at = None
+    assert not take_poll_slot(other, start + timedelta(seconds=29))
+    assert take_poll_slot(connection, start + timedelta(seconds=30))
+
+
+def test_no_poll_slot_when_polling_is_off(connection):
+    AsanaConnection.objects.filter(pk=connection.pk).update(polling_enabled=False)
+    assert not take_poll_slot(connection)
+
+
+def test_second_poll_within_the_interval_sends_nothing(connection, pilot):
+    gid = tagged(pilot, "one")
+    assert poll_if_due(connection).candidates == [gid]
+    pilot.reset_requests()
+    assert poll_if_due(connection) is None
+    assert pilot.requests == []
+
+
+def test_poll_is_due_again_after_the_interval(connection, pilot):
+    assert poll_if_due(connection) is not None
+    AsanaConnection.objects.filter(pk=connection.pk).update(
+        last_poll_at=timezone.now() - timedelta(seconds=connection.poll_interval)
+    )
+    connection.refresh_from_db()
+    pilot.reset_requests()
+    assert poll_if_due(connection).ok
+    assert paths(pilot) == [f"/tags/{pilot.pilot_tag_gid}/tasks"]

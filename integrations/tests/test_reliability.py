@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures imported from pipeline_fixtures are parameters here
 """The issue's reliability properties, in-process against the fake over HTTP.
 (Killed processes and signals are in test_runpollers.py, PostgreSQL concurrency in
 test_concurrency_pg.py.)"""
@@ -12,24 +11,10 @@ from integrations.models import ProcessedTask
 from integrations.pipeline import INTERRUPTED, claim, recover_stale, run_claimed
 from integrations.poller import poll_connection
 from integrations.reporter import STARTED_TEXT
-from integrations.tests.pipeline_fixtures import (  # noqa: F401 - fixtures
-    calls,
-    comment_texts,
-    connection,
-    executor,
-    fast_client,
-    pilot,
-    tagged,
-)
+from integrations.tests.pipeline_fixtures import comment_texts, interval_passes, process, tagged
 
 State = ProcessedTask.State
 DONE_TEXT = "Successfully completed: did {}"
-
-
-def process(connection, gid: str) -> ProcessedTask | None:
-    processed = claim(connection, gid, source="poll")
-    assert processed is not None
-    return run_claimed(processed.pk, processed.claimed_by)
 
 
 def system_stories(fake, gid: str) -> list[str]:
@@ -56,9 +41,12 @@ def test_restart_restores_dispatched_tasks_and_runs_nothing_again(
     call_command("runpollers", "--once")
     assert sorted(executor) == sorted(gids)
     comments = {gid: comment_texts(pilot, gid) for gid in gids}
-    # A new process: only the database remembers what was dispatched.
+    # A new process, polls due again: only the database remembers what was dispatched.
+    interval_passes(connection)
     call_command("runpollers", "--once")
+    interval_passes(connection)
     call_command("runpollers", "--once", "--workers", "2")
+    assert pilot.requests[-1][1] == f"/tags/{pilot.pilot_tag_gid}/tasks"
     assert sorted(executor) == sorted(gids)
     assert {gid: comment_texts(pilot, gid) for gid in gids} == comments
 
@@ -137,12 +125,15 @@ def test_stale_claim_that_never_started_is_released(connection, pilot, executor)
 
 def test_rate_limit_while_commenting_is_retried_without_duplicates(connection, pilot, executor):
     gid = tagged(pilot, "rate limited")
-    pilot.inject("429", times=2, method="POST", path=r"/stories$", retry_after=1)
+    pilot.inject("429", times=2, method="POST", path=r"/stories$", retry_after=0)
     assert process(connection, gid).state == State.DONE
     assert_done_once(pilot, gid, "rate limited")
 
 
-def test_server_errors_while_tagging_are_retried_without_duplicates(connection, pilot, executor):
+def test_server_errors_while_tagging_are_retried_without_duplicates(
+    connection, pilot, executor, settings
+):
+    settings.ASANA_MAX_RETRIES = 0  # the reporter's own retries, not the client's
     gid = tagged(pilot, "flaky tags")
     pilot.inject("500", times=2, method="POST", path=r"/addTag$")
     pilot.inject("503", times=1, method="POST", path=r"/removeTag$")
@@ -153,9 +144,9 @@ def test_server_errors_while_tagging_are_retried_without_duplicates(connection, 
 def test_comment_that_timed_out_after_landing_is_not_posted_again(
     connection, pilot, executor, settings
 ):
-    settings.ASANA_TIMEOUT = 1.0
+    settings.ASANA_TIMEOUT = 0.5
     gid = tagged(pilot, "slow comment")
-    pilot.inject("timeout-after-apply", times=2, method="POST", path=r"/stories$", delay=1.5)
+    pilot.inject("timeout-after-apply", times=2, method="POST", path=r"/stories$", delay=0.8)
     assert process(connection, gid).state == State.DONE
     assert_done_once(pilot, gid, "slow comment")
 

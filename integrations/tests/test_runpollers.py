@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - the fixtures imported from pipeline_fixtures are parameters here
 """`manage.py runpollers`: in-process with --once, and as a real process for signals and kill -9."""
 
 import logging
@@ -11,39 +10,36 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
+from integrations import jobs
 from integrations.models import ProcessedTask
 from integrations.pipeline import INTERRUPTED
 from integrations.reporter import STARTED_TEXT
 from integrations.tests import procs
-from integrations.tests.pipeline_fixtures import (  # noqa: F401 - fixtures
-    calls,
-    comment_texts,
-    connection,
-    executor,
-    fast_client,
-    pilot,
-    tagged,
-)
+from integrations.tests.pipeline_fixtures import comment_texts, interval_passes, tagged
 
 State = ProcessedTask.State
 pytestmark = pytest.mark.django_db(transaction=True)
 
-SLOW_EXECUTOR = """\
+# Runs until the gate file exists (or `seconds` pass), so a test decides when it ends.
+GATED_EXECUTOR = """\
 import json, os, sys, time
 task = json.load(sys.stdin)
 with open({marks!r}, "a") as marks:
     marks.write(f"{{task['gid']}} {{os.getpgrp()}}\\n")
-time.sleep({seconds})
+deadline = time.monotonic() + {seconds}
+while not os.path.exists({gate!r}) and time.monotonic() < deadline:
+    time.sleep(0.05)
 print(json.dumps({{"summary": "slow but done"}}))
 """
 
 
-def slow_executor(tmp_path, seconds: float) -> tuple[str, str]:
-    marks = tmp_path / "marks.txt"
+def gated_executor(tmp_path, seconds: float) -> tuple[str, str, str]:
+    """The command line, the file it marks each start in, and its gate."""
+    marks, gate = tmp_path / "marks.txt", tmp_path / "gate"
     marks.touch()
-    script = tmp_path / "slow.py"
-    script.write_text(SLOW_EXECUTOR.format(marks=str(marks), seconds=seconds))
-    return f"{sys.executable} {script}", str(marks)
+    script = tmp_path / "gated.py"
+    script.write_text(GATED_EXECUTOR.format(marks=str(marks), gate=str(gate), seconds=seconds))
+    return f"{sys.executable} {script}", str(marks), str(gate)
 
 
 def lines(path: str) -> list[str]:
@@ -78,6 +74,27 @@ def test_logs_one_line_per_cycle_and_per_task(connection, pilot, executor, caplo
         assert sum(m.startswith(f"ASANA-{gid} done") for m in messages) == 1
 
 
+def test_once_within_the_interval_polls_nothing_and_says_so(connection, pilot, executor, caplog):
+    call_command("runpollers", "--once")
+    pilot.reset_requests()
+    with caplog.at_level(logging.INFO):
+        call_command("runpollers", "--once")
+    assert pilot.requests == []
+    assert any(
+        r.getMessage().startswith(f"poll {pilot.workspace_gid}: not due") for r in caplog.records
+    )
+    interval_passes(connection)
+    call_command("runpollers", "--once")
+    assert [p for _, p, _ in pilot.requests] == [f"/tags/{pilot.pilot_tag_gid}/tasks"]
+
+
+def test_runpollers_and_the_cluster_share_the_poll_slot(connection, pilot, executor):
+    jobs.poll_all()
+    pilot.reset_requests()
+    call_command("runpollers", "--once")
+    assert pilot.requests == []
+
+
 def test_nothing_is_claimed_without_an_executor(connection, pilot, settings):
     settings.PILOT_EXECUTOR = settings.PILOT_EXECUTOR_COMMAND = ""
     tagged(pilot, "waiting for an executor")
@@ -93,10 +110,11 @@ def test_workers_must_be_at_least_one(db):
 # -- as a real process -------------------------------------------------------------------------
 
 
-def test_sigterm_lets_the_running_execution_finish_and_leaves_nothing_claimed(
-    connection, pilot, tmp_path
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_signal_lets_the_running_execution_finish_and_leaves_nothing_claimed(
+    connection, pilot, tmp_path, signum
 ):
-    command, marks = slow_executor(tmp_path, seconds=3)
+    command, marks, gate = gated_executor(tmp_path, seconds=60)
     first = tagged(pilot, "first")
     second = tagged(pilot, "second")
     env = procs.child_env(pilot.base_url, PILOT_EXECUTOR_COMMAND=command)
@@ -104,12 +122,12 @@ def test_sigterm_lets_the_running_execution_finish_and_leaves_nothing_claimed(
     proc = procs.start(["runpollers", "--workers", "1"], env, log)
     try:
         procs.wait_for(lambda: lines(marks), what="the first execution to start")
-        proc.send_signal(signal.SIGTERM)
+        proc.send_signal(signum)
+        procs.wait_for(lambda: "no new claims" in log.read_text(), what="the signal's effect")
+        open(gate, "w").close()  # the running execution may finish now
         assert proc.wait(timeout=60) == 0
     finally:
         procs.stop(proc)
-    output = log.read_text()
-    assert "no new claims" in output
     assert [m.split()[0] for m in lines(marks)] == [first]
     assert unfinished() == 0
     assert ProcessedTask.objects.get(task_gid=first).state == State.DONE
@@ -120,7 +138,7 @@ def test_sigterm_lets_the_running_execution_finish_and_leaves_nothing_claimed(
 def test_process_killed_mid_execution_is_recovered_as_interrupted_on_next_start(
     connection, pilot, tmp_path
 ):
-    command, marks = slow_executor(tmp_path, seconds=120)
+    command, marks, _ = gated_executor(tmp_path, seconds=120)
     gid = tagged(pilot, "killed mid-run")
     env = procs.child_env(pilot.base_url, PILOT_EXECUTOR_COMMAND=command)
     log = tmp_path / "runpollers.log"
@@ -152,7 +170,8 @@ def test_process_killed_mid_execution_is_recovered_as_interrupted_on_next_start(
 
     connection.refresh_from_db()
     pilot._objects[gid]["tags"].remove(connection.tag_gids["pilot-failed"])
-    quick, _ = slow_executor(tmp_path, seconds=0)
+    interval_passes(connection)
+    quick, _, _ = gated_executor(tmp_path, seconds=0)
     env["PILOT_EXECUTOR_COMMAND"] = quick
     assert procs.run(["runpollers", "--once"], env, log) == 0
     assert ProcessedTask.objects.get(task_gid=gid).state == State.DONE

@@ -3,7 +3,9 @@
 import hashlib
 import hmac
 import json
+import logging
 import threading
+import time
 from datetime import timedelta
 
 from django.db import connections
@@ -18,12 +20,13 @@ from integrations.models import AuditLog, ProcessedTask, WebhookDelivery, Webhoo
 from integrations.tests import webhook_support
 from integrations.tests.webhook_support import drain_queue, queued
 from integrations.webhook_views import HANDLER, MAX_BODY_BYTES
-from integrations.webhooks import handle_delivery
+from integrations.webhooks import check_webhook_health, handle_delivery
 
 connection = webhook_support.connection
 project = webhook_support.project
 registration = webhook_support.registration
 executor = webhook_support.executor
+fresh_audit_throttle = webhook_support.fresh_audit_throttle
 
 
 def _pilot_task(fake, project_gid, name="Summarise the Q3 report", tags=("pilot",)):
@@ -43,10 +46,12 @@ def test_valid_delivery_is_queued_then_processes_the_task(
 ):
     task = _pilot_task(fake_asana, project)
     event = fake_asana.event(task, "added", parent_gid=project)
+    fake_asana.reset_requests()
 
     assert fake_asana.deliver(registration.webhook_gid, [event]) == 200
 
     # The request only queued the work: nothing ran and Asana was not asked about the task.
+    assert fake_asana.requests == []
     assert [t["func"] for t in queued()] == [HANDLER]
     assert executor == [] and not ProcessedTask.objects.exists()
     registration.refresh_from_db()
@@ -111,6 +116,59 @@ def test_removing_pilot_failed_makes_a_failed_task_run_again(
     processed = ProcessedTask.objects.get(task_gid=task)
     assert processed.attempts == 2 and processed.state == ProcessedTask.State.DONE
     assert executor == [task]
+
+
+def test_task_removed_from_the_pilot_failed_tag_runs_again(
+    fake_asana, registration, project, executor
+):
+    # The same change as above in the other shape Asana uses for tag membership: the task
+    # `removed` with the tag as parent (not a removal of the task from the project).
+    task = _pilot_task(fake_asana, project)
+    failed_tag = fake_asana.add_tag(fake_asana.workspace_gid, "pilot-failed")
+    ProcessedTask.objects.create(
+        connection=registration.connection,
+        task_gid=task,
+        state=ProcessedTask.State.FAILED,
+        attempts=1,
+    )
+    event = fake_asana.event(task, "removed", parent_gid=failed_tag)
+    assert fake_asana.deliver(registration.webhook_gid, [event]) == 200
+    drain_queue()
+    assert executor == [task]
+    assert ProcessedTask.objects.get(task_gid=task).state == ProcessedTask.State.DONE
+
+
+def test_several_events_out_of_order_run_each_task_once(
+    fake_asana, registration, project, executor
+):
+    first, second = _pilot_task(fake_asana, project), _pilot_task(fake_asana, project, "Other")
+    untagged = _pilot_task(fake_asana, project, "Not for the pilot", tags=())
+    now = timezone.now()
+
+    def event(task, action, minutes_ago, **kwargs):
+        made = fake_asana.event(task, action, **kwargs)
+        made["created_at"] = (now - timedelta(minutes=minutes_ago)).isoformat()
+        return made
+
+    # Newest first, each pilot task mentioned twice, an ignored event in between.
+    events = [
+        event(second, "changed", 1, field="tags"),
+        event(untagged, "removed", 2, parent_gid=project),
+        event(first, "changed", 3, field="completed"),
+        event(second, "added", 4, parent_gid=project),
+        event(first, "added", 5, parent_gid=project),
+        event(untagged, "added", 6, parent_gid=project),
+    ]
+    assert fake_asana.deliver(registration.webhook_gid, events) == 200
+    drain_queue()
+    assert sorted(executor) == sorted([first, second])
+    # An older event for a task already done arrives late, in a delivery of its own.
+    late = [event(first, "added", 10, parent_gid=project)]
+    assert fake_asana.deliver(registration.webhook_gid, late) == 200
+    drain_queue()
+    assert sorted(executor) == sorted([first, second])
+    [handled, _] = AuditLog.objects.filter(action="webhook.handled")  # newest first
+    assert handled.detail == f"1 event(s); 0 ignored; already claimed: {first}"
 
 
 def test_removed_deleted_and_undeleted_events_are_recorded_and_ignored(
@@ -179,6 +237,52 @@ def test_delivery_of_old_events_is_dropped_as_stale(fake_asana, registration, pr
     assert queued() == [] and AuditLog.objects.filter(action="webhook.stale").exists()
 
 
+def test_repeated_refusals_are_audited_once_per_window_then_counted(
+    fake_asana, registration, project, settings
+):
+    settings.WEBHOOK_REFUSAL_AUDIT_SECONDS = 1
+    event = fake_asana.event(_pilot_task(fake_asana, project), "added")
+    for _ in range(4):
+        assert fake_asana.deliver(registration.webhook_gid, [event], secret="forged") == 401
+    assert len(_refusals(401)) == 1
+    # Another kind of refusal is not hidden behind the first.
+    assert fake_asana.deliver(registration.webhook_gid, [], body=b"[") == 400
+    assert len(_refusals(400)) == 1
+
+    time.sleep(1.1)
+    assert fake_asana.deliver(registration.webhook_gid, [event], secret="forged") == 401
+    latest = _refusals(401)[0]
+    assert len(_refusals(401)) == 2
+    assert "(3 more like this not recorded since the previous row)" in latest.detail
+
+
+def test_requests_to_unknown_ids_share_one_audit_row_per_window(transactional_db):
+    for n in range(5):
+        response = Client().post(
+            reverse("asana-webhook", args=[f"guess-{n}"]), b"{}", content_type="application/json"
+        )
+        assert response.status_code == 404
+    [row] = _refusals(404)
+    assert row.target == "unknown webhook id" and row.connection is None
+
+
+def test_hook_id_is_masked_in_request_logs(fake_asana, registration, caplog):
+    caplog.set_level(logging.INFO)
+    fake_asana.deliver(registration.webhook_gid, [], secret="forged")  # logged by Django: 401
+    Client().get(_path(registration))  # 405
+    # The web server's access log line, as gunicorn writes it.
+    atoms = {"h": "127.0.0.1", "r": f"POST {_path(registration)} HTTP/1.1", "s": "200"}
+    logging.getLogger("gunicorn.access").info('%(h)s "%(r)s" %(s)s', atoms)
+
+    hidden = f"/webhooks/asana/{registration.hook_id[:4]}…/"
+    lines = [r.getMessage() for r in caplog.records]
+    assert f"Unauthorized: {hidden}" in lines
+    assert f"Method Not Allowed (GET): {hidden}" in lines
+    assert f'127.0.0.1 "POST {hidden} HTTP/1.1" 200' in lines
+    assert registration.hook_id not in caplog.text
+    assert not any(registration.hook_id in row.detail for row in AuditLog.objects.all())
+
+
 def test_heartbeat_is_answered_and_recorded_as_last_contact(fake_asana, registration):
     before = registration.last_contact_at
     assert fake_asana.heartbeat(registration.webhook_gid) == 200
@@ -188,10 +292,22 @@ def test_heartbeat_is_answered_and_recorded_as_last_contact(fake_asana, registra
     assert AuditLog.objects.filter(action="webhook.heartbeat").count() == 1
 
 
+def test_resent_heartbeats_update_last_contact_but_are_audited_once_per_window(
+    fake_asana, registration
+):
+    contacts = []
+    for _ in range(3):
+        assert fake_asana.heartbeat(registration.webhook_gid) == 200
+        registration.refresh_from_db()
+        contacts.append(registration.last_contact_at)
+    assert contacts == sorted(set(contacts))
+    assert AuditLog.objects.filter(action="webhook.heartbeat").count() == 1
+
+
 def test_malformed_json_is_refused(fake_asana, registration):
     assert fake_asana.deliver(registration.webhook_gid, [], body=b'{"events": [') == 400
     assert fake_asana.deliver(registration.webhook_gid, [], body=b'{"events": "x"}') == 400
-    assert queued() == [] and len(_refusals(400)) == 2
+    assert queued() == [] and len(_refusals(400)) == 1  # one audit row per window
 
 
 def test_oversized_body_is_refused(fake_asana, registration):
@@ -255,6 +371,20 @@ def test_delivery_and_poll_racing_for_a_task_execute_it_once(
     assert executor == [task]
     processed = ProcessedTask.objects.get(task_gid=task)
     assert processed.source == "poll" and processed.state == ProcessedTask.State.DONE
+
+
+def test_polling_still_picks_up_tasks_when_the_webhook_is_gone(
+    fake_asana, registration, project, executor
+):
+    fake_asana.forget_webhook(registration.webhook_gid)
+    check_webhook_health(registration.connection)
+    registration.refresh_from_db()
+    assert registration.state == WebhookRegistration.State.GONE
+    task = _pilot_task(fake_asana, project)
+    jobs.poll_all()
+    drain_queue()
+    assert executor == [task]
+    assert ProcessedTask.objects.get(task_gid=task).source == "poll"
 
 
 def test_handshake_for_an_unknown_id_is_refused(transactional_db):

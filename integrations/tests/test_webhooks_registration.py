@@ -24,6 +24,7 @@ from integrations.webhooks import (
 connection = webhook_support.connection
 project = webhook_support.project
 registration = webhook_support.registration
+fresh_audit_throttle = webhook_support.fresh_audit_throttle
 State = WebhookRegistration.State
 
 
@@ -49,6 +50,21 @@ def test_register_completes_the_handshake_over_http(fake_asana, connection, proj
     actions = list(AuditLog.objects.values_list("action", flat=True))
     assert {"webhook.register", "webhook.handshake", "webhook.registered"} <= set(actions)
     assert not any(hook["secret"] in e.detail for e in AuditLog.objects.all())
+    # The hook id is only ever written down masked.
+    [register] = AuditLog.objects.filter(action="webhook.register")
+    assert register.detail == f"target {live_server.url}/webhooks/asana/{hook_id_start(hook)}…/"
+    assert not any(registration.hook_id in f"{e.target} {e.detail}" for e in AuditLog.objects.all())
+
+
+def hook_id_start(hook: dict) -> str:
+    return hook["target"].rstrip("/").rsplit("/", 1)[1][:4]
+
+
+def test_registering_a_workspace_explains_that_a_project_is_needed(fake_asana, connection):
+    # Asana wants event filters on workspace-level webhooks; pilotsite registers projects.
+    with pytest.raises(WebhookError, match=r"a project or a task: workspaces, teams"):
+        register_webhook(connection, fake_asana.workspace_gid, "https://pilot.example.com")
+    assert not WebhookRegistration.objects.exists()
 
 
 def test_each_registration_gets_its_own_target_and_secret(
@@ -191,6 +207,16 @@ def test_cli_registers_lists_and_deletes(fake_asana, connection, project, live_s
     )
     assert fake_asana.webhooks() == []
     assert "No webhooks registered." in _run("asana", "webhook", "list")
+
+
+def test_cli_register_output_masks_the_hook_id(fake_asana, connection, project, live_server):
+    out = _run(
+        "asana", "webhook", "register", "--workspace", connection.workspace_gid,
+        "--resource", project, "--public-url", live_server.url,
+    )  # fmt: skip
+    registration = WebhookRegistration.objects.get()
+    assert registration.hook_id not in out
+    assert f"target {live_server.url}/webhooks/asana/{registration.hook_id[:4]}…/" in out
 
 
 def test_cli_register_failure_is_a_command_error(fake_asana, connection, project):

@@ -2,7 +2,7 @@ from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 
 
 @pytest.mark.django_db
@@ -24,3 +24,11 @@ def test_ensureadmin_leaves_an_existing_admin_alone(admin_user):
     assert get_user_model().objects.filter(is_superuser=True).count() == 1
     admin_user.refresh_from_db()
     assert admin_user.check_password("password")
+
+
+@pytest.mark.django_db
+def test_ensureadmin_refuses_to_clobber_an_ordinary_user_named_admin(django_user_model):
+    django_user_model.objects.create_user("admin", password="their-own-password")
+    with pytest.raises(CommandError, match="exists but no superuser does"):
+        call_command("ensureadmin", stdout=StringIO())
+    assert not django_user_model.objects.filter(is_superuser=True).exists()

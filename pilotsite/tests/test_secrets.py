@@ -1,6 +1,7 @@
 """Tokens and webhook secrets: encrypted at rest, never logged, redacted from error text."""
 
 import logging
+import sys
 
 import pytest
 from django.db import connection as db
@@ -58,6 +59,17 @@ def test_log_records_are_redacted_by_the_logging_filter():
     record = logging.LogRecord("x", logging.ERROR, __file__, 1, "token %s", (TOKEN,), None)
     RedactingFilter().filter(record)
     assert TOKEN not in record.getMessage()
+
+
+def test_tracebacks_in_log_records_are_redacted_too():
+    try:
+        raise RuntimeError(f"the request with token {TOKEN} failed")
+    except RuntimeError:
+        record = logging.LogRecord("x", logging.ERROR, __file__, 1, "boom", (), sys.exc_info())
+    RedactingFilter().filter(record)
+    text = logging.Formatter().format(record)
+    assert "RuntimeError" in text and MASK in text
+    assert TOKEN not in text
 
 
 def test_mask_shows_only_the_last_four_characters():

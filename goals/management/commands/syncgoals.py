@@ -17,13 +17,23 @@ class Command(BaseCommand):
         connections = AsanaConnection.objects.all()
         if workspace:
             connections = connections.filter(workspace_gid=workspace)
-        connections = list(connections)
-        if not connections:
+        if not connections.exists():
             raise CommandError(
                 "No Asana workspace is connected"
                 + (f" with GID {workspace}" if workspace else "")
                 + ": connect one on the Integrations tab first."
             )
+        if employee:
+            # Only the workspaces the employee is mapped in: elsewhere there is nothing of
+            # theirs to sync, and that is not a failure.
+            connections = connections.filter(
+                mappings__employee__email__iexact=employee.strip()
+            ).distinct()
+            if not connections.exists():
+                raise CommandError(
+                    f"No employee with email {employee} is mapped to an Asana user in "
+                    + (f"workspace {workspace}." if workspace else "any connected workspace.")
+                )
         failures = []
         for connection in connections:
             self.stdout.write(f"{connection}:")

@@ -31,6 +31,11 @@ def import_file(command: BaseCommand, options: dict[str, Any]) -> None:
     command.stdout.write(f"Imported {options['file']}: {report.summary()}.")
     for rejected in report.rejected:
         command.stdout.write(f"  rejected {rejected}")
+    if report.rejected:
+        command.stdout.write(
+            "Fix the rejected rows and import the file again: rows already imported are "
+            "matched by email and updated, never duplicated."
+        )
 
 
 def automap(command: BaseCommand, options: dict[str, Any]) -> None:

@@ -1,6 +1,9 @@
 """`manage.py runpollers`: poll every enabled connection at its interval and run what it
 claims on a bounded pool of worker threads.
 
+The interval is kept in the database (`poll_if_due`), not in this process: several
+pollers and the q cluster share it, so a connection is polled once per interval in all.
+
 The loop is a series of small steps that each say whether they did anything (recover
 stale leases, poll what is due, claim one candidate when a worker is free); it sleeps in
 short slices only when nothing happened. SIGINT/SIGTERM only set a flag: no new claims
@@ -19,11 +22,12 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections, connection
+from django.utils import timezone
 
 from integrations import pipeline
 from integrations.executor import executor_configured, executor_description
 from integrations.models import AsanaConnection, ProcessedTask
-from integrations.poller import poll_connection
+from integrations.poller import poll_if_due
 
 log = logging.getLogger("integrations.runpollers")
 
@@ -38,7 +42,8 @@ class Command(BaseCommand):
         parser.add_argument(
             "--once",
             action="store_true",
-            help="Poll every connection once, run what was claimed, wait for it and exit.",
+            help="One cycle: poll every connection that is due, run what was claimed, wait for "
+            "it and exit.",
         )
         parser.add_argument(
             "--workers", type=int, default=1, help="Tasks executed at the same time (default 1)."
@@ -55,7 +60,6 @@ class Command(BaseCommand):
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pilot-task")
         self.queues: dict[int, deque[str]] = {}
         self.names: dict[int, dict[str, str]] = {}
-        self.next_poll: dict[int, float] = {}
         self.polled: set[int] = set()
         self.next_recovery = 0.0
         self.executed = 0
@@ -120,19 +124,28 @@ class Command(BaseCommand):
 
     def poll_due(self) -> bool:
         worked = False
-        now = time.monotonic()
         for conn in self.enabled():
             if self.once and conn.pk in self.polled:
                 continue
             # Candidates still queued from the last poll come first; no need to ask again.
-            if self.next_poll.get(conn.pk, 0.0) > now or self.queues.get(conn.pk):
+            if self.queues.get(conn.pk):
                 continue
-            self.next_poll[conn.pk] = now + conn.poll_interval
-            self.polled.add(conn.pk)
+            if self.once:
+                self.polled.add(conn.pk)
             try:
-                result = poll_connection(conn)
+                # The slot is shared with other pollers and the q cluster (see poll_if_due).
+                result = poll_if_due(conn)
             except Exception:  # one broken connection must not stop the others
                 log.exception("poll %s failed", conn.workspace_gid)
+                continue
+            if result is None:
+                if self.once and conn.last_poll_at is not None:
+                    log.info(
+                        "poll %s: not due (polled %.0f s ago, every %d s)",
+                        conn.workspace_gid,
+                        (timezone.now() - conn.last_poll_at).total_seconds(),
+                        conn.poll_interval,
+                    )
                 continue
             self.queues[conn.pk] = deque(result.candidates)
             self.names[conn.pk] = result.names

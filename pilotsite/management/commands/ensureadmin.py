@@ -3,7 +3,7 @@
 import secrets
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
@@ -21,6 +21,11 @@ class Command(BaseCommand):
                 f"(forgot the password? `.venv/bin/python manage.py changepassword {username}`)."
             )
             return
+        if users.objects.filter(**{users.USERNAME_FIELD: username}).exists():
+            raise CommandError(
+                f"A user '{username}' exists but no superuser does: create one with "
+                "`.venv/bin/python manage.py createsuperuser` (any other name), then start again."
+            )
         password = secrets.token_urlsafe(12)
         users.objects.create_superuser(username=username, email="", password=password)
         self.stdout.write(

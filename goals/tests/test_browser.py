@@ -1,0 +1,83 @@
+"""In Chromium: a manager opens the goals tab, sees only their report's goals, filters them."""
+
+from pathlib import Path
+
+import pytest
+
+from goals.sync import sync_goals
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def synced_team(fake_asana, connection, hire, asana_client, manager_user, django_user_model):
+    """Ada reports to the manager, Bob to someone else; both own goals synced from the fake."""
+    other = django_user_model.objects.create_user("other-manager")
+    _, ada = hire("Ada Lovelace", manager=manager_user)
+    _, bob = hire("Bob Builder", manager=other)
+    workspace = fake_asana.workspace_gid
+    launch = fake_asana.add_goal(
+        workspace,
+        "Launch the analytics engine",
+        owner_gid=ada,
+        status="yellow",
+        due_on="2026-09-30",
+        html_notes="<body>Ship the <strong>first</strong> public version.</body>",
+        metric={
+            "unit": "percentage",
+            "initial_number_value": 0,
+            "current_number_value": 0.4,
+            "target_number_value": 1,
+        },
+    )
+    fake_asana.add_goal(workspace, "Write the notes", status="achieved", parent_gid=launch)
+    fake_asana.add_goal(workspace, "Find a publisher", status="red", parent_gid=launch)
+    fake_asana.add_goal(workspace, "Hire an assistant", owner_gid=ada, status="red")
+    fake_asana.add_goal(
+        workspace,
+        "Grow revenue",
+        owner_gid=ada,
+        status="green",
+        metric={
+            "unit": "currency",
+            "currency_code": "EUR",
+            "initial_number_value": 1000,
+            "current_number_value": 4000,
+            "target_number_value": 11000,
+        },
+    )
+    fake_asana.add_goal(workspace, "Bob's secret plan", owner_gid=bob, status="red")
+    assert sync_goals(connection, client=asana_client).ok
+
+
+def test_a_manager_sees_and_filters_their_reports_goals(live_server, synced_team, chromium_page):
+    page = chromium_page
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/%3Ftab%3Dgoals")
+    page.fill("#id_username", "manager")
+    page.fill("#id_password", "password")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#goal-filters")
+
+    goals = page.locator(".goal h3")
+    assert goals.count() == 3
+    assert "Bob" not in page.content()
+    assert page.locator(".goal .badge-at_risk").first.inner_text() == "at risk"
+    assert page.locator(".key-results .badge-completed").inner_text() == "completed"
+    assert "Progress 40% (40% of 100%)" in page.locator(".goal", has_text="analytics").inner_text()
+    assert "Progress 30% (4,000 EUR of 11,000 EUR)" in page.content()
+    # Badges are coloured: a status is never shown as plain text on the page background.
+    background = page.locator(".goal .badge-off_track").first.evaluate(
+        "e => getComputedStyle(e).backgroundColor"
+    )
+    assert background not in ("rgba(0, 0, 0, 0)", "transparent")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "goals-tab.png"), full_page=True)
+
+    page.select_option("#goal-status", "off_track")
+    page.click("#goal-filters button[type=submit]")
+    page.wait_for_url("**status=off_track**")
+
+    assert page.locator(".goal h3").all_inner_texts() == ["Hire an assistant off track"]
+    assert "Bob" not in page.content()
