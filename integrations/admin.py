@@ -24,6 +24,7 @@ from integrations.models import (
     WebhookRegistration,
 )
 from integrations.pipeline_tab import seconds
+from integrations.webhooks import mask_hook_ids
 from pilotsite.admin import AuditedAdmin
 
 
@@ -248,7 +249,14 @@ class WebhookRegistrationAdmin(AuditedAdmin):
     list_display = ["resource_gid", "connection", "state", "webhook_gid", "last_delivery_at"]
     list_select_related = ["connection"]
     list_filter = ["state", "connection"]
-    exclude = ["secret"]
+    # The target embeds the hook id; it is not needed to verify deliveries (the secret is),
+    # but there is no reason to show it in full either.
+    exclude = ["secret", "target_url"]
+    readonly_fields = ["target"]
+
+    @admin.display(description="target URL")
+    def target(self, obj: WebhookRegistration) -> str:
+        return mask_hook_ids(obj.target_url)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

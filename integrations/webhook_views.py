@@ -49,7 +49,6 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 1024 * 1024
 MAX_SECRET_LENGTH = 256
 HANDLER = "integrations.webhooks.handle_delivery"
-DEFAULT_REFUSAL_AUDIT_SECONDS = 60
 # Long enough to outlive any window; the count is read back when the next row is written.
 _COUNT_SECONDS = 24 * 3600
 
@@ -80,7 +79,7 @@ def _answer(status: int, text: str) -> HttpResponse:
 def _audit_throttled(key: str, action: str, **fields: Any) -> str | None:
     """Record one audit row per `key` and window and return its detail; count the rest (None)
     into the next row."""
-    seconds = getattr(settings, "WEBHOOK_REFUSAL_AUDIT_SECONDS", DEFAULT_REFUSAL_AUDIT_SECONDS)
+    seconds = settings.WEBHOOK_REFUSAL_AUDIT_SECONDS
     window, count = f"pilotsite:webhook-audit:{key}", f"pilotsite:webhook-audit-count:{key}"
     if not cache.add(window, 1, seconds):
         cache.add(count, 0, _COUNT_SECONDS)

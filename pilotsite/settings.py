@@ -161,6 +161,9 @@ PILOT_CLAIM_LEASE_SECONDS = env.int("PILOT_CLAIM_LEASE_SECONDS", default=1800)
 # this many seconds times the attempt number (3 attempts).
 PILOT_REPORT_RETRY_SECONDS = env.float("PILOT_REPORT_RETRY_SECONDS", default=1.0)
 GOALS_SYNC_WORKERS = env.int("GOALS_SYNC_WORKERS", default=8)
+# Refused webhook requests (bad signature, unknown id) are audited at most once per window
+# per registration and kind, so junk traffic cannot grow the append-only audit log.
+WEBHOOK_REFUSAL_AUDIT_SECONDS = env.int("WEBHOOK_REFUSAL_AUDIT_SECONDS", default=60)
 REDIS_URL = env.str("REDIS_URL", default="")
 
 Q_CLUSTER = {
