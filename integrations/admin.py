@@ -122,6 +122,19 @@ class AsanaMappingInline(admin.TabularInline):
     fields = ["connection", "asana_user_gid", "asana_user_name"]
 
 
+class ReadOnlyAdmin(AuditedAdmin):
+    """Rows written by the application only: viewable, never added, changed or deleted here."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+
 class ReportsScopedAdmin(AuditedAdmin):
     """Users who may view but not change these rows (managers) load their own reports' rows
     only; the scope is enforced here, on the server, not by hiding links."""
@@ -245,7 +258,7 @@ class ProcessedTaskAdmin(AuditedAdmin):
 
 
 @admin.register(WebhookRegistration)
-class WebhookRegistrationAdmin(AuditedAdmin):
+class WebhookRegistrationAdmin(ReadOnlyAdmin):
     list_display = ["resource_gid", "connection", "state", "webhook_gid", "last_delivery_at"]
     list_select_related = ["connection"]
     list_filter = ["state", "connection"]
@@ -258,29 +271,11 @@ class WebhookRegistrationAdmin(AuditedAdmin):
     def target(self, obj: WebhookRegistration) -> str:
         return mask_hook_ids(obj.target_url)
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
 
 @admin.register(AuditLog)
-class AuditLogAdmin(admin.ModelAdmin):
+class AuditLogAdmin(ReadOnlyAdmin):
     list_display = ["created_at", "actor_label", "action", "target", "outcome", "connection"]
     list_select_related = ["connection"]
     list_filter = ["outcome", "action", "connection"]
     search_fields = ["action", "target", "detail", "actor_label"]
     date_hierarchy = "created_at"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False

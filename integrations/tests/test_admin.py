@@ -75,8 +75,11 @@ def test_admin_new_token_is_verified_with_asana(fake_asana, admin_client, connec
     connection.save()
     url = reverse("admin:integrations_asanaconnection_change", args=[connection.pk])
     data = {"pilot_tag": "pilot", "poll_interval": "30", "goals_sync_interval": "86400"}
-    response = admin_client.post(url, {**data, "new_token": "2/9/9:" + "f" * 32})
-    assert "the token was rejected by Asana (401)" in response.content.decode()
+    bad_token = "2/9/9:" + "f" * 32
+    response = admin_client.post(url, {**data, "new_token": bad_token})
+    page = response.content.decode()
+    assert "the token was rejected by Asana (401)" in page
+    assert bad_token not in page and TOKEN not in page
     admin_client.post(url, {**data, "new_token": fake_asana.token})
     connection.refresh_from_db()
     assert connection.access_token == fake_asana.token

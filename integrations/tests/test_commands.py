@@ -59,18 +59,14 @@ def test_asana_connect_with_an_unknown_workspace_fails_clearly(fake_asana, token
         _run("asana", "connect", "--workspace", "31337")
 
 
-def test_asana_connect_with_a_non_numeric_gid_fails_without_calling_asana(
-    fake_asana, token_env
-):
+def test_asana_connect_with_a_non_numeric_gid_fails_without_calling_asana(fake_asana, token_env):
     fake_asana.reset_requests()
     with pytest.raises(CommandError, match="must be a number"):
         _run("asana", "connect", "--workspace", "my-workspace")
     assert fake_asana.requests == [] and not AsanaConnection.objects.exists()
 
 
-def test_asana_connect_when_asana_is_down_says_try_again_and_saves_nothing(
-    fake_asana, token_env
-):
+def test_asana_connect_when_asana_is_down_says_try_again_and_saves_nothing(fake_asana, token_env):
     fake_asana.inject("503", times=99)
     with pytest.raises(CommandError, match="not available right now, nothing was saved"):
         _run("asana", "connect", "--workspace", fake_asana.workspace_gid)

@@ -5,6 +5,7 @@ import os
 from collections import Counter
 
 import pytest
+from django_q.tasks import async_task
 
 from integrations import jobs
 from integrations.models import ProcessedTask
@@ -42,7 +43,9 @@ def test_two_pollers_and_a_cluster_execute_each_task_exactly_once(connection, pi
     log = tmp_path / "processes.log"
     running = [procs.start(["qcluster"], env, log)]
     try:
-        # The cluster goes first so that it surely takes part.
+        # The cluster goes first so that it surely takes part. Its scheduler first looks at
+        # the schedules 30 s after it starts: the scheduled job is queued now instead.
+        async_task("integrations.jobs.poll_all")
         procs.wait_for(
             lambda: ProcessedTask.objects.filter(claimed_by__startswith="q@").exists(),
             timeout=120,
@@ -63,10 +66,7 @@ def test_two_pollers_and_a_cluster_execute_each_task_exactly_once(connection, pi
     assert sorted(lines) == sorted(gids)
     assert not ProcessedTask.objects.exclude(state=State.DONE).exists()
     # A claim token is owner@host:pid:nonce: every one of the three processes took part.
-    processes = Counter(
-        p.claimed_by.split(":")[1] for p in ProcessedTask.objects.all()
-    )
-    print(processes)
+    processes = Counter(p.claimed_by.split(":")[1] for p in ProcessedTask.objects.all())
     assert len(processes) == 3
     for gid in gids:
         assert comment_texts(pilot, gid) == [STARTED_TEXT, "Successfully completed"]

@@ -12,10 +12,16 @@ from integrations.pipeline import (
     run_claimed,
 )
 from integrations.poller import poll_connection
-from integrations.reporter import success_html
+from integrations.reporter import STARTED_TEXT, success_html
 from integrations.tests.pipeline_fixtures import comment_texts, process, tagged
 
 State = ProcessedTask.State
+PR_URL = "https://github.com/acme/app/pull/42"
+
+
+def audited(gid: str) -> list[tuple[str, str]]:
+    rows = AuditLog.objects.filter(target=f"task {gid}").order_by("id")
+    return list(rows.values_list("action", "detail"))
 
 
 def run_now(processed: ProcessedTask) -> None:
@@ -82,6 +88,30 @@ def test_every_mutation_is_audited(connection, pilot, executor):
     ]
 
 
+def test_every_mutation_of_a_failure_and_of_a_link_is_audited(connection, pilot, settings):
+    settings.PILOT_EXECUTOR = "integrations.tests.pipeline_fixtures:fail"
+    failed = tagged(pilot, "fails")
+    process(connection, failed)
+    settings.PILOT_EXECUTOR = "integrations.tests.pipeline_fixtures:succeed_with_link"
+    linked = tagged(pilot, "links")
+    process(connection, linked)
+    started = [("asana.add_tag", "pilot-in-progress"), ("asana.comment", STARTED_TEXT)]
+    assert audited(failed) == [
+        *started,
+        ("asana.add_tag", "pilot-failed"),
+        ("asana.remove_tag", "pilot-in-progress"),
+        ("asana.comment", "Failed: RuntimeError: the build is red"),
+    ]
+    assert audited(linked)[2:] == [
+        ("asana.add_tag", "pilot-done"),
+        ("asana.remove_tag", "pilot-in-progress"),
+        ("asana.comment", success_html("Opened a pull request", PR_URL, "PR #42")),
+        ("asana.attach_link", PR_URL),
+        ("asana.complete_task", "completed"),
+    ]
+    assert not AuditLog.objects.exclude(outcome="ok").exists()
+
+
 def test_result_link_becomes_a_rich_comment_and_an_attachment(
     connection, pilot, executor, settings
 ):
@@ -108,7 +138,7 @@ def test_rich_comment_escapes_markup_in_the_result():
     )
 
 
-def test_failing_completion_does_not_block(connection, pilot, executor, settings):
+def test_failing_completion_does_not_block(connection, pilot, executor, settings, caplog):
     settings.ASANA_MAX_RETRIES = 0
     gid = tagged(pilot, "cannot complete")
     pilot.inject("500", times=3, method="PUT", path=rf"^/tasks/{gid}$")
@@ -117,6 +147,10 @@ def test_failing_completion_does_not_block(connection, pilot, executor, settings
     assert "pilot-done" in pilot.tag_names(gid)
     assert pilot.task(gid)["completed"] is False
     assert AuditLog.objects.filter(action="asana.complete_task", outcome="warning").exists()
+    assert any(
+        r.levelname == "WARNING" and "could not mark the task completed" in r.getMessage()
+        for r in caplog.records
+    )
 
 
 # -- failure ------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from datetime import timedelta
 from django.core.management import call_command
 from django.utils import timezone
 
-from integrations.models import ProcessedTask
+from integrations.models import AuditLog, ProcessedTask
 from integrations.pipeline import INTERRUPTED, claim, recover_stale, run_claimed
 from integrations.poller import poll_connection
 from integrations.reporter import STARTED_TEXT
@@ -139,6 +139,8 @@ def test_server_errors_while_tagging_are_retried_without_duplicates(
     pilot.inject("503", times=1, method="POST", path=r"/removeTag$")
     assert process(connection, gid).state == State.DONE
     assert_done_once(pilot, gid, "flaky tags")
+    failures = AuditLog.objects.filter(outcome="error").values_list("action", flat=True)
+    assert sorted(failures) == ["asana.add_tag", "asana.add_tag", "asana.remove_tag"]
 
 
 def test_comment_that_timed_out_after_landing_is_not_posted_again(

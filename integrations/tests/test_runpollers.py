@@ -136,7 +136,7 @@ def test_signal_lets_the_running_execution_finish_and_leaves_nothing_claimed(
 
 
 def test_process_killed_mid_execution_is_recovered_as_interrupted_on_next_start(
-    connection, pilot, tmp_path
+    connection, pilot, tmp_path, settings
 ):
     command, marks, _ = gated_executor(tmp_path, seconds=120)
     gid = tagged(pilot, "killed mid-run")
@@ -168,11 +168,11 @@ def test_process_killed_mid_execution_is_recovered_as_interrupted_on_next_start(
     assert sorted(pilot.tag_names(gid)) == ["pilot", "pilot-failed"]
     assert len(lines(marks)) == 1  # never run a second time on its own
 
+    # Retryable: once pilot-failed is removed, the next cycle (here, in this process) runs it.
     connection.refresh_from_db()
     pilot._objects[gid]["tags"].remove(connection.tag_gids["pilot-failed"])
     interval_passes(connection)
-    quick, _, _ = gated_executor(tmp_path, seconds=0)
-    env["PILOT_EXECUTOR_COMMAND"] = quick
-    assert procs.run(["runpollers", "--once"], env, log) == 0
+    settings.PILOT_EXECUTOR_COMMAND = gated_executor(tmp_path, seconds=0)[0]
+    call_command("runpollers", "--once")
     assert ProcessedTask.objects.get(task_gid=gid).state == State.DONE
     assert unfinished() == 0

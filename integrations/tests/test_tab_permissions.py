@@ -1,6 +1,7 @@
 """Who may press the tab's buttons: staff with the model permission, nobody else."""
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 
@@ -68,3 +69,29 @@ def test_admin_sees_connect_form_with_password_field(admin_client):
     page = admin_client.get("/admin/?tab=integrations").content.decode()
     assert "Connect an Asana workspace" in page
     assert 'type="password" name="token"' in page
+
+
+def _grant(user, *codenames: str) -> None:
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+
+
+def test_only_staff_reach_the_admin_whatever_their_permissions(client, employee_user, connection):
+    _grant(employee_user, "view_asanaconnection", "change_asanaconnection", "add_asanamapping")
+    client.force_login(employee_user)
+    response = client.get("/admin/?tab=integrations")
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    test_url = reverse("admin:integrations:test", args=[connection.pk])
+    assert client.post(test_url).status_code == 403
+
+
+def test_staff_with_the_model_permission_may_change_a_connection(client, outsider_user, connection):
+    _grant(outsider_user, "view_asanaconnection", "change_asanaconnection")
+    client.force_login(outsider_user)
+    prefix = f"c{connection.pk}-"
+    response = client.post(
+        reverse("admin:integrations:settings", args=[connection.pk]),
+        {prefix + "pilot_tag": "robot", prefix + "poll_interval": "60"},
+    )
+    assert response.status_code == 302
+    connection.refresh_from_db()
+    assert connection.pilot_tag == "robot"
