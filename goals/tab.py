@@ -5,20 +5,18 @@ employees whose `manager` is that user, whatever the URL says.
 """
 
 from django.contrib import messages
-from django.contrib.admin.views.decorators import staff_member_required
-from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Prefetch, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
-from django.views.decorators.http import require_POST
 
 from goals.models import EmployeeGoalState, Goal, GoalStatus, KeyResult
 from goals.scope import scoped_employees, scoped_syncs
 from goals.sync import running_sync
 from integrations.audit import record
 from integrations.models import AsanaConnection
+from pilotsite.admin import tab_post
 
 EMPLOYEES_PER_PAGE = 25
 RECENT_SYNCS = 10
@@ -62,11 +60,8 @@ def context(request: HttpRequest) -> dict:
     }
 
 
-@staff_member_required
-@require_POST
+@tab_post("goals.change_goal")
 def sync_now(request: HttpRequest, connection_id: int) -> HttpResponse:
-    if not request.user.has_perm("goals.change_goal"):
-        raise PermissionDenied
     connection = get_object_or_404(AsanaConnection, pk=connection_id)
     running = running_sync(connection)
     if running is not None:

@@ -59,6 +59,7 @@ def poll_connection(
     connection: AsanaConnection, *, client: AsanaClient | None = None
 ) -> PollResult:
     """Steps 1–5 of a poll; returns the candidate GIDs oldest first and records the outcome."""
+    started = timezone.now()
     own_client = client is None
     client = client or client_for(connection)
     before = client.request_count
@@ -78,7 +79,7 @@ def poll_connection(
         if own_client:
             client.close()
     result.requests = client.request_count - before
-    _record(connection, result, health_error)
+    _record(connection, result, health_error, started)
     return result
 
 
@@ -267,12 +268,20 @@ def _backlog_guard(connection: AsanaConnection, fresh: list[dict[str, Any]]) -> 
     return skipped
 
 
-def _record(connection: AsanaConnection, result: PollResult, health_error: str | None) -> None:
+def _record(
+    connection: AsanaConnection, result: PollResult, health_error: str | None, started: datetime
+) -> None:
     now = timezone.now()
-    fields: dict[str, Any] = {"last_poll_at": now, "last_poll_result": result.message[:500]}
+    fields: dict[str, Any] = {"last_poll_result": result.message[:500]}
     if health_error is not None:
         fields.update(last_checked_at=now, last_error=health_error)
-    # A queryset update, so a poll never overwrites settings an admin saved meanwhile.
+    # Queryset updates, so a poll never overwrites settings an admin saved meanwhile.
     AsanaConnection.objects.filter(pk=connection.pk).update(**fields)
+    # The interval runs from the start of a poll (the slot's time when it took one), so a
+    # poll's own duration does not push the next one back; a slow poll never moves it back.
+    AsanaConnection.objects.filter(pk=connection.pk).filter(
+        Q(last_poll_at__isnull=True) | Q(last_poll_at__lt=started)
+    ).update(last_poll_at=started)
+    fields["last_poll_at"] = max(connection.last_poll_at or started, started)
     for name, value in fields.items():
         setattr(connection, name, value)

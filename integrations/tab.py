@@ -1,18 +1,14 @@
 """The integrations tab: an Asana card per connection, the connect form, the latest audit entries,
 and the form posts behind the cards' buttons (mounted under `/admin/tabs/integrations/`)."""
 
-from collections.abc import Callable
-from functools import wraps
 from typing import Any
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
-from django.urls import path, reverse
+from django.urls import path
 from django.views.decorators.debug import sensitive_post_parameters
-from django.views.decorators.http import require_POST
 
 from goals import card as goals_card
 from integrations import pipeline_tab, webhook_admin_views, webhooks_tab
@@ -31,6 +27,7 @@ from integrations.mapping import (
     workspace_users,
 )
 from integrations.models import AsanaConnection, AsanaMapping, AuditLog, Employee
+from pilotsite.admin import back_to_tab, tab_post
 
 # A page with hundreds of per-employee forms helps nobody; the rest go by email or CSV.
 UNMAPPED_SHOWN = 50
@@ -132,8 +129,7 @@ def context(request: HttpRequest) -> dict[str, Any]:
 
 
 def _back(anchor: str = "") -> HttpResponseRedirect:
-    url = reverse("admin:index") + "?tab=integrations"
-    return HttpResponseRedirect(f"{url}#{anchor}" if anchor else url)
+    return back_to_tab("integrations", anchor)
 
 
 def _failed(
@@ -151,25 +147,8 @@ def _form_errors(form: forms.Form) -> dict[str, list[str]]:
     return {name: [str(m) for m in messages_] for name, messages_ in form.errors.items()}
 
 
-def _staff_post(*perms: str) -> Callable:
-    """Only active staff holding every permission may post; others get 403."""
-
-    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @require_POST
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            user = request.user
-            if not (user.is_active and user.is_staff and user.has_perms(perms)):
-                raise PermissionDenied
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
-
-
 @sensitive_post_parameters("token")
-@_staff_post(*CONNECT_PERMS)
+@tab_post(*CONNECT_PERMS)
 def connect_view(request: HttpRequest) -> HttpResponse:
     form = ConnectForm(request.POST)
     kept = ConnectForm.kept_values(request.POST)
@@ -192,7 +171,7 @@ def connect_view(request: HttpRequest) -> HttpResponse:
     return _back()
 
 
-@_staff_post("integrations.change_asanaconnection")
+@tab_post("integrations.change_asanaconnection")
 def test_view(request: HttpRequest, pk: int) -> HttpResponse:
     connection = get_object_or_404(AsanaConnection, pk=pk)
     ok, message = test_connection(connection, actor=request.user)
@@ -200,7 +179,7 @@ def test_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _back()
 
 
-@_staff_post("integrations.change_asanaconnection")
+@tab_post("integrations.change_asanaconnection")
 def settings_view(request: HttpRequest, pk: int) -> HttpResponse:
     connection = get_object_or_404(AsanaConnection, pk=pk)
     form = ConnectionSettingsForm.for_connection(connection, request.POST)
@@ -218,7 +197,7 @@ def settings_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _back()
 
 
-@_staff_post("integrations.add_asanamapping")
+@tab_post("integrations.add_asanamapping")
 def map_view(request: HttpRequest, pk: int) -> HttpResponse:
     connection = get_object_or_404(AsanaConnection, pk=pk)
     form = MappingForm(request.POST)
@@ -241,7 +220,7 @@ def map_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _back()
 
 
-@_staff_post("integrations.add_asanamapping")
+@tab_post("integrations.add_asanamapping")
 def automap_view(request: HttpRequest, pk: int) -> HttpResponse:
     connection = get_object_or_404(AsanaConnection, pk=pk)
     try:

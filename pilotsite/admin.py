@@ -10,12 +10,16 @@ person (users and permissions included) are also written to the integrations aud
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import wraps
+from typing import Any
 
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
 from django.db.models import Model
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, include, path
+from django.urls import URLPattern, include, path, reverse
+from django.views.decorators.http import require_POST
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,28 @@ def register_tab(tab: Tab) -> None:
 
 def tabs() -> list[Tab]:
     return sorted(_tabs.values(), key=lambda t: (t.order, t.slug))
+
+
+def back_to_tab(slug: str, anchor: str = "") -> HttpResponseRedirect:
+    url = f"{reverse('admin:index')}?tab={slug}"
+    return HttpResponseRedirect(f"{url}#{anchor}" if anchor else url)
+
+
+def tab_post(*perms: str) -> Callable:
+    """A tab's form post: POST only, and only active staff holding every permission (403)."""
+
+    def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+        @require_POST
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            user = request.user
+            if not (user.is_active and user.is_staff and user.has_perms(perms)):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
 
 
 def _describe(message: object) -> str:

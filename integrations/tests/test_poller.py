@@ -189,3 +189,20 @@ def test_poll_is_due_again_after_the_interval(connection, pilot):
     pilot.reset_requests()
     assert poll_if_due(connection).ok
     assert paths(pilot) == [f"/tags/{pilot.pilot_tag_gid}/tasks"]
+
+
+def test_interval_runs_from_the_start_of_a_poll(connection, pilot):
+    pilot.inject("slow", method="GET", path=r"^/tags/\d+/tasks$", delay=0.5)
+    started = timezone.now()
+    poll_if_due(connection)
+    connection.refresh_from_db()
+    assert started <= connection.last_poll_at < started + timedelta(seconds=0.5)
+
+
+def test_a_slow_poll_never_moves_the_slot_back(connection, pilot):
+    # Another process took the next slot while this poll was still running.
+    later = timezone.now() + timedelta(seconds=10)
+    AsanaConnection.objects.filter(pk=connection.pk).update(last_poll_at=later)
+    poll_connection(connection)
+    connection.refresh_from_db()
+    assert connection.last_poll_at == later
