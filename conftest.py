@@ -3,9 +3,17 @@
 from collections.abc import Iterator
 
 import pytest
+from django.core.cache import cache
 
 from integrations.asana.fake import FakeAsana
 from integrations.asana.fake_server import FakeAsanaServer
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """The cache is process-wide (webhook audit throttling, workspace users for the tab);
+    every test starts with it empty."""
+    cache.clear()
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import messages
+from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path
@@ -40,15 +41,28 @@ _FAILED = "integrations.failed_forms"
 CONNECT_PERMS = ("integrations.add_asanaconnection", "integrations.change_asanaconnection")
 
 
+USERS_CACHE_SECONDS = 300
+
+
 def _users(request: HttpRequest, connection: AsanaConnection) -> tuple[list[dict], str]:
-    """The workspace's users, read from Asana at most once per request."""
-    cache = request.__dict__.setdefault("_asana_workspace_users", {})
-    if connection.pk not in cache:
-        try:
-            cache[connection.pk] = (workspace_users(connection), "")
-        except MappingError as exc:
-            cache[connection.pk] = ([], str(exc))
-    return cache[connection.pk]
+    """The workspace's users for the mapping choices, read from Asana at most once per request
+    and reused for a few minutes: every page view would otherwise read every page of users,
+    and a slow Asana would hold the whole tab up."""
+    per_request = request.__dict__.setdefault("_asana_workspace_users", {})
+    if connection.pk not in per_request:
+        key = f"pilotsite:workspace-users:{connection.pk}:{connection.workspace_gid}"
+        users = cache.get(key)
+        if users is not None:
+            per_request[connection.pk] = (users, "")
+        else:
+            try:
+                users = workspace_users(connection)
+            except MappingError as exc:
+                per_request[connection.pk] = ([], str(exc))
+            else:
+                cache.set(key, users, USERS_CACHE_SECONDS)
+                per_request[connection.pk] = (users, "")
+    return per_request[connection.pk]
 
 
 def _form_level(failed: dict) -> list[str]:

@@ -26,7 +26,6 @@ connection = webhook_support.connection
 project = webhook_support.project
 registration = webhook_support.registration
 executor = webhook_support.executor
-fresh_audit_throttle = webhook_support.fresh_audit_throttle
 
 
 def _pilot_task(fake, project_gid, name="Summarise the Q3 report", tags=("pilot",)):

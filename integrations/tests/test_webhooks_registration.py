@@ -24,7 +24,6 @@ from integrations.webhooks import (
 connection = webhook_support.connection
 project = webhook_support.project
 registration = webhook_support.registration
-fresh_audit_throttle = webhook_support.fresh_audit_throttle
 State = WebhookRegistration.State
 
 

@@ -11,7 +11,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from django.core.cache import cache
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
@@ -29,13 +28,6 @@ def recording_executor(task: dict[str, Any]) -> dict[str, Any]:
     with _executions_lock:
         executions.append(task["gid"])
     return {"summary": "done by the test executor"}
-
-
-@pytest.fixture(autouse=True)
-def fresh_audit_throttle() -> None:
-    """The view throttles refusal audit rows with windows kept in the process-wide cache;
-    each test starts with none open."""
-    cache.clear()
 
 
 @pytest.fixture
