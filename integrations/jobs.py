@@ -3,8 +3,9 @@
 The cluster path and `runpollers` call the same pipeline functions and may run at the
 same time: the poll slot keeps each connection to one poll per interval, and the claim
 keeps every task to one execution. The schedule fires every minute (django-q2's finest
-granularity), so a connection whose interval is shorter is polled that often only by
-`runpollers`.
+granularity, and its scheduler looks only every 30 s), so the cluster polls a connection
+at the first run after its interval has passed; an interval shorter than that is kept
+only by `runpollers`.
 """
 
 import logging

@@ -192,11 +192,11 @@ def test_poll_is_due_again_after_the_interval(connection, pilot):
 
 
 def test_interval_runs_from_the_start_of_a_poll(connection, pilot):
-    pilot.inject("slow", method="GET", path=r"^/tags/\d+/tasks$", delay=0.5)
+    pilot.inject("slow", method="GET", path=r"^/tags/\d+/tasks$", delay=0.3)
     started = timezone.now()
     poll_if_due(connection)
     connection.refresh_from_db()
-    assert started <= connection.last_poll_at < started + timedelta(seconds=0.5)
+    assert started <= connection.last_poll_at < started + timedelta(seconds=0.3)
 
 
 def test_a_slow_poll_never_moves_the_slot_back(connection, pilot):
