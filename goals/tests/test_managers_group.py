@@ -2,8 +2,9 @@
 
 import importlib
 
-from django.apps import apps
 from django.contrib.auth.models import Group
+from django.db import connection as db_connection
+from django.db.migrations.loader import MigrationLoader
 
 migration = importlib.import_module("goals.migrations.0002_managers_group")
 
@@ -25,11 +26,13 @@ def test_the_managers_group_may_only_view(db):
 
 def test_running_the_migration_again_duplicates_nothing(db):
     class Editor:
-        class connection:
-            alias = "default"
+        connection = db_connection
 
-    migration.create_managers_group(apps, Editor())
-    migration.create_managers_group(apps, Editor())
+    # The migration's own (historical) app registry: the function flips `models_module` on
+    # the app configs it is given, which must never touch the live registry.
+    state = MigrationLoader(db_connection).project_state(("goals", "0002_managers_group"))
+    migration.create_managers_group(state.apps, Editor())
+    migration.create_managers_group(state.apps, Editor())
 
     assert Group.objects.filter(name="Managers").count() == 1
     assert len(_codenames()) == 5
