@@ -7,12 +7,13 @@ so changing a connection's interval needs no schedule change.
 
 import logging
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS
 from django.db.models import Max, Q
 from django.utils import timezone
 
 from goals.sync import GoalsError, sync_goals
 from integrations.models import AsanaConnection
+from pilotsite.schedules import ensure_schedule
 
 log = logging.getLogger(__name__)
 
@@ -59,16 +60,4 @@ def sync_connection(connection_id: int, source: str = "admin") -> str:
 
 def ensure_schedules(using: str = DEFAULT_DB_ALIAS, **_: object) -> None:
     """Create or update the schedule; safe to run any number of times (post_migrate runs it)."""
-    from django_q.models import Schedule
-
-    if Schedule._meta.db_table not in connections[using].introspection.table_names():
-        return  # django_q is not migrated (yet) on this database
-    Schedule.objects.using(using).update_or_create(
-        name=SCHEDULE_NAME,
-        defaults={
-            "func": "goals.jobs.sync_all_due",
-            "schedule_type": Schedule.MINUTES,
-            "minutes": CHECK_EVERY_MINUTES,
-            "repeats": -1,
-        },
-    )
+    ensure_schedule(SCHEDULE_NAME, "goals.jobs.sync_all_due", CHECK_EVERY_MINUTES, using)

@@ -12,12 +12,14 @@ import logging
 from typing import Any
 
 from django.conf import settings
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
+from django.db import DEFAULT_DB_ALIAS
 
 from integrations import pipeline
 from integrations.executor import executor_configured
 from integrations.models import AsanaConnection, ProcessedTask
 from integrations.poller import poll_if_due
+from integrations.webhook_jobs import HEALTH_MINUTES, HEALTH_SCHEDULE
+from pilotsite.schedules import ensure_schedule
 
 log = logging.getLogger(__name__)
 
@@ -74,26 +76,9 @@ def run_claimed_job(pk: int, claim_token: str | None = None) -> str:
 
 
 def ensure_schedules(using: str = DEFAULT_DB_ALIAS, **_: object) -> None:
-    """Create or update the poll schedule; running it again never adds a duplicate
-    (post_migrate runs it)."""
-    from django_q.models import Schedule
-
-    if Schedule._meta.db_table not in connections[using].introspection.table_names():
-        return  # django_q is not migrated (yet) on this database
-    schedules = Schedule.objects.using(using)
-    with transaction.atomic(using=using):
-        for extra in list(schedules.filter(name=POLL_SCHEDULE).order_by("pk"))[1:]:
-            extra.delete()
-        schedules.update_or_create(
-            name=POLL_SCHEDULE,
-            defaults={
-                "func": "integrations.jobs.poll_all",
-                "schedule_type": Schedule.MINUTES,
-                "minutes": 1,
-                "repeats": -1,
-            },
-        )
-    # The webhook health check (issue 5) keeps its own schedule, made the same way.
-    from integrations.webhook_jobs import ensure_webhook_schedule
-
-    ensure_webhook_schedule()
+    """Create or update the poll and webhook-health schedules; running it again never adds a
+    duplicate (post_migrate runs it)."""
+    ensure_schedule(POLL_SCHEDULE, "integrations.jobs.poll_all", 1, using)
+    ensure_schedule(
+        HEALTH_SCHEDULE, "integrations.webhook_jobs.check_all_webhooks", HEALTH_MINUTES, using
+    )

@@ -1,4 +1,4 @@
-"""django-q2 job and schedule for the periodic webhook health check.
+"""django-q2 job for the periodic webhook health check (scheduled by `integrations.jobs`).
 
 Asana deletes a webhook whose deliveries have failed for 24 hours; checking every
 15 minutes shows that on the card long before, and offers re-registration. Polling keeps
@@ -6,9 +6,6 @@ working as the fallback whatever the webhook state.
 """
 
 from typing import Any
-
-from django.db import transaction
-from django_q.models import Schedule
 
 from integrations.models import AsanaConnection
 from integrations.webhooks import check_webhook_health, health_text, prune_deliveries
@@ -24,19 +21,3 @@ def check_all_webhooks() -> dict[str, Any]:
         for connection in AsanaConnection.objects.filter(webhooks__isnull=False).distinct()
     }
     return {"connections": results, "pruned_deliveries": prune_deliveries()}
-
-
-def ensure_webhook_schedule() -> None:
-    """Create or correct the schedule by name; running it again never adds a duplicate."""
-    with transaction.atomic():
-        for extra in Schedule.objects.filter(name=HEALTH_SCHEDULE).order_by("pk")[1:]:
-            extra.delete()
-        Schedule.objects.update_or_create(
-            name=HEALTH_SCHEDULE,
-            defaults={
-                "func": "integrations.webhook_jobs.check_all_webhooks",
-                "schedule_type": Schedule.MINUTES,
-                "minutes": HEALTH_MINUTES,
-                "repeats": -1,
-            },
-        )
