@@ -25,3 +25,5 @@ STORAGES = {
 
 # Signing in is in many tests; the production hasher is deliberately slow.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Nothing is collected for tests; whitenoise would warn about the missing directory.
+STATIC_ROOT = None
