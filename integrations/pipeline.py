@@ -19,7 +19,8 @@ from functools import partial
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db import IntegrityError, close_old_connections, transaction
+from django.db import IntegrityError, transaction
+from django.db import connection as db_connection
 from django.db.models import F
 from django.utils import timezone
 
@@ -142,7 +143,9 @@ class LeaseKeeper:
                     self.lost = True
                     log.warning("processed task %s: lease lost to another process", self.pk)
         finally:
-            close_old_connections()
+            # This thread ends here: its own connection must not outlive it (with
+            # CONN_MAX_AGE, close_old_connections would keep it open until collected).
+            db_connection.close()
 
 
 def run_claimed(

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +47,14 @@ def child_env(base_url: str, **extra: str) -> dict[str, str]:
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with log.open("ab") as out:
+        # A session of its own, so `stop` can also reap what the child started (the q
+        # cluster's workers), leaving no process connected to the test database.
         return subprocess.Popen(
-            [sys.executable, MANAGE, *args], env=env, stdout=out, stderr=subprocess.STDOUT
+            [sys.executable, MANAGE, *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
@@ -67,6 +74,8 @@ def stop(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 60)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+    with suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
     return proc.returncode
 
 
