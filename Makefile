@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test lint format install
+.PHONY: run test lint format install env-file
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,14 +14,19 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 
 install: $(VENV)/.installed
 
-.env:
-	@echo "Writing .env with a new random SECRET_KEY (local plain-HTTP run; see README for production)."
-	@printf '%s\n' \
-	  "SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
-	  "SECURE_SSL_REDIRECT=off" "SESSION_COOKIE_SECURE=off" "CSRF_COOKIE_SECURE=off" \
-	  "SECURE_HSTS_SECONDS=0" > .env
+# Adds a SECRET_KEY (and plain-HTTP settings for a local run) to .env unless it has one,
+# so a .env written by hand first (say with ASANA_API_BASE_URL) is completed, not skipped.
+env-file: install
+	@touch .env
+	@[ ! -s .env ] || [ -z "$$(tail -c1 .env)" ] || echo >> .env
+	@grep -q '^SECRET_KEY=' .env || { \
+	  echo "Adding a random SECRET_KEY and local plain-HTTP settings to .env (see README for production)."; \
+	  printf '%s\n' \
+	    "SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+	    "SECURE_SSL_REDIRECT=off" "SESSION_COOKIE_SECURE=off" "CSRF_COOKIE_SECURE=off" \
+	    "SECURE_HSTS_SECONDS=0" >> .env; }
 
-run: install .env
+run: install env-file
 	$(PY) manage.py migrate --no-input
 	$(PY) manage.py collectstatic --no-input --verbosity 0
 	$(PY) manage.py ensureadmin --url http://127.0.0.1:$(PORT)/admin/

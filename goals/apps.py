@@ -18,6 +18,7 @@ class GoalsConfig(AppConfig):
                 context=tab.context,
                 urls=tab.urlpatterns,
                 order=20,
+                permission="goals.view_goal",
             )
         )
         # The schedule is data, so it is (re)created after every migrate.

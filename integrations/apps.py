@@ -23,5 +23,6 @@ class IntegrationsConfig(AppConfig):
                 context=tab.context,
                 urls=tab.urlpatterns,
                 order=10,
+                permission="integrations.view_asanaconnection",
             )
         )

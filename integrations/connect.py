@@ -78,24 +78,48 @@ def verify_workspace(token: str, workspace_gid: str) -> dict[str, Any]:
     )
 
 
+# What a new connection gets for a setting the caller did not give (None = "not given").
+CONNECT_DEFAULTS: dict[str, Any] = {
+    "pilot_tag": "pilot",
+    "poll_interval": 30,
+    "polling_enabled": True,
+    "skip_backlog": False,
+}
+
+
 def connect_workspace(
     token: str,
     workspace_gid: str,
     *,
-    pilot_tag: str = "pilot",
-    poll_interval: int = 30,
-    polling_enabled: bool = True,
-    skip_backlog: bool = False,
+    pilot_tag: str | None = None,
+    poll_interval: int | None = None,
+    polling_enabled: bool | None = None,
+    skip_backlog: bool | None = None,
     actor: AbstractBaseUser | None = None,
 ) -> AsanaConnection:
-    """Verify `token` against `workspace_gid`, then create or update that connection."""
-    pilot_tag = (pilot_tag or "").strip()
-    if not pilot_tag or len(pilot_tag) > 100:
-        raise ConnectError(
-            "The pilot tag name must be 1 to 100 characters (the default is `pilot`)."
-        )
-    if poll_interval < 5:
+    """Verify `token` against `workspace_gid`, then create or update that connection.
+
+    A setting left as None is "not given": a new connection takes its default from
+    CONNECT_DEFAULTS, an existing one keeps its stored value. The token is always replaced.
+    """
+    if pilot_tag is not None:
+        pilot_tag = pilot_tag.strip()
+        if not pilot_tag or len(pilot_tag) > 100:
+            raise ConnectError(
+                "The pilot tag name must be 1 to 100 characters (the default is `pilot`)."
+            )
+    if poll_interval is not None and poll_interval < 5:
         raise ConnectError("The poll interval must be at least 5 seconds.")
+    given = {
+        name: value
+        for name, value in {
+            "pilot_tag": pilot_tag,
+            "poll_interval": poll_interval,
+            "polling_enabled": polling_enabled,
+            "skip_backlog": skip_backlog,
+        }.items()
+        if value is not None
+    }
     workspace = verify_workspace(token, workspace_gid)
     with transaction.atomic():
         connection = (
@@ -106,25 +130,27 @@ def connect_workspace(
         created = connection is None
         if created:
             connection = AsanaConnection(workspace_gid=workspace["gid"])
-        elif connection.pilot_tag != pilot_tag:
-            connection.tag_gids = {}
+            wanted = {**CONNECT_DEFAULTS, **given}
+        else:
+            wanted = given
+            if "pilot_tag" in given and connection.pilot_tag != given["pilot_tag"]:
+                # The cached tag GIDs belong to the old tag name.
+                connection.tag_gids = {}
+        for name, value in wanted.items():
+            setattr(connection, name, value)
         connection.workspace_name = workspace["name"]
         connection.access_token = token.strip()
-        connection.pilot_tag = pilot_tag
-        connection.poll_interval = poll_interval
-        connection.polling_enabled = polling_enabled
-        connection.skip_backlog = skip_backlog
         connection.last_checked_at = timezone.now()
         connection.last_error = ""
         connection.full_clean()
         connection.save()
-        polling = f"every {poll_interval}s" if polling_enabled else "off"
+        polling = f"every {connection.poll_interval}s" if connection.polling_enabled else "off"
         audit.record(
             "connection.create" if created else "connection.update",
             target=str(connection),
             detail=(
-                f"token {connection.masked_token}; pilot tag {pilot_tag!r}; polling {polling}; "
-                f"skip backlog {'yes' if skip_backlog else 'no'}"
+                f"token {connection.masked_token}; pilot tag {connection.pilot_tag!r}; "
+                f"polling {polling}; skip backlog {'yes' if connection.skip_backlog else 'no'}"
             ),
             actor=actor,
             connection=connection,

@@ -10,6 +10,7 @@ kept in memory, so a chatty command cannot exhaust it.
 """
 
 import contextlib
+import functools
 import importlib
 import json
 import os
@@ -31,8 +32,17 @@ ERROR_LIMIT = 1_500
 SUMMARY_LIMIT = 2_000
 KILL_GRACE_SECONDS = 5.0
 # pilotsite's own secrets are no business of the executor (it may run text written by
-# anyone who can tag a task), so they are not passed on.
-WITHHELD_ENV = ("SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DATABASE_URL", "REDIS_URL")
+# anyone who can tag a task), so they are not passed on. `.env` is read into the process
+# environment, so whatever is kept there would otherwise reach the command too. The one
+# list of them: DATABASE_URL and REDIS_URL may carry passwords, ASANA_ACCESS_TOKEN is what
+# `asana connect` reads.
+WITHHELD_ENV = (
+    "SECRET_KEY",
+    "FIELD_ENCRYPTION_KEY",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "ASANA_ACCESS_TOKEN",
+)
 
 
 @dataclass
@@ -45,12 +55,26 @@ class Execution:
     output: str = ""
 
 
+def executor_problem() -> str:
+    """What is wrong with PILOT_EXECUTOR (it cannot be resolved), or "" when nothing is."""
+    if not settings.PILOT_EXECUTOR:
+        return ""
+    return resolve_callable(settings.PILOT_EXECUTOR)[1]
+
+
 def executor_configured() -> bool:
-    return bool(settings.PILOT_EXECUTOR or settings.PILOT_EXECUTOR_COMMAND)
+    """An executor that can run: a command, or a callable that resolves. An unresolvable
+    PILOT_EXECUTOR counts as none (it wins over the command), so no task is claimed only to
+    fail."""
+    if settings.PILOT_EXECUTOR:
+        return not executor_problem()
+    return bool(settings.PILOT_EXECUTOR_COMMAND)
 
 
 def executor_description() -> str:
     if settings.PILOT_EXECUTOR:
+        if problem := executor_problem():
+            return f"{problem}; until then no task is claimed"
         return f"Python callable {settings.PILOT_EXECUTOR}"
     if settings.PILOT_EXECUTOR_COMMAND:
         return (
@@ -220,12 +244,35 @@ def _result(value: dict[str, Any], output: str) -> Execution:
 # -- Python callable executor --------------------------------------------------------
 
 
-def load_callable(dotted: str) -> Callable[[dict[str, Any]], Any]:
+@functools.lru_cache(maxsize=32)
+def resolve_callable(dotted: str) -> tuple[Callable[[dict[str, Any]], Any] | None, str]:
+    """(the callable, "") or (None, what is wrong and what to do).
+
+    Cached per value (tests override the setting): the import happens once per process, so
+    a fixed setting, or a module installed later, needs a restart like any setting change.
+    """
+    setting = f"PILOT_EXECUTOR {dotted!r}"
     module_name, _, attr = dotted.partition(":")
-    func = getattr(importlib.import_module(module_name), attr)
+    if not module_name.strip() or not attr.strip():
+        return None, f"{setting} must look like package.module:function; fix the setting"
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        return None, redact(f"{setting} cannot be imported: {exc}; fix the setting")
+    except Exception as exc:  # the module itself fails on import
+        return None, redact(
+            f"{setting} cannot be imported: {type(exc).__name__}: {exc}; fix the setting"
+        )
+    try:
+        func = getattr(module, attr)
+    except AttributeError:
+        return None, (
+            f"{setting} cannot be found: module {module_name!r} has no attribute {attr!r}; "
+            "fix the setting"
+        )
     if not callable(func):
-        raise TypeError(f"{dotted} is not callable")
-    return func
+        return None, f"{setting} is not callable; fix the setting"
+    return func, ""
 
 
 def run_callable(dotted: str, task: dict[str, Any]) -> Execution:
@@ -233,8 +280,11 @@ def run_callable(dotted: str, task: dict[str, Any]) -> Execution:
 
     There is no timeout in-process: a callable that can hang should use its own.
     """
+    func, problem = resolve_callable(dotted)
+    if func is None:
+        return Execution(ok=False, error=problem[:ERROR_LIMIT])
     try:
-        value = load_callable(dotted)(task)
+        value = func(task)
     except Exception as exc:
         trace = traceback.format_exc()
         return Execution(

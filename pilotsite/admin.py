@@ -30,6 +30,8 @@ class Tab:
     context: Callable[[HttpRequest], dict]
     urls: list[URLPattern] = field(default_factory=list)
     order: int = 100
+    # Who sees the tab; the first tab a user may see is their default.
+    permission: str = ""
 
 
 _tabs: dict[str, Tab] = {}
@@ -138,22 +140,27 @@ class PilotAdminSite(admin.AdminSite):
         return [path("", include(extra)), *super().get_urls()]
 
     def index(self, request, extra_context=None):
-        available = tabs()
+        everything = tabs()
+        available = [
+            t for t in everything if not t.permission or request.user.has_perm(t.permission)
+        ]
         wanted = request.GET.get("tab")
-        current = next((t for t in available if t.slug == wanted), None)
+        current = next((t for t in everything if t.slug == wanted), None)
         if current is None and wanted in (None, "") and available:
             current = available[0]
         if current is None:
             # "?tab=models" (or an unknown tab) shows Django's usual model index.
             return super().index(request, extra_context)
+        denied = current not in available
         context = {
             **self.each_context(request),
             "title": current.label,
             "subtitle": None,
             "tabs": available,
             "current_tab": current,
+            "tab_denied": denied,
             "app_list": self.get_app_list(request),
-            **current.context(request),
+            **({} if denied else current.context(request)),
             **(extra_context or {}),
         }
         request.current_app = self.name

@@ -1,6 +1,8 @@
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
+from integrations.executor import executor_problem
+
 
 @register()
 def required_configuration(app_configs, **kwargs):
@@ -21,6 +23,8 @@ def required_configuration(app_configs, **kwargs):
                 id="pilotsite.E004",
             )
         )
+    elif settings.PILOT_EXECUTOR and (problem := executor_problem()):
+        problems.append(Error(problem, id="pilotsite.E005"))
     if settings.PILOT_EXECUTOR and settings.PILOT_EXECUTOR_COMMAND:
         problems.append(
             Warning(

@@ -12,11 +12,22 @@ import threading
 _lock = threading.Lock()
 _known: set[str] = set()
 
-# Asana PATs look like "2/1204.../1209...:0a1b..." or "1/123:abc"; bearer headers carry any token.
-_PATTERNS = [
-    re.compile(r"\b\d/\d+(?:/\d+)?:[0-9a-fA-F]{16,}\b"),
-    re.compile(r"(?i)(bearer\s+)[^\s\"',]+"),
-]
+# Asana PATs look like "2/1204.../1209...:0a1b..." or "1/123:abc". Executor output is
+# posted to Asana, so well-known token shapes of other services are masked too.
+_TOKEN_SHAPES = re.compile(
+    r"\b\d/\d+(?:/\d+)?:[0-9a-fA-F]{16,}\b"  # Asana personal access token
+    r"|\bgh[pousr]_[A-Za-z0-9]{20,}\b"  # GitHub
+    r"|\bgithub_pat_[A-Za-z0-9_]{20,}\b"
+    r"|\bglpat-[A-Za-z0-9_-]{20,}\b"  # GitLab
+    r"|\bxox[abposr]-[A-Za-z0-9-]{10,}\b"  # Slack
+    r"|\bsk-[A-Za-z0-9_-]{20,}\b"  # OpenAI / Anthropic style API keys
+    r"|\bAKIA[0-9A-Z]{16}\b"  # AWS access key id
+)
+# "Bearer x", "token=x", "password: x", "api_key=x", "Authorization: Basic x" ...
+_LABELLED = re.compile(
+    r"(?i)(\bbearer\s+|\bbasic\s+|\b(?:[a-z_]*_)?(?:token|secret|password|passwd|pwd|api_?key)"
+    r"\b[\"']?\s*[:=]\s*[\"']?)[^\s\"',;&]+"
+)
 MASK = "[redacted]"
 
 
@@ -32,8 +43,8 @@ def redact(text: object, *secrets: str | None) -> str:
         known = sorted(_known | {s for s in secrets if s}, key=len, reverse=True)
     for secret in known:
         out = out.replace(secret, MASK)
-    out = _PATTERNS[0].sub(MASK, out)
-    return _PATTERNS[1].sub(lambda m: m.group(1) + MASK, out)
+    out = _TOKEN_SHAPES.sub(MASK, out)
+    return _LABELLED.sub(lambda m: m.group(1) + MASK, out)
 
 
 def mask(secret: str | None) -> str:

@@ -362,4 +362,4 @@ def test_the_tab_for_an_anonymous_user_shows_nothing(db):
     request = RequestFactory().get(TAB)
     request.user = AnonymousUser()
 
-    assert tab.context(request) == {"goals_denied": True}
+    assert tab.context(request) == {}

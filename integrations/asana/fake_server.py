@@ -112,7 +112,8 @@ def seed_demo(fake: FakeAsana) -> None:
         status="green",
         html_notes="<body>Company goal.</body>",
         due_on="2026-12-31",
-        metric={"current_number_value": 40, "target_number_value": 100, "unit": "percentage"},
+        # Asana stores a percentage metric as a fraction: 0.4 is shown as 40%.
+        metric={"current_number_value": 0.4, "target_number_value": 1, "unit": "percentage"},
     )
     fake.add_goal(ws, "Onboard ten users", owner_gid=fake.user_gid, parent_gid=parent)
     fake.add_goal(ws, "Write the handbook", parent_gid=parent)

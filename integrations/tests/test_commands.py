@@ -47,6 +47,69 @@ def test_asana_connect_no_polling(fake_asana, token_env):
     assert "polling off" in out and not AsanaConnection.objects.get().polling_enabled
 
 
+def _connect(fake_asana, *options: str) -> AsanaConnection:
+    _run("asana", "connect", "--workspace", fake_asana.workspace_gid, *options)
+    return AsanaConnection.objects.get()
+
+
+def test_asana_connect_new_connection_takes_the_defaults(fake_asana, token_env):
+    connection = _connect(fake_asana)
+    assert (
+        connection.pilot_tag,
+        connection.poll_interval,
+        connection.polling_enabled,
+        connection.skip_backlog,
+    ) == ("pilot", 30, True, False)
+
+
+def test_asana_connect_again_without_options_keeps_the_settings(fake_asana, token_env, monkeypatch):
+    _connect(fake_asana, "--pilot-tag", "robot", "--poll-interval", "90", "--no-polling")
+    _connect(fake_asana, "--skip-backlog")
+    rotated = "2/77/66:" + "a" * 32
+    fake_asana.add_token(rotated, fake_asana.user_gid)
+    monkeypatch.setenv("ASANA_ACCESS_TOKEN", rotated)
+    out = _run("asana", "connect", "--workspace", fake_asana.workspace_gid)
+    connection = AsanaConnection.objects.get()
+    assert connection.access_token == rotated
+    assert (
+        connection.pilot_tag,
+        connection.poll_interval,
+        connection.polling_enabled,
+        connection.skip_backlog,
+    ) == ("robot", 90, False, True)
+    assert "pilot tag 'robot', polling off." in out
+
+
+def test_asana_connect_again_with_pilot_tag_changes_only_the_tag(fake_asana, token_env):
+    first = _connect(fake_asana, "--poll-interval", "90", "--no-polling")
+    first.tag_gids = {"pilot": "123"}
+    first.save()
+    connection = _connect(fake_asana, "--pilot-tag", "robot")
+    assert (connection.pilot_tag, connection.tag_gids) == ("robot", {})
+    assert (connection.poll_interval, connection.polling_enabled) == (90, False)
+
+
+def test_asana_connect_again_with_the_same_pilot_tag_keeps_the_cached_tag_gids(
+    fake_asana, token_env
+):
+    first = _connect(fake_asana)
+    first.tag_gids = {"pilot": "123"}
+    first.save()
+    assert _connect(fake_asana).tag_gids == {"pilot": "123"}
+
+
+def test_asana_connect_polling_turns_polling_back_on(fake_asana, token_env):
+    assert not _connect(fake_asana, "--poll-interval", "45", "--no-polling").polling_enabled
+    connection = _connect(fake_asana, "--polling")
+    assert connection.polling_enabled and connection.poll_interval == 45
+
+
+def test_asana_connect_polling_and_no_polling_are_mutually_exclusive(fake_asana, token_env):
+    with pytest.raises(CommandError, match="not allowed with argument"):
+        _connect(fake_asana, "--polling", "--no-polling")
+    assert not AsanaConnection.objects.exists()
+
+
 def test_asana_connect_with_a_bad_token_fails_clearly(fake_asana, monkeypatch):
     monkeypatch.setenv("ASANA_ACCESS_TOKEN", "2/9/9:" + "f" * 32)
     with pytest.raises(CommandError, match="the token was rejected by Asana \\(401\\)"):

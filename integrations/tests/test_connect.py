@@ -53,6 +53,52 @@ def test_connect_again_updates_the_same_connection(fake_asana):
     assert (again.pilot_tag, again.polling_enabled, again.tag_gids) == ("robot", False, {})
 
 
+def test_connect_again_without_settings_keeps_them_and_replaces_the_token(fake_asana):
+    first = connect_workspace(
+        fake_asana.token,
+        fake_asana.workspace_gid,
+        pilot_tag="robot",
+        poll_interval=90,
+        polling_enabled=False,
+        skip_backlog=True,
+    )
+    first.tag_gids = {"robot": "123"}
+    first.save()
+    rotated = "2/77/66:" + "a" * 32
+    fake_asana.add_token(rotated, fake_asana.user_gid)
+    again = connect_workspace(rotated, fake_asana.workspace_gid)
+    assert again.pk == first.pk and again.access_token == rotated
+    assert (again.pilot_tag, again.poll_interval, again.polling_enabled, again.skip_backlog) == (
+        "robot",
+        90,
+        False,
+        True,
+    )
+    assert again.tag_gids == {"robot": "123"}
+    update = AuditLog.objects.get(action="connection.update")
+    assert "pilot tag 'robot'; polling off; skip backlog yes" in update.detail
+
+
+def test_connect_again_changes_only_the_settings_given(fake_asana):
+    connect_workspace(fake_asana.token, fake_asana.workspace_gid, poll_interval=90)
+    again = connect_workspace(fake_asana.token, fake_asana.workspace_gid, skip_backlog=True)
+    assert (again.pilot_tag, again.poll_interval, again.polling_enabled, again.skip_backlog) == (
+        "pilot",
+        90,
+        True,
+        True,
+    )
+
+
+def test_connect_rejects_a_bad_setting_before_calling_asana(fake_asana):
+    fake_asana.reset_requests()
+    with pytest.raises(ConnectError, match="at least 5 seconds"):
+        connect_workspace(fake_asana.token, fake_asana.workspace_gid, poll_interval=2)
+    with pytest.raises(ConnectError, match="1 to 100 characters"):
+        connect_workspace(fake_asana.token, fake_asana.workspace_gid, pilot_tag="  ")
+    assert fake_asana.requests == [] and not AsanaConnection.objects.exists()
+
+
 def test_connect_rejects_non_numeric_gid_without_calling_asana(fake_asana):
     fake_asana.reset_requests()
     with pytest.raises(ConnectError, match="must be a number"):
@@ -136,6 +182,27 @@ def test_connect_form_sets_polling_and_interval(fake_asana, admin_client):
     )
     connection = AsanaConnection.objects.get()
     assert (connection.polling_enabled, connection.poll_interval) == (False, 120)
+
+
+def test_connect_form_on_an_existing_connection_applies_every_field(fake_asana, admin_client):
+    # The form shows every setting, so its values are all "given", unticked boxes included.
+    connect_workspace(
+        fake_asana.token, fake_asana.workspace_gid, pilot_tag="robot", skip_backlog=True
+    )
+    _post_connect(
+        admin_client,
+        fake_asana.token,
+        fake_asana.workspace_gid,
+        polling_enabled="",
+        poll_interval="45",
+    )
+    connection = AsanaConnection.objects.get()
+    assert (
+        connection.pilot_tag,
+        connection.poll_interval,
+        connection.polling_enabled,
+        connection.skip_backlog,
+    ) == ("pilot", 45, False, False)
 
 
 def test_connect_form_error_keeps_what_was_typed_except_the_token(fake_asana, admin_client):

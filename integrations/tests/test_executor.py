@@ -5,14 +5,23 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+from django.core.checks import run_checks
+from django.core.management import call_command
+
+from integrations import jobs
 from integrations.executor import (
     OUTPUT_LIMIT,
+    WITHHELD_ENV,
     execute,
     executor_configured,
     executor_description,
     run_callable,
     run_command,
 )
+from integrations.models import ProcessedTask
+from integrations.pipeline import dispatch_task
+from integrations.tests.pipeline_fixtures import comment_texts, tagged
 
 TASK = {
     "id": "ASANA-42",
@@ -96,10 +105,24 @@ def test_task_arrives_as_json_on_stdin_and_as_environment(tmp_path):
     }
 
 
-def test_pilotsite_secrets_are_not_passed_to_the_command(tmp_path, monkeypatch):
-    monkeypatch.setenv("FIELD_ENCRYPTION_KEY", "very-secret-key")
-    cmd = script(tmp_path, "import os\nprint(os.environ.get('FIELD_ENCRYPTION_KEY', 'absent'))\n")
-    assert "absent" in run_command(cmd, TASK, timeout=30).output
+@pytest.mark.parametrize("name", WITHHELD_ENV)
+def test_pilotsite_secrets_are_not_passed_to_the_command(tmp_path, monkeypatch, name):
+    monkeypatch.setenv(name, "very-secret-value")
+    cmd = script(tmp_path, f"import os\nprint(os.environ.get({name!r}, 'absent'))\n")
+    result = run_command(cmd, TASK, timeout=30)
+    assert result.ok and "absent" in result.output
+
+
+def test_the_asana_access_token_is_not_passed_to_the_command(tmp_path, monkeypatch):
+    # `asana connect` reads it, so it is often kept in .env (read into the environment).
+    monkeypatch.setenv("ASANA_ACCESS_TOKEN", "2/1234/5678:abcdef")
+    monkeypatch.setenv("PILOT_HARMLESS", "passed on")
+    cmd = script(
+        tmp_path,
+        "import os\nprint(os.environ.get('ASANA_ACCESS_TOKEN', 'absent'), "
+        "os.environ.get('PILOT_HARMLESS'))\n",
+    )
+    assert "absent passed on" in run_command(cmd, TASK, timeout=30).output
 
 
 def test_output_that_is_not_json_is_success_without_summary(tmp_path):
@@ -210,3 +233,78 @@ def test_command_executor_is_described_with_its_timeout(settings):
     settings.PILOT_EXECUTOR_TIMEOUT = 600
     assert executor_configured()
     assert executor_description() == "command '/opt/agent/run' (timeout 600 s)"
+
+
+# -- an unresolvable PILOT_EXECUTOR ----------------------------------------------------------
+
+NOT_CALLABLE = "not a function"
+UNRESOLVABLE = [
+    (
+        "nope.mod:fn",
+        "PILOT_EXECUTOR 'nope.mod:fn' cannot be imported: No module named 'nope'; fix the setting",
+    ),
+    (
+        "integrations.tests.test_executor:missing",
+        "PILOT_EXECUTOR 'integrations.tests.test_executor:missing' cannot be found: module "
+        "'integrations.tests.test_executor' has no attribute 'missing'; fix the setting",
+    ),
+    (
+        "integrations.tests.test_executor:NOT_CALLABLE",
+        "PILOT_EXECUTOR 'integrations.tests.test_executor:NOT_CALLABLE' is not callable; "
+        "fix the setting",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("dotted", "problem"), UNRESOLVABLE, ids=["no module", "no attribute", "not callable"]
+)
+def test_unresolvable_callable_is_not_configured_and_says_why(settings, dotted, problem):
+    settings.PILOT_EXECUTOR = dotted
+    # It wins over the command: a typo must not quietly run something else.
+    settings.PILOT_EXECUTOR_COMMAND = "/opt/agent/run"
+    assert not executor_configured()
+    assert executor_description() == f"{problem}; until then no task is claimed"
+    result = execute(TASK)
+    assert not result.ok and result.error == problem
+
+
+def test_resolution_follows_the_setting_value(settings):
+    settings.PILOT_EXECUTOR = "nope.mod:fn"
+    assert not executor_configured()
+    settings.PILOT_EXECUTOR = "integrations.tests.test_executor:echo_executor"
+    assert executor_configured()
+    assert executor_description() == (
+        "Python callable integrations.tests.test_executor:echo_executor"
+    )
+
+
+# runpollers closes the connection it is given, as the runpollers tests do.
+@pytest.mark.django_db(transaction=True)
+def test_nothing_is_claimed_with_an_unresolvable_executor(connection, pilot, settings):
+    settings.PILOT_EXECUTOR = "nope.mod:fn"
+    gid = tagged(pilot, "nobody can run it")
+    assert jobs.poll_all()["skipped"] == "no executor configured"
+    call_command("runpollers", "--once")
+    assert dispatch_task(connection, gid, source="webhook", runner=lambda p: None) is None
+    assert not ProcessedTask.objects.exists()
+    assert comment_texts(pilot, gid) == []
+
+
+def test_unresolvable_executor_fails_the_system_check(settings):
+    settings.PILOT_EXECUTOR = "nope.mod:fn"
+    errors = [e for e in run_checks() if e.id == "pilotsite.E005"]
+    assert [e.msg for e in errors] == [UNRESOLVABLE[0][1]]
+
+
+def test_resolvable_executor_passes_the_system_check(settings):
+    settings.PILOT_EXECUTOR = "integrations.tests.test_executor:echo_executor"
+    settings.PILOT_EXECUTOR_COMMAND = ""
+    assert not [e for e in run_checks() if e.id.startswith("pilotsite.E")]
+
+
+def test_executor_without_a_colon_is_reported_once_as_e004(settings):
+    settings.PILOT_EXECUTOR = "just_a_module"
+    ids = [e.id for e in run_checks() if e.id.startswith("pilotsite.E")]
+    assert ids == ["pilotsite.E004"]
+    assert not executor_configured()

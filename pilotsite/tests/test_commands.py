@@ -32,3 +32,19 @@ def test_ensureadmin_refuses_to_clobber_an_ordinary_user_named_admin(django_user
     with pytest.raises(CommandError, match="exists but no superuser does"):
         call_command("ensureadmin", stdout=StringIO())
     assert not django_user_model.objects.filter(is_superuser=True).exists()
+
+
+@pytest.mark.django_db
+def test_admin_index_opens_on_integrations_for_an_admin(admin_client):
+    page = admin_client.get("/admin/").content.decode()
+    assert 'id="tab-integrations"' in page
+
+
+@pytest.mark.django_db
+def test_a_manager_lands_on_the_goals_tab_and_is_not_shown_integrations(client, manager_user):
+    client.force_login(manager_user)
+    page = client.get("/admin/").content.decode()
+    assert 'id="tab-goals"' in page
+    assert "?tab=integrations" not in page
+    denied = client.get("/admin/?tab=integrations").content.decode()
+    assert "You do not have permission to view integrations" in denied

@@ -75,3 +75,26 @@ def test_tracebacks_in_log_records_are_redacted_too():
 def test_mask_shows_only_the_last_four_characters():
     assert mask(TOKEN).endswith("cdef")
     assert TOKEN[:-4] not in mask(TOKEN)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        (
+            "token=ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+            "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+        ),
+        ("password=hunter2 and more", "hunter2"),
+        ('{"api_key": "k-123456"}', "k-123456"),
+        ("GITHUB_TOKEN=abc123", "abc123"),
+        ("Authorization: Basic dXNlcjpwYXNz", "dXNlcjpwYXNz"),
+        ("key AKIAABCDEFGHIJKLMNOP leaked", "AKIAABCDEFGHIJKLMNOP"),
+        ("slack xoxb-1234567890-abcdefghij", "xoxb-1234567890-abcdefghij"),
+    ],
+)
+def test_common_secret_shapes_in_executor_output_are_redacted(text, secret):
+    assert secret not in redact(text)
+
+
+def test_ordinary_words_about_secrets_are_left_alone():
+    assert redact("the password is fine; exit status 1") == "the password is fine; exit status 1"

@@ -34,15 +34,45 @@ def _token() -> str:
 
 
 def _connect_arguments(parser: CommandParser) -> None:
+    # Defaults are None ("not given"): a new connection gets the service's defaults, an
+    # existing one keeps its stored values, so re-running connect to rotate the token
+    # changes nothing else.
     parser.add_argument("--workspace", metavar="GID", required=True, help="the workspace GID")
-    parser.add_argument("--pilot-tag", metavar="NAME", default="pilot", help="default: pilot")
     parser.add_argument(
-        "--poll-interval", metavar="SECONDS", type=int, default=30, help="default: 30"
+        "--pilot-tag",
+        metavar="NAME",
+        default=None,
+        help="default for a new connection: pilot; otherwise unchanged unless given",
     )
-    parser.add_argument("--no-polling", action="store_true", help="do not poll this workspace")
+    parser.add_argument(
+        "--poll-interval",
+        metavar="SECONDS",
+        type=int,
+        default=None,
+        help="default for a new connection: 30; otherwise unchanged unless given",
+    )
+    polling = parser.add_mutually_exclusive_group()
+    polling.add_argument(
+        "--polling",
+        dest="polling_enabled",
+        action="store_const",
+        const=True,
+        default=None,
+        help="poll this workspace (the default for a new connection)",
+    )
+    polling.add_argument(
+        "--no-polling",
+        dest="polling_enabled",
+        action="store_const",
+        const=False,
+        default=None,
+        help="do not poll this workspace",
+    )
     parser.add_argument(
         "--skip-backlog",
-        action="store_true",
+        action="store_const",
+        const=True,
+        default=None,
         help="record tasks that already carry the pilot tag as skipped instead of running them",
     )
 
@@ -54,7 +84,7 @@ def connect(command: BaseCommand, options: dict[str, Any]) -> None:
             options["workspace"],
             pilot_tag=options["pilot_tag"],
             poll_interval=options["poll_interval"],
-            polling_enabled=not options["no_polling"],
+            polling_enabled=options["polling_enabled"],
             skip_backlog=options["skip_backlog"],
         )
     except ConnectError as exc:
