@@ -7,6 +7,11 @@ from integrations.models import Employee
 
 HEADER = "[GOALS]"
 NO_GOALS = "No goals are recorded in Asana for this employee."
+# A review prompt must not read "no goals" as a fact about someone whose goals are never read.
+NOT_MAPPED = (
+    "This employee is not mapped to an Asana user, so their goals are not synced: "
+    "map them on the integrations tab first."
+)
 
 
 def _status(value: str) -> str:
@@ -32,5 +37,5 @@ def goals_block(employee: Employee) -> str:
         for kr in goal.key_results.all():
             lines.append(f"  - Key result: {kr.name} — status: {_status(kr.status)}")
     if len(lines) == 1:
-        lines.append(NO_GOALS)
+        lines.append(NO_GOALS if employee.mappings.exists() else NOT_MAPPED)
     return "\n".join(lines)

@@ -5,9 +5,9 @@ import datetime
 import pytest
 from django.core.management import CommandError, call_command
 
-from goals.block import NO_GOALS, goals_block
+from goals.block import NO_GOALS, NOT_MAPPED, goals_block
 from goals.models import Goal, GoalStatus, KeyResult
-from integrations.models import AsanaConnection, Employee
+from integrations.models import AsanaConnection, AsanaMapping, Employee
 
 
 @pytest.fixture
@@ -24,8 +24,14 @@ def _goal(employee: Employee, name: str, gid: str, **fields) -> Goal:
     )
 
 
-def test_an_employee_without_goals_gets_a_clear_line(ada):
+def test_a_mapped_employee_without_goals_gets_a_clear_line(ada):
+    connection = AsanaConnection.objects.create(workspace_gid="1", access_token="t")
+    AsanaMapping.objects.create(employee=ada, connection=connection, asana_user_gid="7")
     assert goals_block(ada) == f"[GOALS]\n{NO_GOALS}"
+
+
+def test_an_unmapped_employee_is_not_said_to_have_no_goals(ada):
+    assert goals_block(ada) == f"[GOALS]\n{NOT_MAPPED}"
 
 
 def test_goals_come_in_due_date_order_with_key_results_beneath(ada):

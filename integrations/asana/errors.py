@@ -30,7 +30,7 @@ class AsanaError(Exception):
 
 
 class AsanaInvalidRequest(AsanaError):
-    advice = "this is a bug in pilotsite or an invalid value; check the details"
+    advice = "check the values given (Asana's reason follows); if they are right, report a bug"
 
 
 class AsanaAuthError(AsanaError):
@@ -86,5 +86,5 @@ def error_for_status(
     detail = "; ".join(m for m in envelope_messages if m)
     text = f"{summary} ({status}): {cls.advice}"
     if detail:
-        text += f". Asana said: {detail}"
+        text += f". Asana said: {detail.rstrip('.')}"
     return cls(text, status=status, method=method, path=path, detail=detail)

@@ -4,6 +4,7 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.utils import timezone
 
 from integrations.connect import connect_workspace
 from integrations.models import AsanaConnection, AsanaMapping, Employee, ProcessedTask
@@ -153,6 +154,15 @@ def test_asana_status_shows_health_polling_and_task_counts(fake_asana):
     assert f"Pilot Workspace ({fake_asana.workspace_gid})" in out
     assert "health: ok at" in out and "polling: every 30 s" in out
     assert "done 2" in out and "failed 1" in out and "claimed 0" in out
+    assert "last poll: never" in out
+
+
+def test_asana_status_shows_the_last_poll_and_its_result(fake_asana):
+    connection = connect_workspace(fake_asana.token, fake_asana.workspace_gid)
+    AsanaConnection.objects.filter(pk=connection.pk).update(
+        last_poll_at=timezone.now(), last_poll_result="pilot tag not found"
+    )
+    assert ": pilot tag not found" in _run("asana", "status")
 
 
 def test_asana_status_without_connections_says_how_to_connect():

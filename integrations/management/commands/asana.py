@@ -120,10 +120,16 @@ def status(command: BaseCommand, options: dict[str, Any]) -> None:
             f"{state} {by_state.get(state, 0)}" for state in ProcessedTask.State.values
         )
         polling = f"every {connection.poll_interval} s" if connection.polling_enabled else "off"
+        last_poll = (
+            f"{connection.last_poll_at:%Y-%m-%d %H:%M:%S %Z}: {connection.last_poll_result or '-'}"
+            if connection.last_poll_at
+            else "never"
+        )
         command.stdout.write(
             f"{connection}\n"
             f"  health: {_health(connection)}\n"
             f"  polling: {polling}; pilot tag '{connection.pilot_tag}'\n"
+            f"  last poll: {last_poll}\n"
             f"  processed tasks: {tasks}"
         )
 
