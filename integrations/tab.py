@@ -224,9 +224,24 @@ def map_view(request: HttpRequest, pk: int) -> HttpResponse:
         errors = [m for messages_ in form.errors.values() for m in messages_]
         return _failed(request, row, {"__all__": errors}, typed)
     employee = form.cleaned_data["employee"]
+    gid = form.cleaned_data["gid"]
+    # The workspace's users (cached for the tab) check a typed GID; when Asana cannot list
+    # them, the typed GID is the way round, so it is accepted as given.
+    users, unavailable = _users(request, connection)
+    user = next((u for u in users if u["gid"] == gid), None)
+    if user is None and not unavailable:
+        problem = (
+            f"No user with GID {gid} is in the workspace {connection}; pick one from the list, "
+            "or check the GID in Asana."
+        )
+        return _failed(request, row, {"__all__": [problem]}, typed)
     try:
         mapping: AsanaMapping = map_employee(
-            connection, employee, form.cleaned_data["gid"], actor=request.user
+            connection,
+            employee,
+            gid,
+            actor=request.user,
+            asana_user_name=user["name"] if user else "",
         )
     except MappingError as exc:
         return _failed(request, row, {"__all__": [str(exc)]}, typed)

@@ -363,3 +363,10 @@ def test_the_tab_for_an_anonymous_user_shows_nothing(db):
     request.user = AnonymousUser()
 
     assert tab.context(request) == {}
+
+
+def test_an_unmapped_employee_is_shown_as_not_mapped_rather_than_not_synced(admin_client):
+    Employee.objects.create(name="Una Unmapped", email="una@example.com")
+    page = admin_client.get(TAB).content.decode()
+    assert "Una Unmapped" in page
+    assert "Not mapped to an Asana user" in page

@@ -104,12 +104,13 @@ def test_map_view_maps_the_chosen_user(fake_asana, connection, ada, admin_client
     assert f"Mapped Ada Lovelace to Asana user {grace}" in response.content.decode()
 
 
-def test_map_view_shows_the_duplicate_mapping_error(connection, ada, admin_client):
+def test_map_view_shows_the_duplicate_mapping_error(connection, ada, admin_client, fake_asana):
+    gid = fake_asana.add_user("Bob B", "bob.b@example.com", [fake_asana.workspace_gid])
     bob = Employee.objects.create(name="Bob", email="bob@example.com")
-    map_employee(connection, bob, "555")
+    map_employee(connection, bob, gid)
     response = admin_client.post(
         reverse("admin:integrations:map", args=[connection.pk]),
-        {"employee": ada.pk, "asana_user_gid": "555"},
+        {"employee": ada.pk, "asana_user_gid": gid},
         follow=True,
     )
     assert "already mapped to Bob" in response.content.decode()
@@ -117,20 +118,21 @@ def test_map_view_shows_the_duplicate_mapping_error(connection, ada, admin_clien
 
 
 def test_map_view_error_stands_in_the_employees_row_with_the_typed_gid(
-    connection, ada, admin_client
+    connection, ada, admin_client, fake_asana
 ):
+    gid = fake_asana.add_user("Bob B", "bob.b@example.com", [fake_asana.workspace_gid])
     bob = Employee.objects.create(name="Bob", email="bob@example.com")
-    map_employee(connection, bob, "555")
+    map_employee(connection, bob, gid)
     response = admin_client.post(
         reverse("admin:integrations:map", args=[connection.pk]),
-        {"employee": ada.pk, "asana_user_gid": "555"},
+        {"employee": ada.pk, "asana_user_gid": gid},
     )
     row_id = f"map-{connection.pk}-{ada.pk}"
     assert response["Location"] == f"{TAB}#{row_id}"
     page = admin_client.get(TAB).content.decode()
     row = page[page.index(f'id="{row_id}"') : page.index("</tr>", page.index(f'id="{row_id}"'))]
     assert "already mapped to Bob" in row
-    assert 'value="555"' in row and f'aria-describedby="{row_id}-error"' in row
+    assert f'value="{gid}"' in row and f'aria-describedby="{row_id}-error"' in row
 
 
 def test_map_view_without_a_user_explains_what_to_do(connection, ada, admin_client):
@@ -160,3 +162,33 @@ def test_map_by_email_when_asana_is_down_says_so_beside_the_button(
     form = page[page.index(f'id="automap-{connection.pk}"') :]
     assert "Asana is not available right now" in form[: form.index("</form>")]
     assert not AsanaMapping.objects.exists()
+
+
+def test_map_view_refuses_a_typed_gid_that_is_not_a_workspace_user(connection, ada, admin_client):
+    response = admin_client.post(
+        reverse("admin:integrations:map", args=[connection.pk]),
+        {"employee": ada.pk, "asana_user_gid": "12345"},
+        follow=True,
+    )
+    assert "No user with GID 12345 is in the workspace" in response.content.decode()
+    assert not AsanaMapping.objects.filter(employee=ada).exists()
+
+
+def test_map_view_records_the_asana_users_name(connection, ada, admin_client, fake_asana):
+    gid = fake_asana.add_user("Ada L.", "ada.l@example.com", [fake_asana.workspace_gid])
+    admin_client.post(
+        reverse("admin:integrations:map", args=[connection.pk]),
+        {"employee": ada.pk, "asana_user_gid": gid},
+    )
+    assert AsanaMapping.objects.get(employee=ada).asana_user_name == "Ada L."
+
+
+def test_map_view_accepts_a_typed_gid_when_asana_cannot_list_users(
+    connection, ada, admin_client, fake_asana
+):
+    fake_asana.inject("500", times=3, path=r"^/users$")  # one read: a try and two retries
+    admin_client.post(
+        reverse("admin:integrations:map", args=[connection.pk]),
+        {"employee": ada.pk, "asana_user_gid": "12345"},
+    )
+    assert AsanaMapping.objects.get(employee=ada).asana_user_gid == "12345"
