@@ -5,8 +5,10 @@ The command gets the task as JSON on standard input and as PILOT_TASK_* environm
 variables. Exit status 0 is success; if the last non-empty line of standard output is a
 JSON object it is the result (`summary`, `url`, `url_title`). A non-zero exit or the
 timeout (PILOT_EXECUTOR_TIMEOUT seconds, which kills the whole process group) is a
-failure whose details are the end of standard error. Only the tail of each stream is
-kept in memory, so a chatty command cannot exhaust it.
+failure whose details are the last lines of standard error (where the actual error is),
+marked when earlier lines were dropped. Only the tail of each stream is kept in memory, so
+a chatty command cannot exhaust it; everything is redacted before it is cut, so a cut never
+leaves part of a secret behind.
 """
 
 import contextlib
@@ -29,6 +31,7 @@ from pilotsite.redact import redact
 STREAM_TAIL_BYTES = 64 * 1024
 OUTPUT_LIMIT = 20_000
 ERROR_LIMIT = 1_500
+DROPPED = "[earlier output was dropped]"
 SUMMARY_LIMIT = 2_000
 KILL_GRACE_SECONDS = 5.0
 # pilotsite's own secrets are no business of the executor (it may run text written by
@@ -197,7 +200,7 @@ def run_command(command: str, task: dict[str, Any], *, timeout: float) -> Execut
             if timed_out
             else f"the command exited with status {proc.returncode}"
         )
-        return Execution(ok=False, error=_error_text(what, stderr), output=output)
+        return Execution(ok=False, error=_error_text(what, stderr, err.truncated), output=output)
     return _result(_last_json_object(stdout), output)
 
 
@@ -212,20 +215,39 @@ def _last_json_object(stdout: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def last_lines(text: str, limit: int, *, dropped: bool = False) -> str:
+    """The last whole lines of `text` that fit in `limit` characters (the part of a log
+    where the error is), starting with DROPPED on its own line when anything before them
+    was left out (or `dropped` says the text is already the end of something longer).
+    A single last line longer than the limit keeps its end."""
+    text = text.strip("\n")
+    if len(text) <= limit and not dropped:
+        return text
+    room = max(limit - len(DROPPED) - 1, 1)
+    kept: list[str] = []
+    size = 0
+    for line in reversed(text.splitlines()):
+        if size + len(line) + 1 > room:
+            if not kept:
+                kept.append(line[-room:])
+            break
+        kept.append(line)
+        size += len(line) + 1
+    return "\n".join([DROPPED, *reversed(kept)])
+
+
 def _bounded_output(stdout: str, stderr: str, truncated: bool) -> str:
     text = ""
     if stdout:
         text += f"--- stdout ---\n{stdout.rstrip()}\n"
     if stderr:
         text += f"--- stderr ---\n{stderr.rstrip()}\n"
-    if truncated or len(text) > OUTPUT_LIMIT:
-        text = "[earlier output dropped]\n" + text[-OUTPUT_LIMIT:]
-    return redact(text)
+    return last_lines(redact(text), OUTPUT_LIMIT, dropped=truncated)
 
 
-def _error_text(what: str, stderr: str) -> str:
-    tail = stderr.strip()[-ERROR_LIMIT:]
-    return redact(f"{what}: {tail}" if tail else what)
+def _error_text(what: str, stderr: str, truncated: bool) -> str:
+    tail = last_lines(redact(stderr), ERROR_LIMIT, dropped=truncated)
+    return f"{what}; the end of its standard error:\n{tail}" if tail.strip() else what
 
 
 def _result(value: dict[str, Any], output: str) -> Execution:
@@ -290,7 +312,7 @@ def run_callable(dotted: str, task: dict[str, Any]) -> Execution:
         return Execution(
             ok=False,
             error=redact(f"{type(exc).__name__}: {exc}")[:ERROR_LIMIT],
-            output=redact(trace)[-OUTPUT_LIMIT:],
+            output=last_lines(redact(trace), OUTPUT_LIMIT),
         )
     if isinstance(value, str):
         value = {"summary": value}

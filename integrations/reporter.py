@@ -28,6 +28,7 @@ from integrations.asana.errors import (
     AsanaNotFound,
     AsanaUnavailable,
 )
+from integrations.executor import last_lines
 from integrations.models import AuditLog, ProcessedTask
 from integrations.taskconvert import strip_html
 from pilotsite.redact import redact
@@ -37,6 +38,9 @@ log = logging.getLogger(__name__)
 ACTOR = "pipeline"
 STARTED_TEXT = "Pilot started working on this task"
 DONE_TEXT = "Successfully completed"
+# An executor that exits 0 without a result says nothing about what it did; the comment
+# says so rather than reading like a report with its summary missing.
+NO_SUMMARY = "no summary was given"
 FAILED_PREFIX = "Failed: "
 FAILURE_DETAIL_LIMIT = 1000
 ATTEMPTS = 3
@@ -95,8 +99,8 @@ class Reporter:
 
     def _success_comment(self) -> None:
         if not self.pt.result_url:
-            text = f"{DONE_TEXT}: {self.pt.result_summary}" if self.pt.result_summary else DONE_TEXT
-            self._comment("comment:done", text=text)
+            summary = self.pt.result_summary or NO_SUMMARY
+            self._comment("comment:done", text=f"{DONE_TEXT}: {summary}")
             return
         rich = success_html(self.pt.result_summary, self.pt.result_url, self.pt.result_url_title)
         try:
@@ -195,18 +199,22 @@ class Reporter:
 
 
 def failure_text(error: str) -> str:
+    """The failure comment: "Failed: " and the recorded error, redacted and bounded to
+    about FAILURE_DETAIL_LIMIT characters. The first line (what went wrong) is kept, and of
+    the rest (the end of the executor's standard error) the last lines, where the actual
+    error is, with a mark saying that earlier output was dropped."""
     detail = redact(error or "unknown error").strip()
     if len(detail) > FAILURE_DETAIL_LIMIT:
-        detail = detail[: FAILURE_DETAIL_LIMIT - 1] + "…"
+        head, _, rest = detail.partition("\n")
+        head = head[: FAILURE_DETAIL_LIMIT // 4]
+        detail = f"{head}\n{last_lines(rest, FAILURE_DETAIL_LIMIT - len(head) - 1, dropped=True)}"
     return FAILED_PREFIX + detail
 
 
 def success_html(summary: str, url: str, title: str) -> str:
     """Asana rich text: valid XML in <body>, the link as <a href>, everything escaped."""
     link = f'<a href="{html.escape(url, quote=True)}">{html.escape(title or url, quote=False)}</a>'
-    body = f"{DONE_TEXT} — {link}"
-    if summary:
-        body += f"\n{html.escape(summary, quote=False)}"
+    body = f"{DONE_TEXT} — {link}\n{html.escape(summary or NO_SUMMARY, quote=False)}"
     return f"<body>{body}</body>"
 
 

@@ -11,6 +11,7 @@ from django.core.management import call_command
 
 from integrations import jobs
 from integrations.executor import (
+    ERROR_LIMIT,
     OUTPUT_LIMIT,
     WITHHELD_ENV,
     execute,
@@ -21,7 +22,8 @@ from integrations.executor import (
 )
 from integrations.models import ProcessedTask
 from integrations.pipeline import dispatch_task
-from integrations.tests.pipeline_fixtures import comment_texts, tagged
+from integrations.reporter import FAILED_PREFIX, FAILURE_DETAIL_LIMIT
+from integrations.tests.pipeline_fixtures import comment_texts, process, tagged
 
 TASK = {
     "id": "ASANA-42",
@@ -176,7 +178,7 @@ def test_output_kept_is_bounded(tmp_path):
     result = run_command(cmd, TASK, timeout=60)
     assert result.ok and result.summary == "big"
     assert len(result.output) <= OUTPUT_LIMIT + 100
-    assert result.output.startswith("[earlier output dropped]")
+    assert result.output.startswith("[earlier output was dropped]\n")
 
 
 def test_secrets_in_errors_are_redacted(tmp_path):
@@ -308,3 +310,62 @@ def test_executor_without_a_colon_is_reported_once_as_e004(settings):
     ids = [e.id for e in run_checks() if e.id.startswith("pilotsite.E")]
     assert ids == ["pilotsite.E004"]
     assert not executor_configured()
+
+
+# -- what a person reads in Asana and in the admin ------------------------------------------
+
+
+def test_failure_comment_shows_the_error_line_after_200_kb_of_noise(
+    tmp_path, connection, pilot, settings
+):
+    settings.PILOT_EXECUTOR, settings.PILOT_EXECUTOR_COMMAND = (
+        "",
+        script(
+            tmp_path,
+            "import os, sys\n"
+            "for i in range(4000): sys.stderr.write(f'progress {i:>5}/4000 ' + '.' * 30 + '\\n')\n"
+            "sys.stderr.write(f\"error: simulated failure for task {os.environ['PILOT_TASK_ID']}\\n\")\n"
+            "sys.exit(2)\n",
+        ),
+    )
+    gid = tagged(pilot, "Noisy and then broken")
+    processed = process(connection, gid)
+    error_line = f"error: simulated failure for task ASANA-{gid}"
+
+    comment = comment_texts(pilot, gid)[-1]
+    assert comment.startswith("Failed: the command exited with status 2")
+    assert "[earlier output was dropped]" in comment
+    assert comment.rstrip().endswith(error_line)
+    assert len(comment) <= FAILURE_DETAIL_LIMIT + len(FAILED_PREFIX)
+    # The admin keeps far more of the (bounded) output than the comment shows.
+    assert processed.output.rstrip().endswith(error_line)
+    assert len(comment) * 10 < len(processed.output) <= OUTPUT_LIMIT
+
+
+def test_secret_at_the_cut_of_the_error_output_is_not_left_half_shown(tmp_path):
+    key = "SECRET_KEY=" + "k" * 40
+    # The key straddles the point where the kept end of standard error begins.
+    cmd = script(
+        tmp_path,
+        f"import sys\nsys.stderr.write({key!r} + '\\n' + 'x' * {ERROR_LIMIT - 60} + '\\n')\n"
+        "sys.exit(1)\n",
+    )
+    result = run_command(cmd, TASK, timeout=30)
+    assert "kkkkkkkkkk" not in result.error and "kkkkkkkkkk" not in result.output
+
+
+def test_success_without_a_result_says_no_summary_was_given(tmp_path, connection, pilot, settings):
+    settings.PILOT_EXECUTOR, settings.PILOT_EXECUTOR_COMMAND = "", script(tmp_path, "print('ok')\n")
+    gid = tagged(pilot, "Quiet success")
+    assert process(connection, gid).state == ProcessedTask.State.DONE
+    assert comment_texts(pilot, gid)[-1] == "Successfully completed: no summary was given"
+
+
+def test_success_with_only_a_link_says_no_summary_was_given(tmp_path, connection, pilot, settings):
+    settings.PILOT_EXECUTOR, settings.PILOT_EXECUTOR_COMMAND = (
+        "",
+        script(tmp_path, 'print(\'{"url": "https://example.com/pr/7", "url_title": "PR #7"}\')\n'),
+    )
+    gid = tagged(pilot, "Link only")
+    process(connection, gid)
+    assert comment_texts(pilot, gid)[-1] == "Successfully completed — PR #7\nno summary was given"
