@@ -8,7 +8,15 @@ from django.db import connection as db
 
 from integrations.models import AsanaConnection, WebhookRegistration
 from pilotsite import crypto
-from pilotsite.redact import MASK, RedactingFilter, mask, redact, register_secret
+from pilotsite import redact as redact_module
+from pilotsite.redact import (
+    MASK,
+    RedactingFilter,
+    mask,
+    redact,
+    register_secret,
+    registered_count,
+)
 
 TOKEN = "2/1204567890123456/1209876543210987:0123456789abcdef0123456789abcdef"
 
@@ -98,3 +106,103 @@ def test_common_secret_shapes_in_executor_output_are_redacted(text, secret):
 
 def test_ordinary_words_about_secrets_are_left_alone():
     assert redact("the password is fine; exit status 1") == "the password is fine; exit status 1"
+
+
+# -- what is masked, and what is not ------------------------------------------------------
+
+AWS_SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # env-style assignments whose name contains KEY, SECRET, TOKEN or PASSWORD
+        ("SECRET_KEY=django-insecure-abc", f"SECRET_KEY={MASK}"),
+        ("FIELD_ENCRYPTION_KEY=Zm9vYmFyYmF6", f"FIELD_ENCRYPTION_KEY={MASK}"),
+        (f"export AWS_SECRET_ACCESS_KEY={AWS_SECRET}", f"export AWS_SECRET_ACCESS_KEY={MASK}"),
+        ('DB_PASSWORD="two words"', f'DB_PASSWORD="{MASK}"'),
+        ("aws_session_token = FQoGZXIvYXdzEJr", f"aws_session_token = {MASK}"),
+        ("GET /cb?access_token=abc123&page=2", f"GET /cb?access_token={MASK}&page=2"),
+        (
+            '{"client_secret": "s3cr3t-value", "name": "x"}',
+            f'{{"client_secret": "{MASK}", "name": "x"}}',
+        ),
+        # credentials inside URLs
+        ("postgres://pilot:pa55word@db/pilot", f"postgres://pilot:{MASK}@db/pilot"),
+        ("redis://:hunter2@127.0.0.1:6379/0", f"redis://:{MASK}@127.0.0.1:6379/0"),
+        (
+            "cloning https://bot:glpat-x@gitlab.example/x.git",
+            f"cloning https://bot:{MASK}@gitlab.example/x.git",
+        ),
+        # shapes of secrets, wherever they appear
+        (f"using {AWS_SECRET} now", f"using {MASK} now"),
+        ("key id AKIAIOSFODNN7EXAMPLE", f"key id {MASK}"),
+        ("ghp_" + "a" * 36 + " pushed", f"{MASK} pushed"),
+        ("glpat-" + "b" * 20, MASK),
+        ("xoxb-123456789012-abcdefABCDEF", MASK),
+        ("sk-ant-api03-" + "c" * 30, MASK),
+        (TOKEN, MASK),
+        ("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9", f"Authorization: Bearer {MASK}"),
+        ("password: hunter2", f"password: {MASK}"),
+        # what must stay as it is: sentences and ids that only look near secrets
+        ("commit 3f786850e387550fdab836ed7e6dc881de23001b merged", None),
+        ("the bearer of this message", None),
+        ("the password is fine; exit status 1", None),
+        ("primary key: id", None),
+        ("PILOT_TASK_ID=ASANA-42 PILOT_TASK_TITLE=Fix", None),
+        ("https://app.asana.com/0/1204/1205 and postgres://db/pilot", None),
+    ],
+)
+def test_redaction_masks_secrets_and_keeps_everything_else(text, expected):
+    assert redact(text) == (text if expected is None else expected)
+
+
+def product_sentences() -> list[str]:
+    """Sentences pilotsite itself prints that mention tokens, passwords and secrets."""
+    from integrations.asana.errors import AsanaAuthError, AsanaRateLimited, error_for_status
+    from integrations.connect import explain
+    from pilotsite.crypto import DecryptionError
+
+    rejected = error_for_status(401, ["Not Authorized"], method="GET", path="/users/me")
+    bad_page = error_for_status(
+        400, ["offset: Your pagination token is invalid."], method="GET", path="/tasks"
+    )
+    return [
+        explain(rejected),
+        str(bad_page),
+        f"Workspace 1204 is not reachable with this token: {rejected}",
+        AsanaAuthError.advice,
+        AsanaRateLimited.advice,
+        "The token contains spaces or line breaks; paste it again exactly.",
+        "No handshake secret is stored; re-register the webhook.",
+        "Set ASANA_ACCESS_TOKEN to the personal access token, or run the command in a terminal",
+        "a stored secret cannot be decrypted: FIELD_ENCRYPTION_KEY (or SECRET_KEY) changed",
+        str(DecryptionError("token: the stored token cannot be read")),
+        "Asana did not accept the token: the token was rejected by Asana (401)",
+    ]
+
+
+@pytest.mark.parametrize("sentence", product_sentences())
+def test_sentences_the_product_prints_are_not_redacted(sentence):
+    assert redact(sentence) == sentence
+
+
+def test_pilotsites_own_configured_secrets_are_masked_by_value(settings, monkeypatch):
+    settings.SECRET_KEY = "a-configured-secret-key-value"
+    settings.FIELD_ENCRYPTION_KEY = "a-configured-field-key"
+    settings.REDIS_URL = "redis://:redis-pass-value@127.0.0.1:6379/0"
+    monkeypatch.setitem(settings.DATABASES["default"], "PASSWORD", "db-pass-value")
+    text = redact(
+        "dumped a-configured-secret-key-value, a-configured-field-key, redis-pass-value "
+        "and db-pass-value"
+    )
+    assert text == f"dumped {MASK}, {MASK}, {MASK} and {MASK}"
+
+
+def test_the_registry_of_secrets_is_bounded_and_keeps_the_newest(monkeypatch):
+    monkeypatch.setattr(redact_module, "REGISTRY_MAX", 5)
+    for n in range(8):
+        register_secret(f"registered-secret-{n:03}")
+    assert registered_count() == 5
+    assert redact("registered-secret-007") == MASK
+    assert redact("registered-secret-000") == "registered-secret-000"
