@@ -31,7 +31,7 @@ class ManagerScopedAdmin(ReadOnlyAdmin):
 
 class KeyResultInline(admin.TabularInline):
     model = KeyResult
-    fields = ("name", "status", "asana_status", "due_on", "progress")
+    fields = ("name", "status", "due_on", "progress")
     readonly_fields = fields
     extra = 0
     can_delete = False

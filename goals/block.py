@@ -2,7 +2,7 @@
 
 from django.db.models import F, Prefetch
 
-from goals.models import Goal, GoalStatus, KeyResult
+from goals.models import Goal, KeyResult
 from integrations.models import Employee
 
 HEADER = "[GOALS]"
@@ -14,8 +14,10 @@ NOT_MAPPED = (
 )
 
 
-def _status(value: str) -> str:
-    return GoalStatus(value).label if value in GoalStatus.values else value
+def status_text(item: Goal | KeyResult) -> str:
+    """A goal's status in Asana's words, with "(closed)" once Asana closed it."""
+    label = item.get_status_display() or item.status
+    return f"{label} (closed)" if item.is_closed else label
 
 
 def _due(goal: Goal | KeyResult) -> str:
@@ -33,9 +35,9 @@ def goals_block(employee: Employee) -> str:
     )
     lines = [HEADER]
     for goal in goals:
-        lines.append(f"- {goal.name} — status: {_status(goal.status)} — {_due(goal)}")
+        lines.append(f"- {goal.name} — status: {status_text(goal)} — {_due(goal)}")
         for kr in goal.key_results.all():
-            lines.append(f"  - Key result: {kr.name} — status: {_status(kr.status)}")
+            lines.append(f"  - Key result: {kr.name} — status: {status_text(kr)}")
     if len(lines) == 1:
         lines.append(NO_GOALS if employee.mappings.exists() else NOT_MAPPED)
     return "\n".join(lines)

@@ -1,34 +1,15 @@
 """Turn Asana goal fields into ours: status, description text, dates and the metric.
 
-Asana's `Goal.status` (asana_oas.yaml, GoalResponse.status) is `green`, `yellow` or `red`
-while a goal is open ("On Track", "At Risk", "Off Track"), `achieved`, `partial`, `missed`
-or `dropped` once it is closed, or null. The issue's table names the closed values and a few
-words Asana does not send for goals (kept so a status-update style value still maps).
+A goal's `status` is kept exactly as Asana sends it (goals.models.GoalStatus lists Asana's
+values and their names); its `html_notes` become plain text through the one rich-text
+converter, integrations.asana.richtext.
 """
 
 import datetime
-import re
-from html.parser import HTMLParser
 from typing import Any
 
 from goals.models import DESCRIPTION_MAX, GoalStatus
-
-STATUS_MAP: dict[str, str] = {
-    # Open goals, as Asana reports them.
-    "green": GoalStatus.ON_TRACK,
-    "yellow": GoalStatus.AT_RISK,
-    "red": GoalStatus.OFF_TRACK,
-    # Closed goals, and the issue's table.
-    "achieved": GoalStatus.COMPLETED,
-    "completed": GoalStatus.COMPLETED,
-    "done": GoalStatus.COMPLETED,
-    "at_risk": GoalStatus.AT_RISK,
-    "behind": GoalStatus.AT_RISK,
-    "partial": GoalStatus.AT_RISK,
-    "off_track": GoalStatus.OFF_TRACK,
-    "missed": GoalStatus.OFF_TRACK,
-    "dropped": GoalStatus.OFF_TRACK,
-}
+from integrations.asana.richtext import to_text
 
 # Every field the sync reads from `GET /goals` (all in the endpoint's opt_fields enum).
 GOAL_OPT_FIELDS = (
@@ -49,52 +30,13 @@ GOAL_OPT_FIELDS = (
 RELATIONSHIP_OPT_FIELDS = ("resource_subtype", "supporting_resource", "supporting_resource.name")
 
 
-def map_status(asana_status: str | None) -> str:
-    return STATUS_MAP.get((asana_status or "").strip().lower(), GoalStatus.ON_TRACK)
+def status_value(asana_status: Any) -> str:
+    """The stored status for Asana's `status` value: the value itself ("" for null).
 
-
-_HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
-
-
-class _TextExtractor(HTMLParser):
-    # Blocks start and end a line. A list item only starts one, so a list reads one item a
-    # line instead of one item every other line.
-    _LINE_BEFORE = frozenset({"br", "p", "li", "hr", "blockquote", "pre", *_HEADINGS})
-    _LINE_AFTER = frozenset({"p", "ul", "ol", "blockquote", "pre", *_HEADINGS})
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list) -> None:
-        if tag in self._LINE_BEFORE:
-            self.parts.append("\n")
-        if tag == "li":
-            self.parts.append("- ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in self._LINE_AFTER:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
-def html_to_text(html: str | None, limit: int = DESCRIPTION_MAX) -> str:
-    """Plain text of Asana rich text, whitespace tidied, cut to `limit` characters."""
-    if not html:
-        return ""
-    parser = _TextExtractor()
-    parser.feed(html)
-    parser.close()
-    lines = [
-        re.sub(r"[ \t\r\f\v\u00a0]+", " ", line).strip()
-        for line in "".join(parser.parts).split("\n")
-    ]
-    text = re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip()
-    if len(text) > limit:
-        text = text[: limit - 1].rstrip() + "…"
-    return text
+    A value Asana adds later is kept as sent (cut to the column's 16 characters) and shown
+    as it is, rather than being read as one of today's statuses.
+    """
+    return str(asana_status or GoalStatus.NO_STATUS).strip()[:16]
 
 
 def parse_date(value: Any) -> datetime.date | None:
@@ -156,8 +98,7 @@ def _shared_fields(raw: dict[str, Any]) -> dict[str, Any]:
     """The columns a goal and a key result (itself an Asana goal) have in common."""
     return {
         "name": str(raw.get("name") or "(untitled goal)")[:500],
-        "status": map_status(raw.get("status")),
-        "asana_status": str(raw.get("status") or "")[:32],
+        "status": status_value(raw.get("status")),
         "due_on": parse_date(raw.get("due_on")),
     }
 
@@ -166,7 +107,7 @@ def goal_fields(raw: dict[str, Any]) -> dict[str, Any]:
     """Our columns for one goal record from `GET /goals`."""
     return {
         **_shared_fields(raw),
-        "description": html_to_text(raw.get("html_notes")),
+        "description": to_text(raw.get("html_notes"), limit=DESCRIPTION_MAX),
         "start_on": parse_date(raw.get("start_on")),
         **metric_fields(raw.get("metric")),
     }

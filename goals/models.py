@@ -19,10 +19,28 @@ STALE_AFTER = datetime.timedelta(minutes=30)
 
 
 class GoalStatus(models.TextChoices):
-    ON_TRACK = "on_track", "on track"
-    AT_RISK = "at_risk", "at risk"
-    OFF_TRACK = "off_track", "off track"
-    COMPLETED = "completed", "completed"
+    """A goal's status as Asana sends it, stored as is and shown in Asana's own words.
+
+    asana_oas.yaml, GoalResponse.status: "When the goal is open, its status can be `green`,
+    `yellow`, and `red` to reflect 'On Track', 'At Risk', and 'Off Track', respectively. When
+    the goal is closed, the value can be `missed`, `achieved`, `partial`, or `dropped`", and it
+    is nullable: nobody has rated the goal yet, stored as "".
+    """
+
+    ON_TRACK = "green", "On track"
+    AT_RISK = "yellow", "At risk"
+    OFF_TRACK = "red", "Off track"
+    ACHIEVED = "achieved", "Achieved"
+    PARTIAL = "partial", "Partial"
+    MISSED = "missed", "Missed"
+    DROPPED = "dropped", "Dropped"
+    NO_STATUS = "", "No status"
+
+
+# The statuses Asana gives a goal once it is closed.
+CLOSED_STATUSES = frozenset(
+    {GoalStatus.ACHIEVED, GoalStatus.PARTIAL, GoalStatus.MISSED, GoalStatus.DROPPED}
+)
 
 
 class _Progress:
@@ -38,6 +56,11 @@ class _Progress:
     def progress_percent(self) -> int | None:
         return None if self.progress is None else round(self.progress * 100)
 
+    @property
+    def is_closed(self) -> bool:
+        """Asana closed the goal (achieved, partial, missed or dropped)."""
+        return self.status in CLOSED_STATUSES
+
 
 class Goal(_Progress, models.Model):
     employee = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="goals")
@@ -50,10 +73,11 @@ class Goal(_Progress, models.Model):
     due_on = models.DateField(null=True, blank=True)
     start_on = models.DateField(null=True, blank=True)
     status = models.CharField(
-        max_length=16, choices=GoalStatus.choices, default=GoalStatus.ON_TRACK
-    )
-    asana_status = models.CharField(
-        max_length=32, blank=True, help_text="The goal's status exactly as Asana reported it."
+        max_length=16,
+        choices=GoalStatus.choices,
+        blank=True,
+        default=GoalStatus.NO_STATUS,
+        help_text="Asana's status value as sent (empty: no status).",
     )
     has_metric = models.BooleanField(default=False)
     metric_initial = models.FloatField(null=True, blank=True)
@@ -106,9 +130,12 @@ class KeyResult(_Progress, models.Model):
     position = models.PositiveIntegerField(default=0)
     name = models.CharField(max_length=500)
     status = models.CharField(
-        max_length=16, choices=GoalStatus.choices, default=GoalStatus.ON_TRACK
+        max_length=16,
+        choices=GoalStatus.choices,
+        blank=True,
+        default=GoalStatus.NO_STATUS,
+        help_text="Asana's status value as sent (empty: no status).",
     )
-    asana_status = models.CharField(max_length=32, blank=True)
     due_on = models.DateField(null=True, blank=True)
     progress = models.FloatField(null=True, blank=True)
 

@@ -11,7 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import path, reverse
 
-from goals.models import EmployeeGoalState, Goal, GoalStatus, KeyResult
+from goals.models import CLOSED_STATUSES, EmployeeGoalState, Goal, GoalStatus, KeyResult
 from goals.scope import scoped_employees, scoped_syncs
 from goals.sync import running_sync
 from integrations.audit import record
@@ -19,6 +19,12 @@ from integrations.models import AsanaConnection, AsanaMapping
 from pilotsite.admin import tab_post
 
 EMPLOYEES_PER_PAGE = 25
+# The status filter's values: Asana's own, and "none" for goals nobody has rated ("" is "all").
+STATUS_FILTER = {s.value or "none": s.value for s in GoalStatus}
+STATUS_GROUPS = (
+    ("Open", [(s.value or "none", s.label) for s in GoalStatus if s not in CLOSED_STATUSES]),
+    ("Closed", [(s.value, s.label) for s in GoalStatus if s in CLOSED_STATUSES]),
+)
 RECENT_SYNCS = 10
 
 
@@ -27,7 +33,7 @@ def context(request: HttpRequest) -> dict:
     if not user.has_perm("goals.view_goal"):
         return {}  # the admin site shows the refusal; nothing is loaded for it
     status = request.GET.get("status", "")
-    status = status if status in GoalStatus.values else ""
+    status = status if status in STATUS_FILTER else ""
     search = request.GET.get("q", "").strip()
 
     employees = scoped_employees(user)
@@ -35,8 +41,8 @@ def context(request: HttpRequest) -> dict:
         employees = employees.filter(Q(name__icontains=search) | Q(email__icontains=search))
     goals = Goal.objects.order_by("connection_id", "position")
     if status:
-        employees = employees.filter(goals__status=status).distinct()
-        goals = goals.filter(status=status)
+        employees = employees.filter(goals__status=STATUS_FILTER[status]).distinct()
+        goals = goals.filter(status=STATUS_FILTER[status])
     # Annotated, not looked up per row: the tab's query count stays flat.
     employees = employees.annotate(
         is_mapped=Exists(AsanaMapping.objects.filter(employee=OuterRef("pk")))
@@ -55,7 +61,7 @@ def context(request: HttpRequest) -> dict:
         "goals_page": page,
         "goals_status": status,
         "goals_search": search,
-        "goals_statuses": GoalStatus.choices,
+        "goals_status_groups": STATUS_GROUPS,
         "goals_can_sync": can_sync,
         "goals_connections": list(AsanaConnection.objects.all()) if can_sync else [],
         "goals_recent_syncs": recent,

@@ -28,9 +28,9 @@ from integrations.asana.errors import (
     AsanaNotFound,
     AsanaUnavailable,
 )
+from integrations.asana.richtext import to_text
 from integrations.executor import last_lines
 from integrations.models import AuditLog, ProcessedTask
-from integrations.taskconvert import strip_html
 from pilotsite.redact import redact
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class Reporter:
             self._comment("comment:done", html_text=rich)
         except AsanaInvalidRequest:
             # Asana refused the rich text: the link still gets to the task as plain text.
-            self._comment("comment:done", text=strip_html(rich) + f" {self.pt.result_url}")
+            self._comment("comment:done", text=to_text(rich))
 
     def _attach_link(self) -> None:
         url, name = self.pt.result_url, self.pt.result_url_title or self.pt.result_url
@@ -147,7 +147,7 @@ class Reporter:
         self._step(step, post, action="asana.comment", detail=text or html_text or "")
 
     def _comment_landed(self, text: str | None, html_text: str | None) -> bool:
-        wanted = (text if text is not None else strip_html(html_text or "")).strip()
+        wanted = (text if text is not None else to_text(html_text or "")).strip()
         attempt_began = self.pt.started_at or self.pt.claimed_at
         for story in self.client.stories(self.gid):
             if story.get("resource_subtype") != "comment_added":
@@ -157,7 +157,7 @@ class Reporter:
                 continue
             seen = {
                 str(story.get("text") or "").strip(),
-                strip_html(story.get("html_text") or "").strip(),
+                to_text(story.get("html_text") or "").strip(),
             }
             if wanted in seen:
                 return True

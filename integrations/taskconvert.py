@@ -1,8 +1,9 @@
 """Turning an Asana task into the executor's task: id, title, description, labels,
 project, URL, creation time and priority (from tags)."""
 
-from html.parser import HTMLParser
 from typing import Any
+
+from integrations.asana.richtext import to_text
 
 STATUS_TAGS = ("pilot-in-progress", "pilot-done", "pilot-failed")
 # Everything conversion and the eligibility check need, in one request.
@@ -24,35 +25,6 @@ PRIORITY_TAGS = (
     ("medium", "medium"),
     ("low", "low"),
 )
-_BLOCK_TAGS = {"p", "li", "ul", "ol", "blockquote", "pre", "h1", "h2", "h3", "hr", "br"}
-
-
-class _TextExtractor(HTMLParser):
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag in _BLOCK_TAGS:
-            self.parts.append("\n")
-
-    def handle_data(self, data: str) -> None:
-        self.parts.append(data)
-
-
-def strip_html(html: str) -> str:
-    parser = _TextExtractor()
-    parser.feed(html or "")
-    parser.close()
-    lines = [line.rstrip() for line in "".join(parser.parts).splitlines()]
-    text = "\n".join(lines).strip()
-    while "\n\n\n" in text:
-        text = text.replace("\n\n\n", "\n\n")
-    return text
 
 
 def tag_names(task: dict[str, Any]) -> list[str]:
@@ -77,7 +49,7 @@ def convert(task: dict[str, Any]) -> dict[str, Any]:
         "id": f"ASANA-{gid}",
         "gid": gid,
         "title": task.get("name") or "",
-        "description": notes or strip_html(task.get("html_notes") or ""),
+        "description": notes or to_text(task.get("html_notes")),
         # Status tags are pilotsite's bookkeeping, not something the task is about.
         "labels": [n for n in names if n not in STATUS_TAGS],
         "project": (projects[0].get("name") or "") if projects else "",

@@ -37,8 +37,10 @@ def test_an_unmapped_employee_is_not_said_to_have_no_goals(ada):
 def test_goals_come_in_due_date_order_with_key_results_beneath(ada):
     later = _goal(ada, "Later", "2", due_on=datetime.date(2026, 9, 1), status=GoalStatus.AT_RISK)
     _goal(ada, "Undated", "3")
-    _goal(ada, "Sooner", "1", due_on=datetime.date(2026, 3, 1), status=GoalStatus.COMPLETED)
-    KeyResult.objects.create(goal=later, asana_gid="12", name="Second KR", position=1)
+    _goal(ada, "Sooner", "1", due_on=datetime.date(2026, 3, 1), status=GoalStatus.ACHIEVED)
+    KeyResult.objects.create(
+        goal=later, asana_gid="12", name="Second KR", position=1, status=GoalStatus.ON_TRACK
+    )
     KeyResult.objects.create(
         goal=later, asana_gid="11", name="First KR", position=0, status=GoalStatus.OFF_TRACK
     )
@@ -46,11 +48,11 @@ def test_goals_come_in_due_date_order_with_key_results_beneath(ada):
     assert goals_block(ada) == "\n".join(
         [
             "[GOALS]",
-            "- Sooner — status: completed — due 2026-03-01",
-            "- Later — status: at risk — due 2026-09-01",
-            "  - Key result: First KR — status: off track",
-            "  - Key result: Second KR — status: on track",
-            "- Undated — status: on track — no due date",
+            "- Sooner — status: Achieved (closed) — due 2026-03-01",
+            "- Later — status: At risk — due 2026-09-01",
+            "  - Key result: First KR — status: Off track",
+            "  - Key result: Second KR — status: On track",
+            "- Undated — status: No status — no due date",
         ]
     )
 
@@ -78,7 +80,7 @@ def test_goalsblock_prints_the_block(ada, capsys):
 
     call_command("goalsblock", "ADA@example.com")
 
-    assert capsys.readouterr().out.startswith("[GOALS]\n- Ship it — status: on track")
+    assert capsys.readouterr().out.startswith("[GOALS]\n- Ship it — status: No status")
 
 
 def test_goalsblock_rejects_an_unknown_email(db):

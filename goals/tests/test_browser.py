@@ -63,21 +63,23 @@ def test_a_manager_sees_and_filters_their_reports_goals(live_server, synced_team
     goals = page.locator(".goal h3")
     assert goals.count() == 3
     assert "Bob" not in page.content()
-    assert page.locator(".goal .badge-at_risk").first.inner_text() == "at risk"
-    assert page.locator(".key-results .badge-completed").inner_text() == "completed"
+    assert page.locator(".goal .badge-yellow").first.inner_text() == "At risk"
+    assert page.locator(".key-results li", has_text="Write the notes").inner_text() == (
+        "Write the notes Achieved closed"
+    )
     assert "Progress 40% (40% of 100%)" in page.locator(".goal", has_text="analytics").inner_text()
     assert "Progress 30% (4,000 EUR of 11,000 EUR)" in page.content()
     # Badges are coloured: a status is never shown as plain text on the page background.
-    background = page.locator(".goal .badge-off_track").first.evaluate(
+    background = page.locator(".goal .badge-red").first.evaluate(
         "e => getComputedStyle(e).backgroundColor"
     )
     assert background not in ("rgba(0, 0, 0, 0)", "transparent")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "goals-tab.png"), full_page=True)
 
-    page.select_option("#goal-status", "off_track")
+    page.select_option("#goal-status", "red")
     page.click("#goal-filters button[type=submit]")
-    page.wait_for_url("**status=off_track**")
+    page.wait_for_url("**status=red**")
 
-    assert page.locator(".goal h3").all_inner_texts() == ["Hire an assistant off track"]
+    assert page.locator(".goal h3").all_inner_texts() == ["Hire an assistant Off track"]
     assert "Bob" not in page.content()

@@ -1,27 +1,32 @@
-"""Asana goal fields turned into ours: the issue's status table, metric progress."""
+"""Asana goal fields turned into ours: the status as Asana sends it, metric progress."""
 
 import pytest
 
-from goals.fields import map_status, progress
+from goals.fields import progress, status_value
 from goals.models import GoalStatus
-
-ISSUE_TABLE = {
-    GoalStatus.COMPLETED: ["achieved", "completed", "done"],
-    GoalStatus.AT_RISK: ["at_risk", "behind", "partial"],
-    GoalStatus.OFF_TRACK: ["off_track", "missed", "dropped"],
-    GoalStatus.ON_TRACK: ["on_track", "paused", "", None],
-}
 
 
 @pytest.mark.parametrize(
-    ("asana", "ours"), [(value, ours) for ours, values in ISSUE_TABLE.items() for value in values]
+    ("asana", "stored", "label"),
+    [
+        ("green", "green", "On track"),
+        ("yellow", "yellow", "At risk"),
+        ("red", "red", "Off track"),
+        ("achieved", "achieved", "Achieved"),
+        ("partial", "partial", "Partial"),
+        ("missed", "missed", "Missed"),
+        ("dropped", "dropped", "Dropped"),
+        (None, "", "No status"),
+    ],
 )
-def test_every_value_in_the_issues_status_table_is_mapped(asana, ours):
-    assert map_status(asana) == ours
+def test_every_status_asana_sends_is_kept_and_named_in_asanas_words(asana, stored, label):
+    assert status_value(asana) == stored
+    assert GoalStatus(stored).label == label
 
 
-def test_status_case_and_spacing_do_not_matter():
-    assert map_status(" Achieved ") == GoalStatus.COMPLETED
+def test_a_status_asana_adds_later_is_kept_as_sent_not_read_as_another():
+    assert status_value("paused") == "paused"
+    assert "paused" not in GoalStatus.values
 
 
 @pytest.mark.parametrize(

@@ -104,7 +104,7 @@ def test_goal_fields_are_stored(sync_one_goal):
 
     assert goal.description == "Brand awareness & reach\nSecond line"
     assert (str(goal.due_on), str(goal.start_on)) == ("2026-12-31", "2026-01-01")
-    assert (goal.status, goal.asana_status) == (GoalStatus.AT_RISK, "yellow")
+    assert goal.status == GoalStatus.AT_RISK == "yellow"
     assert (goal.metric_initial, goal.metric_current, goal.metric_target) == (10, 40, 70)
     assert (goal.metric_unit, goal.metric_currency) == ("currency", "EUR")
     assert goal.progress == pytest.approx(0.5)
@@ -130,22 +130,22 @@ def test_a_list_in_the_description_keeps_one_item_a_line(sync_one_goal):
 
 # Every value GoalResponse.status can take in asana_oas.yaml, and null.
 @pytest.mark.parametrize(
-    ("asana_status", "ours"),
+    ("asana_status", "ours", "closed"),
     [
-        ("green", GoalStatus.ON_TRACK),
-        ("yellow", GoalStatus.AT_RISK),
-        ("red", GoalStatus.OFF_TRACK),
-        ("achieved", GoalStatus.COMPLETED),
-        ("partial", GoalStatus.AT_RISK),
-        ("missed", GoalStatus.OFF_TRACK),
-        ("dropped", GoalStatus.OFF_TRACK),
-        (None, GoalStatus.ON_TRACK),
+        ("green", GoalStatus.ON_TRACK, False),
+        ("yellow", GoalStatus.AT_RISK, False),
+        ("red", GoalStatus.OFF_TRACK, False),
+        ("achieved", GoalStatus.ACHIEVED, True),
+        ("partial", GoalStatus.PARTIAL, True),
+        ("missed", GoalStatus.MISSED, True),
+        ("dropped", GoalStatus.DROPPED, True),
+        (None, GoalStatus.NO_STATUS, False),
     ],
 )
-def test_every_status_asana_sends_is_mapped(sync_one_goal, asana_status, ours):
+def test_every_status_asana_sends_is_stored_as_sent(sync_one_goal, asana_status, ours, closed):
     goal = sync_one_goal(status=asana_status)
 
-    assert (goal.status, goal.asana_status) == (ours, asana_status or "")
+    assert (goal.status, goal.is_closed) == (ours, closed)
 
 
 def test_only_the_first_200_goals_are_kept_and_the_employee_is_marked_truncated(
@@ -181,7 +181,7 @@ def test_sub_goals_become_key_results_with_their_status(fake_asana, connection, 
     goal = Goal.objects.get(employee=ada, name="Parent")
     assert [(k.name, k.status) for k in goal.key_results.order_by("position")] == [
         ("KR one", GoalStatus.OFF_TRACK),
-        ("KR two", GoalStatus.COMPLETED),
+        ("KR two", GoalStatus.ACHIEVED),
     ]
     assert result.sync.key_results == 2
     # Unowned sub-goals are key results, not goals of anyone.

@@ -97,13 +97,16 @@ def test_goals_show_badge_due_date_progress_description_and_key_results(admin_cl
         metric_target=80,
         progress=0.5,
     )
-    KeyResult.objects.create(goal=goal, asana_gid="7", name="Launch blog", status="completed")
+    KeyResult.objects.create(goal=goal, asana_gid="7", name="Launch blog", status="achieved")
 
     page = admin_client.get(TAB).content.decode()
 
-    assert '<span class="badge badge-off_track">off track</span>' in page
+    assert '<span class="badge badge-red">Off track</span>' in page
     assert "Due 2026-12-31" in page and "Progress 50%" in page and "Brand awareness" in page
-    assert 'Launch blog <span class="badge badge-completed">completed</span>' in page
+    assert (
+        'Launch blog <span class="badge badge-achieved">Achieved</span> '
+        '<span class="badge badge-closed">closed</span>'
+    ) in page
 
 
 def test_the_last_sync_time_and_truncated_flag_are_shown(admin_client, connection):
@@ -124,9 +127,29 @@ def test_the_last_sync_time_and_truncated_flag_are_shown(admin_client, connectio
 
 
 def test_goals_can_be_filtered_by_status(admin_client, connection, team):
-    page = admin_client.get(TAB + "&status=at_risk").content.decode()
+    page = admin_client.get(TAB + "&status=yellow").content.decode()
 
     assert "Ada ships v2" in page and "Bob hires two" not in page
+
+
+def test_goals_nobody_has_rated_show_no_status_and_can_be_filtered(admin_client, team):
+    page = admin_client.get(TAB + "&status=none").content.decode()
+
+    assert "Bob hires two" in page and "Ada ships v2" not in page
+    assert '<span class="badge badge-none">No status</span>' in page
+
+
+def test_the_status_filter_offers_asanas_statuses_open_and_closed(admin_client, team):
+    page = admin_client.get(TAB).content.decode()
+
+    open_group = page[
+        page.index('<optgroup label="Open">') : page.index('<optgroup label="Closed">')
+    ]
+    closed_group = page[page.index('<optgroup label="Closed">') :]
+    for label in ("On track", "At risk", "Off track", "No status"):
+        assert f">{label}</option>" in open_group
+    for label in ("Achieved", "Partial", "Missed", "Dropped"):
+        assert f">{label}</option>" in closed_group
 
 
 def test_employees_can_be_searched(admin_client, team):

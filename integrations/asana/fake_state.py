@@ -26,6 +26,12 @@ _GOAL_FIELDS = {
     "time_period",
 }
 
+# asana_oas.yaml, GoalResponse.status (nullable): "When the goal is open, its status can be
+# `green`, `yellow`, and `red` [...]. When the goal is closed, the value can be `missed`,
+# `achieved`, `partial`, or `dropped`." Nothing else is ever sent, so the fake refuses to
+# build a goal with any other value (status-update words such as `on_track` included).
+GOAL_STATUSES = frozenset({"green", "yellow", "red", "achieved", "partial", "missed", "dropped"})
+
 
 def plain_text(html: str) -> str:
     """Roughly what Asana puts in `notes` for given `html_notes`."""
@@ -196,6 +202,11 @@ class FakeAsanaState:
             for key, value in fields.items():
                 if key not in _GOAL_FIELDS:
                     raise TypeError(f"update_goal() got an unexpected field {key!r}")
+                if key == "status" and value is not None and value not in GOAL_STATUSES:
+                    raise ValueError(
+                        f"Asana never sends goal status {value!r}: use one of "
+                        f"{sorted(GOAL_STATUSES)} or None"
+                    )
                 if key == "html_notes":
                     value = value or "<body></body>"
                     goal["notes"] = plain_text(value)

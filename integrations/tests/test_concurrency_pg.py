@@ -69,4 +69,7 @@ def test_two_pollers_and_a_cluster_execute_each_task_exactly_once(connection, pi
     processes = Counter(p.claimed_by.split(":")[1] for p in ProcessedTask.objects.all())
     assert len(processes) == 3
     for gid in gids:
-        assert comment_texts(pilot, gid) == [STARTED_TEXT, "Successfully completed: no summary was given"]
+        assert comment_texts(pilot, gid) == [
+            STARTED_TEXT,
+            "Successfully completed: no summary was given",
+        ]

@@ -339,3 +339,16 @@ def test_responses_match_asanas_contract(fake, method, path, opt_fields):
     result = MockResponse(response.content, status_code=response.status_code)
     errors = list(V30ResponseValidator(spec).iter_errors(request, result))
     assert errors == [], [repr(e.__cause__) for e in errors]
+
+
+@pytest.mark.parametrize("status", ["green", "yellow", "red", "achieved", "partial", "missed"])
+def test_goals_carry_the_statuses_asana_sends(fake, status):
+    gid = fake.add_goal(fake.workspace_gid, "A goal", status=status)
+    fake.update_goal(gid, status=None)  # nullable: nobody has rated it
+    fake.update_goal(gid, status="dropped")
+
+
+@pytest.mark.parametrize("status", ["on_track", "at_risk", "completed", "Green", ""])
+def test_a_goal_status_asana_never_sends_cannot_be_built(fake, status):
+    with pytest.raises(ValueError, match="never sends goal status"):
+        fake.add_goal(fake.workspace_gid, "A goal", status=status)
