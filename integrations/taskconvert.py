@@ -44,12 +44,13 @@ def convert(task: dict[str, Any]) -> dict[str, Any]:
     gid = str(task["gid"])
     names = tag_names(task)
     projects = task.get("projects") or []
-    notes = (task.get("notes") or "").strip()
     return {
         "id": f"ASANA-{gid}",
         "gid": gid,
         "title": task.get("name") or "",
-        "description": notes or to_text(task.get("html_notes")),
+        # The rich text keeps what plain `notes` flattens (table cells, list items, link
+        # addresses); `notes` is the fallback when a task has no rich text.
+        "description": to_text(task.get("html_notes")) or (task.get("notes") or "").strip(),
         # Status tags are pilotsite's bookkeeping, not something the task is about.
         "labels": [n for n in names if n not in STATUS_TAGS],
         "project": (projects[0].get("name") or "") if projects else "",

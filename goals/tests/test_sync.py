@@ -128,6 +128,15 @@ def test_a_list_in_the_description_keeps_one_item_a_line(sync_one_goal):
     assert goal.description == "Plan:\n- one\n- two\nDone"
 
 
+def test_a_table_in_the_description_keeps_its_cells_and_rows_apart(sync_one_goal):
+    goal = sync_one_goal(
+        html_notes="<body><h2>Targets</h2><table><tr><td>Region</td><td>Target</td></tr>"
+        "<tr><td>EMEA</td><td>10</td></tr></table><hr/>Owner: sales</body>"
+    )
+
+    assert goal.description == "Targets\nRegion | Target\nEMEA | 10\n---\nOwner: sales"
+
+
 # Every value GoalResponse.status can take in asana_oas.yaml, and null.
 @pytest.mark.parametrize(
     ("asana_status", "ours", "closed"),

@@ -2,7 +2,7 @@
 
 import pytest
 
-from integrations.taskconvert import convert, ineligible_reason, strip_html
+from integrations.taskconvert import convert, ineligible_reason
 
 TASK = {
     "gid": "1201",
@@ -31,12 +31,17 @@ def test_conversion_maps_every_field():
     }
 
 
-def test_description_falls_back_to_html_notes_without_markup():
+def test_description_comes_from_the_rich_text_keeping_its_structure():
     task = TASK | {
-        "notes": "",
-        "html_notes": "<body><strong>Steps</strong><ul><li>open &amp; log in</li><li>crash</li></ul></body>",
+        "notes": "Steps open & log in crash Browser Safari",
+        "html_notes": "<body><strong>Steps</strong><ul><li>open &amp; log in</li><li>crash</li></ul>"
+        "<table><tr><td>Browser</td><td>Safari</td></tr></table></body>",
     }
-    assert convert(task)["description"] == "Steps\n\nopen & log in\n\ncrash"
+    assert convert(task)["description"] == "Steps\n- open & log in\n- crash\nBrowser | Safari"
+
+
+def test_description_falls_back_to_notes_without_rich_text():
+    assert convert(TASK | {"html_notes": None})["description"] == "It breaks on Safari"
 
 
 def test_status_tags_are_not_labels():
@@ -63,10 +68,6 @@ def test_no_project_gives_an_empty_project_name():
 def test_priority_comes_from_tags_case_insensitively(tags, expected):
     task = TASK | {"tags": [{"name": t} for t in tags]}
     assert convert(task)["priority"] == expected
-
-
-def test_strip_html_unescapes_entities():
-    assert strip_html("<body>a &lt;b&gt; &quot;c&quot;</body>") == 'a <b> "c"'
 
 
 @pytest.mark.parametrize(
