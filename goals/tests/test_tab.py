@@ -393,3 +393,13 @@ def test_an_unmapped_employee_is_shown_as_not_mapped_rather_than_not_synced(admi
     page = admin_client.get(TAB).content.decode()
     assert "Una Unmapped" in page
     assert "Not mapped to an Asana user" in page
+
+
+def test_the_goal_admin_lists_and_filters_statuses_in_asanas_words(admin_client, team):
+    url = reverse("admin:goals_goal_changelist")
+
+    page = admin_client.get(url).content.decode()
+    unrated = admin_client.get(url + "?status__exact=").content.decode()
+
+    assert "At risk" in page and "No status" in page
+    assert "Bob hires two" in unrated and "Ada ships v2" not in unrated
