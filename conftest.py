@@ -1,12 +1,32 @@
 """Shared fixtures: personas, the fake Asana served over real HTTP."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 
+from integrations.asana import budget
 from integrations.asana.fake import FakeAsana
 from integrations.asana.fake_server import FakeAsanaServer
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _budget_store_removed_at_the_end(django_db_setup) -> Iterator[None]:
+    """The shared request budget's connections are closed before the test database is
+    dropped, and its SQLite file (ASANA_BUDGET_PATH) leaves no trace."""
+    yield
+    budget.close_all()
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        Path(f"{settings.ASANA_BUDGET_PATH}{suffix}").unlink(missing_ok=True)
+
+
+@pytest.fixture(autouse=True)
+def _empty_budget() -> None:
+    """The fake's token repeats across tests: every test starts with an unspent budget and
+    no pause left by another test's 429."""
+    budget.store().clear()
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +50,14 @@ def fake_asana(settings) -> Iterator[FakeAsana]:
         settings.ASANA_API_BASE_URL = server.base_url
         yield fake
     assert fake.violations == [], "requests broke Asana's contract:\n" + "\n".join(fake.violations)
+
+
+@pytest.fixture
+def hostile_asana(fake_asana) -> FakeAsana:
+    """The fake Asana, to be turned hostile: `hostile_asana.misbehave("json-null",
+    path=r"^/users/me$")` makes every matching request misbehave for the rest of the test
+    (malformed bodies, runaway pagination, "slow" with `delay`: see fake.FAULT_KINDS)."""
+    return fake_asana
 
 
 # Personas. The admin is pytest-django's `admin_user` / `admin_client` (superuser "admin",

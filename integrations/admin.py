@@ -13,6 +13,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from integrations import pipeline
 from integrations.asana.errors import AsanaError
+from integrations.asana.tokens import TokenField
 from integrations.connect import ConnectError, verify_workspace
 from integrations.executor import OUTPUT_LIMIT
 from integrations.models import (
@@ -29,11 +30,9 @@ from pilotsite.admin import AuditedAdmin
 
 
 class AsanaConnectionForm(forms.ModelForm):
-    new_token = forms.CharField(
+    new_token = TokenField(
         label="Personal access token",
         required=False,
-        strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="Leave blank to keep the stored token. A new token is verified with Asana.",
     )
 

@@ -7,6 +7,7 @@ workspace or an Asana outage leaves the database exactly as it was.
 import re
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
@@ -20,12 +21,18 @@ from integrations.asana.errors import (
     AsanaServerError,
     AsanaUnavailable,
 )
+from integrations.asana.tokens import InvalidToken, clean_token
 from integrations.models import AsanaConnection, AuditLog
 from pilotsite.redact import redact
 
-# A person is waiting on the page or the terminal: fail within seconds rather than
-# running the client's full background retry schedule.
-INTERACTIVE = {"max_retries": 2, "timeout": 15.0}
+
+def interactive() -> dict[str, Any]:
+    """Client options when a person is waiting on the page or the terminal: one try within
+    ASANA_INTERACTIVE_TIMEOUT seconds, no retries, no long wait for the request budget, so a
+    slow Asana costs a page view seconds, not the client's background retry schedule."""
+    timeout = settings.ASANA_INTERACTIVE_TIMEOUT
+    return {"max_retries": 0, "timeout": timeout, "max_budget_wait": timeout}
+
 
 _GID = re.compile(r"^\d{1,32}$")
 
@@ -53,26 +60,46 @@ def explain(exc: AsanaError) -> str:
     return str(exc)
 
 
+def _workspaces(me: dict[str, Any]) -> list[dict[str, str]]:
+    """The `workspaces` of a `GET /users/me` answer as `gid`/`name` strings; entries that are
+    not objects are ignored (Asana's schema: a list of compact workspaces)."""
+    listed = me.get("workspaces")
+    if not isinstance(listed, list):
+        return []
+    return [
+        {"gid": str(w.get("gid") or ""), "name": str(w.get("name") or "")}
+        for w in listed
+        if isinstance(w, dict)
+    ]
+
+
+def _user_label(me: dict[str, Any]) -> str:
+    return str(me.get("name") or me.get("gid") or "unknown user")
+
+
 def verify_workspace(token: str, workspace_gid: str) -> dict[str, Any]:
-    """Check the token with Asana and return the workspace (`gid`, `name`) it can see."""
+    """Check the token with Asana and return the workspace (`gid`, `name`) it can see.
+
+    Raises ConnectError (nothing saved) for a malformed GID or token (tokens.clean_token),
+    an error from Asana, or a workspace the token's user is not a member of.
+    """
     workspace_gid = validate_gid(workspace_gid)
-    token = (token or "").strip()
-    if not token:
-        raise ConnectError("Enter the personal access token (Asana: My settings → Apps).")
-    if any(c.isspace() for c in token):
-        raise ConnectError("The token contains spaces or line breaks; paste it again exactly.")
     try:
-        with AsanaClient(token, **INTERACTIVE) as client:
+        token = clean_token(token)
+    except InvalidToken as exc:
+        raise ConnectError(str(exc)) from None
+    try:
+        with AsanaClient(token, **interactive()) as client:
             me = client.me()
     except AsanaError as exc:
         raise ConnectError(explain(exc)) from None
-    workspaces = me.get("workspaces") or []
+    workspaces = _workspaces(me)
     for workspace in workspaces:
-        if str(workspace.get("gid")) == workspace_gid:
-            return {"gid": workspace_gid, "name": workspace.get("name") or ""}
-    visible = ", ".join(f"{w.get('name') or '?'} ({w.get('gid')})" for w in workspaces) or "none"
+        if workspace["gid"] == workspace_gid:
+            return {"gid": workspace_gid, "name": workspace["name"]}
+    visible = ", ".join(f"{w['name'] or '?'} ({w['gid']})" for w in workspaces) or "none"
     raise ConnectError(
-        f"The token's user ({me.get('name') or me.get('gid')}) is not a member of workspace "
+        f"The token's user ({_user_label(me)}) is not a member of workspace "
         f"{workspace_gid}. Workspaces this token can see: {visible}. Use one of these GIDs, "
         "or a token of a member of that workspace."
     )
@@ -139,7 +166,7 @@ def connect_workspace(
         for name, value in wanted.items():
             setattr(connection, name, value)
         connection.workspace_name = workspace["name"]
-        connection.access_token = token.strip()
+        connection.access_token = clean_token(token)
         connection.last_checked_at = timezone.now()
         connection.last_error = ""
         connection.full_clean()
@@ -163,11 +190,11 @@ def test_connection(
 ) -> tuple[bool, str]:
     """Check the stored token still works for the workspace; record the result as health."""
     try:
-        with client_for(connection, **INTERACTIVE) as client:
+        with client_for(connection, **interactive()) as client:
             me = client.me()
-        gids = {str(w.get("gid")) for w in me.get("workspaces") or []}
+        gids = {w["gid"] for w in _workspaces(me)}
         if connection.workspace_gid in gids:
-            ok, message = True, f"Connected as {me.get('name') or me.get('gid')}."
+            ok, message = True, f"Connected as {_user_label(me)}."
         else:
             ok = False
             message = (

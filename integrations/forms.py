@@ -2,16 +2,15 @@
 
 from django import forms
 
+from integrations.asana.tokens import TokenField
 from integrations.models import AsanaConnection, Employee, gid_validator
 
 
 class ConnectForm(forms.Form):
     # render_value=False: a token typed into a form that failed is never sent back to the page.
-    token = forms.CharField(
+    token = TokenField(
         label="Personal access token",
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
         help_text="Asana: My settings → Apps → Developer apps → Create new token.",
-        strip=True,
     )
     workspace_gid = forms.CharField(
         label="Workspace GID",

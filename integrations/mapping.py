@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from integrations import audit
 from integrations.asana.client import client_for
 from integrations.asana.errors import AsanaError
-from integrations.connect import INTERACTIVE, ConnectError, explain, validate_gid
+from integrations.connect import ConnectError, explain, interactive, validate_gid
 from integrations.employee_import import CsvImportError, ImportReport, import_employees_csv
 from integrations.models import AsanaConnection, AsanaMapping, Employee
 
@@ -34,13 +34,15 @@ def unmapped_employees(connection: AsanaConnection) -> QuerySet[Employee]:
 def workspace_users(connection: AsanaConnection) -> list[dict[str, str]]:
     """Every user of the connection's workspace (`gid`, `name`, `email`), all pages read."""
     try:
-        with client_for(connection, **INTERACTIVE) as client:
+        with client_for(connection, **interactive()) as client:
             users = list(client.workspace_users(connection.workspace_gid))
     except AsanaError as exc:
         raise MappingError(f"Could not read the workspace's users: {explain(exc)}") from None
+    # Items are objects (the client checks); a user without a usable GID is of no use here.
     return [
-        {"gid": str(u["gid"]), "name": u.get("name") or "", "email": u.get("email") or ""}
+        {"gid": str(u["gid"]), "name": str(u.get("name") or ""), "email": str(u.get("email") or "")}
         for u in users
+        if str(u.get("gid") or "").isdigit()
     ]
 
 

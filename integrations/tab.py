@@ -4,6 +4,7 @@ and the form posts behind the cards' buttons (mounted under `/admin/tabs/integra
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
@@ -41,27 +42,27 @@ _FAILED = "integrations.failed_forms"
 CONNECT_PERMS = ("integrations.add_asanaconnection", "integrations.change_asanaconnection")
 
 
-USERS_CACHE_SECONDS = 300
-
-
 def _users(request: HttpRequest, connection: AsanaConnection) -> tuple[list[dict], str]:
     """The workspace's users for the mapping choices, read from Asana at most once per request
-    and reused for a few minutes: every page view would otherwise read every page of users,
-    and a slow Asana would hold the whole tab up."""
+    and remembered for ASANA_USERS_CACHE_SECONDS; a failure (Asana slow, down or answering
+    nonsense) is remembered too, for ASANA_USERS_FAILURE_CACHE_SECONDS, so a slow Asana costs
+    one page view at most ASANA_INTERACTIVE_TIMEOUT seconds per that period instead of
+    holding every view (and the server's threads) up."""
     per_request = request.__dict__.setdefault("_asana_workspace_users", {})
     if connection.pk not in per_request:
         key = f"pilotsite:workspace-users:{connection.pk}:{connection.workspace_gid}"
-        users = cache.get(key)
-        if users is not None:
-            per_request[connection.pk] = (users, "")
+        remembered = cache.get(key)
+        if remembered is not None:
+            per_request[connection.pk] = remembered
         else:
             try:
-                users = workspace_users(connection)
+                found = (workspace_users(connection), "")
+                seconds = settings.ASANA_USERS_CACHE_SECONDS
             except MappingError as exc:
-                per_request[connection.pk] = ([], str(exc))
-            else:
-                cache.set(key, users, USERS_CACHE_SECONDS)
-                per_request[connection.pk] = (users, "")
+                found = ([], str(exc))
+                seconds = settings.ASANA_USERS_FAILURE_CACHE_SECONDS
+            cache.set(key, found, seconds)
+            per_request[connection.pk] = found
     return per_request[connection.pk]
 
 

@@ -33,3 +33,19 @@ def required_configuration(app_configs, **kwargs):
             )
         )
     return problems
+
+
+@register(deploy=True)
+def asana_over_https(app_configs, **kwargs):
+    """The token travels in every request's Authorization header: in production it must only
+    ever go to Asana over TLS (plain http is for the fake Asana in tests and local runs)."""
+    if settings.ASANA_API_BASE_URL.startswith("https://"):
+        return []
+    return [
+        Warning(
+            f"ASANA_API_BASE_URL is not https ({settings.ASANA_API_BASE_URL!r}): the Asana token "
+            "would be sent in clear text.",
+            hint="Unset it (the default is https://app.asana.com/api/1.0) or use an https URL.",
+            id="pilotsite.W010",
+        )
+    ]

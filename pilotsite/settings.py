@@ -148,6 +148,16 @@ ASANA_API_BASE_URL = env.str("ASANA_API_BASE_URL", default="https://app.asana.co
 ASANA_REQUESTS_PER_MINUTE = env.int("ASANA_REQUESTS_PER_MINUTE", default=150)
 ASANA_TIMEOUT = env.float("ASANA_TIMEOUT", default=30.0)
 ASANA_MAX_RETRIES = env.int("ASANA_MAX_RETRIES", default=5)
+# A person waits on these: the admin's page views and buttons, `asana connect`. One try, no
+# retries, and no waiting for a spent request budget beyond this.
+ASANA_INTERACTIVE_TIMEOUT = env.float("ASANA_INTERACTIVE_TIMEOUT", default=5.0)
+# Where the shared request budget lives without Redis on SQLite (default: next to the database).
+ASANA_BUDGET_PATH = env.str("ASANA_BUDGET_PATH", default="")
+# A list longer than this many pages (of 100) is refused as a runaway cursor.
+ASANA_MAX_PAGES = env.int("ASANA_MAX_PAGES", default=1000)
+# What a page view remembers of the workspace's users (and of a failure to read them).
+ASANA_USERS_CACHE_SECONDS = env.int("ASANA_USERS_CACHE_SECONDS", default=300)
+ASANA_USERS_FAILURE_CACHE_SECONDS = env.int("ASANA_USERS_FAILURE_CACHE_SECONDS", default=60)
 FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 PILOT_EXECUTOR_COMMAND = env.str("PILOT_EXECUTOR_COMMAND", default="")
 PILOT_EXECUTOR = env.str("PILOT_EXECUTOR", default="")

@@ -2,6 +2,7 @@
 key and plain-HTTP defaults first (tests run without a .env; explicit values still win)."""
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
 os.environ.setdefault("DEBUG", "off")
@@ -9,6 +10,12 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "off")
 # The per-token budget is process-wide and the fake's seeded token repeats across tests;
 # tests that exercise the budget build their own.
 os.environ.setdefault("ASANA_REQUESTS_PER_MINUTE", "1000000")
+# The shared request budget of this test run (on SQLite), also used by the subprocesses it
+# starts (they inherit the environment); removed at the end of the session.
+os.environ.setdefault(
+    "ASANA_BUDGET_PATH",
+    str(Path(__file__).resolve().parent.parent / f".test_db_{os.getpid()}.asana-budget"),
+)
 
 from pilotsite.settings import *  # noqa: F403
 

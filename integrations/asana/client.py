@@ -4,8 +4,12 @@
 - Cursor pagination (`limit`, `next_page.offset`) for every list.
 - 429 honours `Retry-After`; 5xx and transport errors are retried with capped exponential
   backoff and jitter; other 4xx are never retried.
-- Per token (shared by every client in the process): a requests-per-minute budget and at
-  most 50 reads / 15 writes in flight, as Asana's limits require.
+- Per token: a requests-per-minute budget shared by every process using the token (see
+  budget.py; a 429's `Retry-After` pauses them all), and at most 50 reads / 15 writes in
+  flight in each process, as Asana's limits require.
+- Answers are not trusted: a body that is not a JSON object with `data` of the expected shape
+  raises AsanaMalformedResponse; pagination stops on a repeated `next_page.offset` or after
+  ASANA_MAX_PAGES pages with AsanaPaginationError.
 - Errors are typed (`integrations.asana.errors`) and never contain the token.
 
 A timed-out POST may have been applied by Asana, so non-idempotent writes (comments,
@@ -13,14 +17,12 @@ attachments, creating tags or webhooks) are not resent after the request was sen
 caller checks and decides. Requests that never left (connect errors) are always retried.
 """
 
-import hashlib
 import logging
 import random
 import socket
 import ssl
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from typing import Any
@@ -29,7 +31,16 @@ import certifi
 import httpx
 from django.conf import settings
 
-from integrations.asana.errors import AsanaError, AsanaUnavailable, error_for_status
+from integrations.asana import budget
+from integrations.asana.errors import (
+    AsanaError,
+    AsanaMalformedResponse,
+    AsanaPaginationError,
+    AsanaRateLimited,
+    AsanaUnavailable,
+    error_for_status,
+)
+from integrations.asana.tokens import InvalidToken, clean_token
 from pilotsite.redact import redact, register_secret
 
 log = logging.getLogger(__name__)
@@ -42,40 +53,23 @@ RETRY_AFTER_CAP = 120.0
 USER_AGENT = "pilotsite/0.1 (+https://github.com/pilotsite)"
 
 
-class _TokenBudget:
-    """Process-wide limits for one token: a sliding 60-second window and in-flight caps."""
+class _InFlight:
+    """At most 50 reads and 15 writes in flight for one token, in this process."""
 
-    def __init__(self, per_minute: int, clock: Callable[[], float] = time.monotonic) -> None:
-        self.per_minute = per_minute
-        self._clock = clock
-        self._sent: deque[float] = deque()
-        self._lock = threading.Lock()
+    def __init__(self) -> None:
         self.reads = threading.BoundedSemaphore(MAX_READS_IN_FLIGHT)
         self.writes = threading.BoundedSemaphore(MAX_WRITES_IN_FLIGHT)
 
-    def wait_for_slot(self, sleep: Callable[[float], None]) -> None:
-        while True:
-            with self._lock:
-                now = self._clock()
-                while self._sent and now - self._sent[0] >= 60.0:
-                    self._sent.popleft()
-                if len(self._sent) < self.per_minute:
-                    self._sent.append(now)
-                    return
-                wait = 60.0 - (now - self._sent[0])
-            sleep(max(wait, 0.01))
+
+_in_flight: dict[str, _InFlight] = {}
+_in_flight_lock = threading.Lock()
 
 
-_budgets: dict[tuple[str, int], _TokenBudget] = {}
-_budgets_lock = threading.Lock()
-
-
-def _budget_for(token: str, per_minute: int) -> _TokenBudget:
-    key = (hashlib.sha256(token.encode()).hexdigest(), per_minute)
-    with _budgets_lock:
-        if key not in _budgets:
-            _budgets[key] = _TokenBudget(per_minute)
-        return _budgets[key]
+def _in_flight_for(key: str) -> _InFlight:
+    with _in_flight_lock:
+        if key not in _in_flight:
+            _in_flight[key] = _InFlight()
+        return _in_flight[key]
 
 
 @lru_cache(maxsize=1)
@@ -123,12 +117,24 @@ class AsanaClient:
         timeout: float | None = None,
         backoff_base: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
+        max_budget_wait: float | None = None,
     ) -> None:
+        """`timeout` is seconds per request; `max_budget_wait` (seconds, None = no limit) is how
+        long a request may wait for the shared budget before AsanaRateLimited is raised (a
+        person waiting on a page should not wait a minute). Raises AsanaError for a missing
+        token or one with characters a token cannot have (tokens.clean_token)."""
         if not token:
             raise AsanaError("no Asana access token is configured: connect the workspace first")
+        try:
+            token = clean_token(token)
+        except InvalidToken as exc:
+            raise AsanaError(f"The stored Asana token is unusable: {exc}") from None
         register_secret(token)
         self._token = token
-        self._budget = _budget_for(token, requests_per_minute or settings.ASANA_REQUESTS_PER_MINUTE)
+        self._budget_key = budget.token_key(token)
+        self._per_minute = requests_per_minute or settings.ASANA_REQUESTS_PER_MINUTE
+        self._in_flight = _in_flight_for(self._budget_key)
+        self._max_budget_wait = max_budget_wait
         self._max_retries = settings.ASANA_MAX_RETRIES if max_retries is None else max_retries
         self._backoff_base = backoff_base
         self._sleep = sleep
@@ -175,11 +181,13 @@ class AsanaClient:
         if form is not None:
             # (None, value) makes httpx send a multipart form field without a file.
             kwargs["files"] = {k: (None, v) for k, v in form.items()}
-        gate = self._budget.writes if is_write else self._budget.reads
+        gate = self._in_flight.writes if is_write else self._in_flight.reads
         attempt = 0
+        slept_pause = False  # this client waited out the 429 itself: no second wait for it
         while True:
             attempt += 1
-            self._budget.wait_for_slot(self._sleep)
+            self._wait_for_budget(method, path, honour_pause=not slept_pause)
+            slept_pause = False
             started = time.monotonic()
             try:
                 with gate:
@@ -210,19 +218,57 @@ class AsanaClient:
                 if status == 204 or not response.content:
                     return {}
                 try:
-                    return response.json()
+                    body = response.json()
                 except ValueError:
-                    raise AsanaError(
-                        f"Asana answered {status} with a body that is not JSON",
+                    body = _NOT_JSON
+                if not isinstance(body, dict):
+                    shown = "a body that is not JSON" if body is _NOT_JSON else type(body).__name__
+                    raise AsanaMalformedResponse(
+                        f"Asana answered {status} with {shown} instead of a JSON object: "
+                        f"{AsanaMalformedResponse.advice}",
                         status=status,
                         method=method,
                         path=path,
-                    ) from None
+                    )
+                return body
+            wait = _retry_after(response) if status == 429 else None
+            if wait:
+                # Every process using this token holds off, not only this one.
+                budget.store().pause(self._budget_key, time.time() + wait)
             if (status == 429 or status >= 500) and attempt <= self._max_retries:
-                wait = _retry_after(response) if status == 429 else None
                 self._backoff(attempt, wait, method, path, str(status))
+                slept_pause = bool(wait)
                 continue
             raise error_for_status(status, _envelope_messages(response), method=method, path=path)
+
+    def _wait_for_budget(self, method: str, path: str, *, honour_pause: bool = True) -> None:
+        # A 429's pause is slept once: afterwards this client's own view of time decides
+        # (a recorded pause is never re-read in a loop, so an injected clock cannot spin).
+        while True:
+            try:
+                wait, paused = budget.store().acquire(
+                    self._budget_key, self._per_minute, honour_pause=honour_pause
+                )
+            except Exception as exc:  # the store is Redis or a database: any driver error
+                raise AsanaUnavailable(
+                    "the shared Asana request budget could not be reached "
+                    f"({type(exc).__name__}); check REDIS_URL or the database, then try again",
+                    method=method,
+                    path=path,
+                    detail=redact(str(exc), self._token),
+                ) from None
+            if not wait:
+                return
+            if self._max_budget_wait is not None and wait > self._max_budget_wait:
+                raise AsanaRateLimited(
+                    f"the request budget for this token is spent for the next {wait:.0f} s "
+                    f"(ASANA_REQUESTS_PER_MINUTE={self._per_minute}): {AsanaRateLimited.advice}",
+                    method=method,
+                    path=path,
+                )
+            honour_pause = honour_pause and not paused
+            log.info("asana %s %s: request budget spent, waiting %.2f s", method, path, wait)
+            self._sleep(wait)
 
     def _backoff(
         self, attempt: int, retry_after: float | None, method: str, path: str, reason: str
@@ -233,10 +279,11 @@ class AsanaClient:
         log.info("asana %s %s: %s, retrying in %.2f s", method, path, reason, retry_after)
         self._sleep(retry_after)
 
-    def get(self, path: str, *, opt_fields: Iterable[str] = (), **params: Any) -> Any:
+    def get(self, path: str, *, opt_fields: Iterable[str] = (), **params: Any) -> dict[str, Any]:
+        """One object (`data` of the answer); AsanaMalformedResponse when it is not an object."""
         if opt_fields:
             params["opt_fields"] = ",".join(opt_fields)
-        return self.request("GET", path, params=params).get("data")
+        return _data(self.request("GET", path, params=params), dict, "GET", path)
 
     def paginate(
         self,
@@ -246,17 +293,45 @@ class AsanaClient:
         page_size: int = PAGE_SIZE,
         **params: Any,
     ) -> Iterator[dict[str, Any]]:
-        """Yield every item of a list endpoint, following `next_page.offset`."""
+        """Yield every item (a dict) of a list endpoint, following `next_page.offset`.
+
+        Raises AsanaPaginationError when Asana hands back an offset it already gave (a loop)
+        or more than ASANA_MAX_PAGES pages, and AsanaMalformedResponse when a page's `data`
+        is not a list of objects. Items of earlier pages have been yielded by then.
+        """
         params["limit"] = min(page_size, PAGE_SIZE)
         if opt_fields:
             params["opt_fields"] = ",".join(opt_fields)
+        seen: set[str] = set()
+        pages = 0
         while True:
             body = self.request("GET", path, params=params)
-            yield from body.get("data") or []
+            pages += 1
+            items = _data(body, list, "GET", path)
+            if not all(isinstance(item, dict) for item in items):
+                raise _malformed("a list with items that are not objects", "GET", path)
+            yield from items
             next_page = body.get("next_page") or {}
-            if not next_page.get("offset"):
+            offset = next_page.get("offset") if isinstance(next_page, dict) else None
+            if not offset:
                 return
-            params["offset"] = next_page["offset"]
+            offset = str(offset)
+            if offset in seen:
+                raise AsanaPaginationError(
+                    f"Asana repeated a page cursor while listing {path}; stopped after {pages} "
+                    f"pages: {AsanaPaginationError.advice}",
+                    method="GET",
+                    path=path,
+                )
+            if pages >= settings.ASANA_MAX_PAGES:
+                raise AsanaPaginationError(
+                    f"listing {path} went past ASANA_MAX_PAGES ({settings.ASANA_MAX_PAGES} "
+                    f"pages of {params['limit']}); stopped: {AsanaPaginationError.advice}",
+                    method="GET",
+                    path=path,
+                )
+            seen.add(offset)
+            params["offset"] = offset
 
     # -- resources -----------------------------------------------------------------
 
@@ -274,7 +349,7 @@ class AsanaClient:
 
     def create_tag(self, workspace_gid: str, name: str) -> dict[str, Any]:
         body = self.request("POST", f"/workspaces/{workspace_gid}/tags", data={"name": name})
-        return body["data"]
+        return _data(body, dict, "POST", "/workspaces/{gid}/tags")
 
     def tag_tasks(
         self, tag_gid: str, opt_fields: Iterable[str], page_size: int = PAGE_SIZE
@@ -285,7 +360,7 @@ class AsanaClient:
         return self.get(f"/tasks/{task_gid}", opt_fields=opt_fields)
 
     def update_task(self, task_gid: str, **fields: Any) -> dict[str, Any]:
-        return self.request("PUT", f"/tasks/{task_gid}", data=fields)["data"]
+        return _data(self.request("PUT", f"/tasks/{task_gid}", data=fields), dict, "PUT", "/tasks")
 
     def add_tag(self, task_gid: str, tag_gid: str) -> None:
         # Adding a tag twice leaves one tag, so resending after a lost response is safe.
@@ -304,14 +379,15 @@ class AsanaClient:
         self, task_gid: str, *, text: str | None = None, html_text: str | None = None
     ) -> dict[str, Any]:
         data = {"html_text": html_text} if html_text is not None else {"text": text or ""}
-        return self.request("POST", f"/tasks/{task_gid}/stories", data=data)["data"]
+        body = self.request("POST", f"/tasks/{task_gid}/stories", data=data)
+        return _data(body, dict, "POST", "/tasks/{gid}/stories")
 
     def attachments(self, task_gid: str) -> Iterator[dict[str, Any]]:
         return self.paginate("/attachments", parent=task_gid, opt_fields=("view_url",))
 
     def add_external_attachment(self, task_gid: str, url: str, name: str) -> dict[str, Any]:
         form = {"parent": task_gid, "resource_subtype": "external", "url": url, "name": name}
-        return self.request("POST", "/attachments", form=form)["data"]
+        return _data(self.request("POST", "/attachments", form=form), dict, "POST", "/attachments")
 
     def goals(self, workspace_gid: str, opt_fields: Iterable[str]) -> Iterator[dict[str, Any]]:
         return self.paginate("/goals", workspace=workspace_gid, opt_fields=opt_fields)
@@ -331,7 +407,7 @@ class AsanaClient:
 
     def create_webhook(self, resource_gid: str, target: str) -> dict[str, Any]:
         body = self.request("POST", "/webhooks", data={"resource": resource_gid, "target": target})
-        return body["data"]
+        return _data(body, dict, "POST", "/webhooks")
 
     def webhooks(self, workspace_gid: str) -> Iterator[dict[str, Any]]:
         return self.paginate(
@@ -342,6 +418,26 @@ class AsanaClient:
 
     def delete_webhook(self, webhook_gid: str) -> None:
         self.request("DELETE", f"/webhooks/{webhook_gid}")
+
+
+_NOT_JSON = object()
+
+
+def _malformed(what: str, method: str, path: str) -> AsanaMalformedResponse:
+    return AsanaMalformedResponse(
+        f"Asana answered with {what}: {AsanaMalformedResponse.advice}", method=method, path=path
+    )
+
+
+def _data(body: dict[str, Any], kind: type, method: str, path: str) -> Any:
+    """The envelope's `data`, which must be a `kind` (dict for one object, list for a page)."""
+    if "data" not in body:
+        raise _malformed("an object without `data`", method, path)
+    if not isinstance(body["data"], kind):
+        raise _malformed(
+            f"`data` that is not a{'n object' if kind is dict else ' list'}", method, path
+        )
+    return body["data"]
 
 
 def client_for(connection: Any, **kwargs: Any) -> AsanaClient:

@@ -88,3 +88,25 @@ def error_for_status(
     if detail:
         text += f". Asana said: {detail.rstrip('.')}"
     return cls(text, status=status, method=method, path=path, detail=detail)
+
+
+class AsanaMalformedResponse(AsanaError):
+    """A 2xx answer that is not Asana's envelope: not a JSON object, no `data`, or `data` of
+    the wrong shape (https://developers.asana.com/docs/response-format: every successful
+    answer is `{"data": ...}`, an object for one resource, a list for a collection)."""
+
+    permanent = False
+    advice = (
+        "something between pilotsite and Asana (a proxy, or ASANA_API_BASE_URL pointing at the "
+        "wrong server) answered instead of Asana; check ASANA_API_BASE_URL and try again"
+    )
+
+
+class AsanaPaginationError(AsanaError):
+    """A list that does not end: a repeated `next_page.offset`, or more pages than
+    ASANA_MAX_PAGES (https://developers.asana.com/docs/pagination)."""
+
+    advice = (
+        "the list was not read to its end; if the list really is that long, raise "
+        "ASANA_MAX_PAGES, otherwise check ASANA_API_BASE_URL"
+    )

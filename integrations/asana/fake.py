@@ -19,11 +19,33 @@ from urllib.parse import parse_qsl
 import httpx
 
 from integrations.asana import fake_routes
-from integrations.asana.fake_render import ApiError, now_iso
+from integrations.asana.fake_render import ApiError, now_iso, runaway_next_page
 from integrations.asana.fake_state import FakeAsanaState
 from integrations.asana.fake_validation import API_PREFIX, request_errors
 
-FAULT_KINDS = ("429", "500", "503", "slow", "drop", "timeout-after-apply")
+FAULT_KINDS = (
+    "429",
+    "500",
+    "503",
+    "slow",
+    "drop",
+    "timeout-after-apply",
+    # A hostile or broken server in Asana's place (a proxy, a wrong ASANA_API_BASE_URL): a 200
+    # whose body is not Asana's envelope. Asana always answers `{"data": ...}`
+    # (https://developers.asana.com/docs/response-format).
+    *("json-array", "json-null", "json-string", "no-data", "data-not-object"),
+    # A list whose `next_page.offset` points back at the page just read, or never ends
+    # (Asana's offsets move forward and a list ends with `next_page: null`:
+    # https://developers.asana.com/docs/pagination).
+    *("repeat-next-page", "endless-next-page"),
+)
+_MALFORMED_BODIES = {
+    "json-array": b"[]",
+    "json-null": b"null",
+    "json-string": b'"OK"',
+    "no-data": b'{"ok": true}',
+    "data-not-object": b'{"data": "OK"}',
+}
 _JSON = {"Content-Type": "application/json; charset=UTF-8"}
 
 
@@ -145,6 +167,12 @@ class FakeAsana(FakeAsanaState):
                 Fault(kind, times, method.upper() if method else None, pattern, retry_after, delay)
             )
 
+    def misbehave(
+        self, kind: str, *, path: str | None = None, method: str | None = None, delay: float = 0.0
+    ) -> None:
+        """Make every matching request misbehave (`kind` from FAULT_KINDS) from now on."""
+        self.inject(kind, times=10**9, path=path, method=method, delay=delay)
+
     def _take_fault(self, method: str, path: str) -> Fault | None:
         with self._lock:
             for fault in self._faults:
@@ -183,7 +211,9 @@ class FakeAsana(FakeAsanaState):
                 time.sleep(fault.delay)
             elif fault.kind == "drop":
                 raise DropConnection()
-            elif fault.kind != "timeout-after-apply":  # that one fires after the write
+            elif fault.kind in _MALFORMED_BODIES:
+                return 200, dict(_JSON), _MALFORMED_BODIES[fault.kind]
+            elif fault.kind not in ("timeout-after-apply", "repeat-next-page", "endless-next-page"):
                 return self._fault_response(fault)
         try:
             user_gid = self._tokens.get(headers.get("authorization", "").removeprefix("Bearer "))
@@ -199,6 +229,10 @@ class FakeAsana(FakeAsanaState):
         if fault is not None and fault.kind == "timeout-after-apply":
             time.sleep(fault.delay)
             raise DropConnection(timeout=True)
+        if fault is not None and fault.kind.endswith("-next-page") and "limit" in query:
+            payload = runaway_next_page(
+                payload, query, path, self.base_url, endless=fault.kind == "endless-next-page"
+            )
         return status, dict(_JSON), json.dumps(payload).encode()
 
     def _contract_problems(

@@ -176,3 +176,15 @@ def _decode_offset(token: str, path: str) -> int:
     if token_path != path or not isinstance(start, int) or start < 0:
         raise ApiError(400, "offset: Your pagination token is for a different request.")
     return start
+
+
+def runaway_next_page(
+    payload: dict[str, Any], query: Mapping[str, str], path: str, base_url: str, *, endless: bool
+) -> dict[str, Any]:
+    """A page whose `next_page` misbehaves: it points back at the page just read, or (endless)
+    at one more page after it however far the list really goes."""
+    start = _decode_offset(query["offset"], path) if "offset" in query else 0
+    token = _encode_offset(path, start + int(query["limit"]) if endless else start)
+    params = "&".join(f"{k}={v}" for k, v in sorted(query.items()) if k != "offset")
+    rel = f"{path}?{params}&offset={token}"
+    return {**payload, "next_page": {"offset": token, "path": rel, "uri": base_url + rel}}

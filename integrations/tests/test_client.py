@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from integrations.asana.client import BACKOFF_CAP, RETRY_AFTER_CAP, AsanaClient, _TokenBudget
+from integrations.asana.budget import SqliteStore
+from integrations.asana.client import BACKOFF_CAP, RETRY_AFTER_CAP, AsanaClient
 from integrations.asana.errors import (
     AsanaAuthError,
     AsanaInvalidRequest,
@@ -190,21 +191,14 @@ def test_an_invalid_request_is_refused_by_the_contract(client, fake_asana):
     fake_asana.violations.clear()
 
 
-def test_budget_waits_once_the_minute_is_spent():
-    now = [1000.0]
-    waits: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        waits.append(seconds)
-        now[0] += seconds
-
-    budget = _TokenBudget(2, clock=lambda: now[0])
-    budget.wait_for_slot(sleep)
-    now[0] += 10
-    budget.wait_for_slot(sleep)
-    budget.wait_for_slot(sleep)
-
-    assert waits == [pytest.approx(50.0)]
+def test_budget_waits_once_the_minute_is_spent(tmp_path):
+    store = SqliteStore(str(tmp_path / "budget"))
+    assert store.acquire("k", 2) == (0.0, False)
+    assert store.acquire("k", 2) == (0.0, False)
+    wait, paused = store.acquire("k", 2)
+    store.close()
+    assert paused is False
+    assert 59.0 < wait <= 60.0
 
 
 def test_writes_in_flight_are_capped_per_token(fake_asana):

@@ -64,6 +64,21 @@ def test_valid_delivery_is_queued_then_processes_the_task(
     assert "pilot-done" in fake_asana.tag_names(task)
 
 
+def test_a_slow_asana_does_not_hold_up_the_acknowledgement(
+    fake_asana, registration, project, executor
+):
+    task = _pilot_task(fake_asana, project)
+    event = fake_asana.event(task, "added", parent_gid=project)
+    # Every API call would now take a minute; the endpoint must not make any.
+    fake_asana.misbehave("slow", delay=60)
+    fake_asana.reset_requests()
+
+    assert fake_asana.deliver(registration.webhook_gid, [event]) == 200
+
+    assert fake_asana.requests == []
+    assert [t["func"] for t in queued()] == [HANDLER]
+
+
 def test_changed_event_for_a_task_tagged_later_dispatches_it(
     fake_asana, registration, project, executor
 ):

@@ -35,6 +35,20 @@ def test_production_settings_pass_deploy_checks_without_warnings():
     assert "no issues" in result.stdout
 
 
+def test_deploy_check_warns_when_asana_is_reached_without_tls():
+    result = run_manage(
+        "check",
+        "--deploy",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        ALLOWED_HOSTS="pilot.example.com",
+        SECURE_PROXY_SSL_HEADER="HTTP_X_FORWARDED_PROTO",
+        DATABASE_URL="sqlite:////tmp/pilotsite-deploy-check.sqlite3",
+        ASANA_API_BASE_URL="http://asana-proxy.internal/api/1.0",
+    )
+    assert "pilotsite.W010" in result.stderr
+    assert "ASANA_API_BASE_URL is not https" in result.stderr
+
+
 def test_missing_secret_key_with_debug_off_says_what_to_do():
     result = run_manage("check", DATABASE_URL="sqlite:////tmp/pilotsite-deploy-check.sqlite3")
     assert result.returncode != 0

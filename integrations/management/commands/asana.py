@@ -11,6 +11,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count
 
+from integrations.asana.tokens import InvalidToken, clean_token
 from integrations.connect import ConnectError, connect_workspace
 from integrations.executor import executor_description
 from integrations.management.cli import Subcommand, SubcommandsCommand
@@ -24,9 +25,15 @@ def _token() -> str:
     # Never an argument: arguments end up in shell history and in `ps` output.
     token = os.environ.get(TOKEN_VARIABLE, "").strip()
     if token:
-        return token
+        try:
+            return clean_token(token)
+        except InvalidToken as exc:
+            raise CommandError(f"{TOKEN_VARIABLE}: {exc} Nothing was saved.") from None
     if sys.stdin.isatty():
-        return getpass.getpass("Asana personal access token (input hidden): ").strip()
+        try:
+            return clean_token(getpass.getpass("Asana personal access token (input hidden): "))
+        except InvalidToken as exc:
+            raise CommandError(f"{exc} Nothing was saved.") from None
     raise CommandError(
         f"Set {TOKEN_VARIABLE} to the personal access token, or run the command in a terminal "
         "to be asked for it (it is never accepted as an argument)."

@@ -1,0 +1,325 @@
+"""The request budget of a token, shared by every process that uses it.
+
+Asana limits requests per token, not per process (https://developers.asana.com/docs/rate-limits:
+150 a minute on free workspaces, 1,500 on paid ones; a 429 carries `Retry-After`). The web
+server, the q cluster, `runpollers` and a CLI command may all hold the same token, so the
+sliding 60-second window and the "not before" time a 429 sets live in a store they share:
+
+- Redis when `REDIS_URL` is set: the moving window of the `limits` library (one Lua script per
+  request, atomic) and a key holding the "not before" time;
+- otherwise the database: PostgreSQL (the same database as the site, its own connections and
+  an advisory lock per token) or, on SQLite, a file next to the site's database (`BEGIN
+  IMMEDIATE` serialises the processes). The budget never shares a connection or a transaction
+  with the site, so it is independent of whatever the caller has open.
+
+A token is never stored: the key is a SHA-256 digest of it.
+"""
+
+import hashlib
+import sqlite3
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+from django.conf import settings
+from django.db import connections
+
+WINDOW = 60.0  # seconds: Asana counts requests per minute
+
+
+def token_key(token: str) -> str:
+    """The budget's key for `token`: a hex SHA-256 digest (the token cannot be recovered)."""
+    return hashlib.sha256(token.encode("utf-8", "replace")).hexdigest()
+
+
+class BudgetStore(Protocol):
+    def acquire(
+        self, key: str, per_minute: int, *, honour_pause: bool = True
+    ) -> tuple[float, bool]:
+        """Take one request from `key`'s window. Returns `(0.0, False)` when taken, else the
+        seconds to wait and whether the wait is a 429's pause (then nothing was taken)."""
+        ...
+
+    def pause(self, key: str, until: float) -> None:
+        """No process may send with `key` before `until` (epoch seconds), as a 429 asked."""
+        ...
+
+    def clear(self) -> None:
+        """Forget every window and pause (tests start from an empty budget)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class _Pool:
+    """Connections used by one thread at a time and kept for the next request."""
+
+    def __init__(self, connect: Callable[[], Any]) -> None:
+        self._connect = connect
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        with self._lock:
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._connect()
+        try:
+            yield conn
+        except BaseException:
+            conn.close()  # its state is unknown: never hand it out again
+            raise
+        with self._lock:
+            self._idle.append(conn)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+
+def _decide(count: int, oldest: float | None, per_minute: int, now: float) -> float:
+    """Seconds to wait for a slot in a sliding window holding `count` sends, or 0."""
+    if count < per_minute:
+        return 0.0
+    return max((oldest or now) + WINDOW - now, 0.01)
+
+
+class SqliteStore:
+    """A SQLite file of its own; `BEGIN IMMEDIATE` makes check-and-take atomic across processes."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._pool = _Pool(self._connect)
+        self._ready = False
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+        # The window is worth little after a crash; durability is traded for speed.
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=OFF")
+        if not self._ready:
+            conn.executescript(
+                "CREATE TABLE IF NOT EXISTS sent (key TEXT NOT NULL, at REAL NOT NULL);"
+                "CREATE INDEX IF NOT EXISTS sent_key_at ON sent (key, at);"
+                "CREATE TABLE IF NOT EXISTS pause (key TEXT PRIMARY KEY, until REAL NOT NULL);"
+            )
+            self._ready = True
+        return conn
+
+    def acquire(
+        self, key: str, per_minute: int, *, honour_pause: bool = True
+    ) -> tuple[float, bool]:
+        with self._pool.connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                now = time.time()
+                if honour_pause:
+                    row = conn.execute("SELECT until FROM pause WHERE key = ?", (key,)).fetchone()
+                    if row and row[0] > now:
+                        return row[0] - now, True
+                conn.execute("DELETE FROM sent WHERE key = ? AND at <= ?", (key, now - WINDOW))
+                count, oldest = conn.execute(
+                    "SELECT COUNT(*), MIN(at) FROM sent WHERE key = ?", (key,)
+                ).fetchone()
+                wait = _decide(count, oldest, per_minute, now)
+                if not wait:
+                    conn.execute("INSERT INTO sent (key, at) VALUES (?, ?)", (key, now))
+                return wait, False
+            finally:
+                conn.execute("COMMIT")
+
+    def pause(self, key: str, until: float) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO pause (key, until) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET until = MAX(until, excluded.until)",
+                (key, until),
+            )
+
+    def clear(self) -> None:
+        with self._pool.connection() as conn:
+            conn.executescript("DELETE FROM sent; DELETE FROM pause;")
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+class PostgresStore:
+    """Tables in the site's PostgreSQL database, reached on connections of their own; a
+    transaction-scoped advisory lock per token makes check-and-take atomic across hosts."""
+
+    def __init__(self, params: dict[str, Any]) -> None:
+        self._params = params
+        self._pool = _Pool(self._connect)
+        self._ready = False
+
+    def _connect(self) -> Any:
+        import psycopg
+
+        conn = psycopg.connect(**self._params)
+        if not self._ready:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(hashtext('pilotsite_asana_budget'))")
+                conn.execute(
+                    "CREATE UNLOGGED TABLE IF NOT EXISTS pilotsite_asana_budget_sent "
+                    "(key text NOT NULL, at double precision NOT NULL)"
+                )
+                conn.execute(
+                    "CREATE INDEX IF NOT EXISTS pilotsite_asana_budget_sent_key_at "
+                    "ON pilotsite_asana_budget_sent (key, at)"
+                )
+                conn.execute(
+                    "CREATE UNLOGGED TABLE IF NOT EXISTS pilotsite_asana_budget_pause "
+                    "(key text PRIMARY KEY, until double precision NOT NULL)"
+                )
+            self._ready = True
+        return conn
+
+    def acquire(
+        self, key: str, per_minute: int, *, honour_pause: bool = True
+    ) -> tuple[float, bool]:
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+            now = time.time()
+            if honour_pause:
+                row = conn.execute(
+                    "SELECT until FROM pilotsite_asana_budget_pause WHERE key = %s", (key,)
+                ).fetchone()
+                if row and row[0] > now:
+                    return row[0] - now, True
+            conn.execute(
+                "DELETE FROM pilotsite_asana_budget_sent WHERE key = %s AND at <= %s",
+                (key, now - WINDOW),
+            )
+            count, oldest = conn.execute(
+                "SELECT COUNT(*), MIN(at) FROM pilotsite_asana_budget_sent WHERE key = %s", (key,)
+            ).fetchone()
+            wait = _decide(count, oldest, per_minute, now)
+            if not wait:
+                conn.execute(
+                    "INSERT INTO pilotsite_asana_budget_sent (key, at) VALUES (%s, %s)", (key, now)
+                )
+            return wait, False
+
+    def pause(self, key: str, until: float) -> None:
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute(
+                "INSERT INTO pilotsite_asana_budget_pause (key, until) VALUES (%s, %s) "
+                "ON CONFLICT (key) DO UPDATE SET until = "
+                "GREATEST(pilotsite_asana_budget_pause.until, excluded.until)",
+                (key, until),
+            )
+
+    def clear(self) -> None:
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute("DELETE FROM pilotsite_asana_budget_sent")
+            conn.execute("DELETE FROM pilotsite_asana_budget_pause")
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+class RedisStore:
+    """The `limits` library's moving window on Redis, plus a "not before" key per token."""
+
+    def __init__(self, url: str, prefix: str = "pilotsite-asana-budget") -> None:
+        import redis
+        from limits.storage import RedisStorage
+        from limits.strategies import MovingWindowRateLimiter
+
+        self._prefix = prefix
+        self._storage = RedisStorage(url, key_prefix=prefix)
+        self._limiter = MovingWindowRateLimiter(self._storage)
+        self._redis = redis.Redis.from_url(url)
+
+    def acquire(
+        self, key: str, per_minute: int, *, honour_pause: bool = True
+    ) -> tuple[float, bool]:
+        from limits import RateLimitItemPerMinute
+
+        if honour_pause:
+            until = self._redis.get(f"{self._prefix}:pause:{key}")
+            if until is not None and float(until) > time.time():
+                return float(until) - time.time(), True
+        item = RateLimitItemPerMinute(per_minute)
+        if self._limiter.hit(item, key):
+            return 0.0, False
+        reset = self._limiter.get_window_stats(item, key).reset_time
+        return max(reset - time.time(), 0.01), False
+
+    def pause(self, key: str, until: float) -> None:
+        wait_ms = int((until - time.time()) * 1000)
+        if wait_ms > 0:
+            name = f"{self._prefix}:pause:{key}"
+            current = self._redis.get(name)
+            if current is None or float(current) < until:
+                self._redis.set(name, repr(until), px=wait_ms)
+
+    def clear(self) -> None:
+        for name in self._redis.scan_iter(f"{self._prefix}*"):
+            self._redis.delete(name)
+        self._storage.reset()
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+_stores: dict[tuple[str, ...], BudgetStore] = {}
+_stores_lock = threading.Lock()
+
+
+def _where() -> tuple[str, ...]:
+    if settings.REDIS_URL:
+        return ("redis", settings.REDIS_URL)
+    db = connections["default"].settings_dict
+    if db["ENGINE"].endswith("postgresql"):
+        return ("postgres", db["HOST"], str(db["PORT"]), db["NAME"], db["USER"])
+    if settings.ASANA_BUDGET_PATH:
+        return ("sqlite", settings.ASANA_BUDGET_PATH)
+    name = str(db["NAME"])
+    if name == ":memory:" or "mode=memory" in name:
+        # Nothing to share with: other processes cannot open an in-memory database.
+        name = str(Path(tempfile.gettempdir()) / f"pilotsite-{id(_stores)}.sqlite3")
+    return ("sqlite", f"{name}.asana-budget")
+
+
+def store() -> BudgetStore:
+    """The budget store this process shares with the others (see the module's docstring)."""
+    where = _where()
+    with _stores_lock:
+        found = _stores.get(where)
+        if found is None:
+            if where[0] == "redis":
+                found = RedisStore(where[1])
+            elif where[0] == "postgres":
+                db = connections["default"].settings_dict
+                params = {
+                    "host": db["HOST"] or None,
+                    "port": db["PORT"] or None,
+                    "dbname": db["NAME"],
+                    "user": db["USER"] or None,
+                    "password": db["PASSWORD"] or None,
+                    "autocommit": True,
+                    "application_name": "pilotsite-asana-budget",
+                }
+                found = PostgresStore({k: v for k, v in params.items() if v is not None})
+            else:
+                found = SqliteStore(where[1])
+            _stores[where] = found
+        return found
+
+
+def close_all() -> None:
+    """Close every store's connections (before a test database is dropped, say)."""
+    with _stores_lock:
+        stores = list(_stores.values())
+        _stores.clear()
+    for each in stores:
+        each.close()
