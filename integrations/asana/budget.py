@@ -61,6 +61,7 @@ class _Pool:
     def __init__(self, connect: Callable[[], Any]) -> None:
         self._connect = connect
         self._idle: list[Any] = []
+        self._all: list[Any] = []  # to close even those a thread still holds
         self._lock = threading.Lock()
 
     @contextmanager
@@ -69,6 +70,8 @@ class _Pool:
             conn = self._idle.pop() if self._idle else None
         if conn is None:
             conn = self._connect()
+            with self._lock:
+                self._all.append(conn)
         try:
             yield conn
         except BaseException:
@@ -79,8 +82,8 @@ class _Pool:
 
     def close(self) -> None:
         with self._lock:
-            idle, self._idle = self._idle, []
-        for conn in idle:
+            every, self._all, self._idle = self._all, [], []
+        for conn in every:
             conn.close()
 
 
