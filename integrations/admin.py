@@ -27,6 +27,7 @@ from integrations.models import (
 from integrations.pipeline_tab import seconds
 from integrations.webhooks import mask_hook_ids
 from pilotsite.admin import AuditedAdmin
+from pilotsite.untrusted import external_link
 
 
 class AsanaConnectionForm(forms.ModelForm):
@@ -207,11 +208,7 @@ class ProcessedTaskAdmin(AuditedAdmin):
     @admin.display(description="Result")
     def result(self, obj: ProcessedTask) -> str:
         if obj.result_url:
-            return format_html(
-                '<a href="{}" rel="noopener noreferrer" target="_blank">{}</a>',
-                obj.result_url,
-                obj.result_url_title or obj.result_url,
-            )
+            return external_link(obj.result_url, obj.result_url_title)
         return Truncator(obj.error or obj.result_summary or obj.skip_reason).chars(120)
 
     @admin.display(description=f"Output (the end, at most {OUTPUT_LIMIT:,} characters)")

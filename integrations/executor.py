@@ -27,6 +27,7 @@ from typing import IO, Any
 from django.conf import settings
 
 from pilotsite.redact import redact
+from pilotsite.untrusted import web_url
 
 STREAM_TAIL_BYTES = 64 * 1024
 OUTPUT_LIMIT = 20_000
@@ -251,8 +252,8 @@ def _error_text(what: str, stderr: str, truncated: bool) -> str:
 
 
 def _result(value: dict[str, Any], output: str) -> Execution:
-    url = str(value.get("url") or "").strip()
-    if not url.lower().startswith(("https://", "http://")) or len(url) > 1000:
+    url = web_url(value.get("url"))
+    if len(url) > 1000:
         url = ""
     return Execution(
         ok=True,

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from integrations.executor import executor_configured, executor_description
 from integrations.models import AsanaConnection, ProcessedTask
+from pilotsite.untrusted import web_url
 
 State = ProcessedTask.State
 RECENT_SHOWN = 15
@@ -16,7 +17,8 @@ OUTPUT_EXCERPT = 600
 
 
 def asana_url(processed: ProcessedTask) -> str:
-    return processed.permalink_url or f"https://app.asana.com/0/0/{processed.task_gid}"
+    """The task's permalink when Asana gave an http(s) one, else its standard address."""
+    return web_url(processed.permalink_url) or f"https://app.asana.com/0/0/{processed.task_gid}"
 
 
 def seconds(start: datetime | None, end: datetime | None) -> str | None:

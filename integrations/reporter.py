@@ -32,6 +32,7 @@ from integrations.asana.richtext import to_text
 from integrations.executor import last_lines
 from integrations.models import AuditLog, ProcessedTask
 from pilotsite.redact import redact
+from pilotsite.untrusted import web_url
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +79,7 @@ class Reporter:
             self._tag("pilot-done")
             self._tag("pilot-in-progress", add=False)
             self._success_comment()
-            if self.pt.result_url:
+            if web_url(self.pt.result_url):
                 self._attach_link()
             self._complete()
         else:
@@ -212,8 +213,11 @@ def failure_text(error: str) -> str:
 
 
 def success_html(summary: str, url: str, title: str) -> str:
-    """Asana rich text: valid XML in <body>, the link as <a href>, everything escaped."""
-    link = f'<a href="{html.escape(url, quote=True)}">{html.escape(title or url, quote=False)}</a>'
+    """Asana rich text: valid XML in <body>, the link as <a href> when it is http(s) (else
+    its text), everything escaped."""
+    text = html.escape(title or url, quote=False)
+    href = web_url(url)
+    link = f'<a href="{html.escape(href, quote=True)}">{text}</a>' if href else text
     body = f"{DONE_TEXT} — {link}\n{html.escape(summary or NO_SUMMARY, quote=False)}"
     return f"<body>{body}</body>"
 
