@@ -26,6 +26,7 @@ from integrations.asana.errors import (
 )
 from integrations.models import AsanaConnection, AsanaMapping
 from pilotsite.redact import redact
+from pilotsite.untrusted import ascii_lower
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ def sync_goals(
     for the connection is already running; Asana failures are recorded on the returned
     result (`ok` False, `error` set) and leave stored goals as they were.
     """
-    email = (employee_email or "").strip().lower()
+    email = ascii_lower((employee_email or "").strip())
     if not connection.workspace_gid:
         _fail_config(
             connection,
@@ -152,7 +153,7 @@ def sync_goals(
     all_mappings = list(
         AsanaMapping.objects.filter(connection=connection).select_related("employee")
     )
-    scope = [m for m in all_mappings if not email or m.employee.email.lower() == email]
+    scope = [m for m in all_mappings if not email or ascii_lower(m.employee.email) == email]
     if email and not scope:
         _fail_config(
             connection,

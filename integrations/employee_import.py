@@ -19,6 +19,7 @@ from django.db import transaction
 
 from integrations import audit
 from integrations.models import AsanaConnection, AsanaMapping, Employee, gid_validator
+from pilotsite.untrusted import ascii_lower
 
 REQUIRED = ("email", "name")
 OPTIONAL = ("asana_user_gid", "manager")
@@ -170,7 +171,7 @@ class _Importer:
             )
 
     def row(self, line: int, values: dict[str, str]) -> None:
-        email = values["email"].lower()
+        email = ascii_lower(values["email"])
         try:
             validate_email(email)
             if len(email) > MAX_EMAIL:

@@ -10,6 +10,7 @@ from integrations.asana.errors import AsanaError
 from integrations.connect import ConnectError, explain, interactive, validate_gid
 from integrations.employee_import import CsvImportError, ImportReport, import_employees_csv
 from integrations.models import AsanaConnection, AsanaMapping, Employee
+from pilotsite.untrusted import ascii_lower
 
 __all__ = [
     "CsvImportError",
@@ -112,21 +113,22 @@ def map_employee(
 def automap_by_email(
     connection: AsanaConnection, actor: AbstractBaseUser | None = None
 ) -> tuple[list[AsanaMapping], list[Employee]]:
-    """Map every unmapped employee whose email matches a workspace user (case-insensitive)."""
+    """Map every unmapped employee whose email matches a workspace user's exactly, ignoring
+    the case of A-Z only (`ascii_lower`: a look-alike such as the Kelvin sign never matches)."""
     users = workspace_users(connection)
     taken = set(
         AsanaMapping.objects.filter(connection=connection).values_list("asana_user_gid", flat=True)
     )
     by_email: dict[str, dict[str, str]] = {}
     for user in users:
-        email = user["email"].strip().lower()
+        email = ascii_lower(user["email"].strip())
         if email and user["gid"] not in taken:
             by_email.setdefault(email, user)
     mapped: list[AsanaMapping] = []
     remaining: list[Employee] = []
     with transaction.atomic():
         for employee in unmapped_employees(connection):
-            user = by_email.pop(employee.email.strip().lower(), None)
+            user = by_email.pop(ascii_lower(employee.email.strip()), None)
             if user is None:
                 remaining.append(employee)
                 continue

@@ -11,6 +11,7 @@ from django.db.models.functions import Lower
 
 from pilotsite.crypto import EncryptedTextField
 from pilotsite.redact import mask
+from pilotsite.untrusted import ascii_lower
 
 gid_validator = RegexValidator(
     r"^\d{1,32}$", "An Asana GID is a number (digits only), for example 1204567890123456."
@@ -80,7 +81,7 @@ class Employee(models.Model):
         return f"{self.name} <{self.email}>"
 
     def clean(self) -> None:
-        self.email = (self.email or "").strip().lower()
+        self.email = ascii_lower((self.email or "").strip())
 
 
 class AsanaMapping(models.Model):

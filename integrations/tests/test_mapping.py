@@ -192,3 +192,19 @@ def test_map_view_accepts_a_typed_gid_when_asana_cannot_list_users(
         {"employee": ada.pk, "asana_user_gid": "12345"},
     )
     assert AsanaMapping.objects.get(employee=ada).asana_user_gid == "12345"
+
+
+@pytest.mark.parametrize(
+    "look_alike",
+    [
+        "\u212aate@example.com",  # KELVIN SIGN: str.lower() turns it into "k"
+        "\u017fate@example.com",  # LONG S in place of "k": str.casefold() turns it into "s"
+        "kate@\uff45xample.com",  # FULLWIDTH "e"
+        "kate@examp\u0130e.com",  # dotted capital I: str.lower() gives "i" + a combining dot
+    ],
+)
+def test_automap_never_matches_unicode_look_alikes(fake_asana, connection, look_alike):
+    kate = Employee.objects.create(name="Kate", email="kate@example.com")
+    fake_asana.add_user("Impostor", look_alike, [fake_asana.workspace_gid])
+    mapped, remaining = automap_by_email(connection)
+    assert mapped == [] and remaining == [kate]
