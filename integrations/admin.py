@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.text import Truncator
-from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from integrations import pipeline
 from integrations.asana.errors import AsanaError
@@ -48,6 +48,7 @@ class AsanaConnectionForm(forms.ModelForm):
             "goals_sync_interval",
         ]
 
+    @method_decorator(sensitive_variables("token", "data"))
     def clean(self) -> dict:
         data = super().clean()
         token = data.get("new_token")

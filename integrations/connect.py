@@ -11,6 +11,7 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from integrations import audit
 from integrations.asana.client import AsanaClient, client_for
@@ -77,6 +78,7 @@ def _user_label(me: dict[str, Any]) -> str:
     return str(me.get("name") or me.get("gid") or "unknown user")
 
 
+@sensitive_variables("token")
 def verify_workspace(token: str, workspace_gid: str) -> dict[str, Any]:
     """Check the token with Asana and return the workspace (`gid`, `name`) it can see.
 
@@ -114,6 +116,7 @@ CONNECT_DEFAULTS: dict[str, Any] = {
 }
 
 
+@sensitive_variables("token")
 def connect_workspace(
     token: str,
     workspace_gid: str,

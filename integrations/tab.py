@@ -10,7 +10,7 @@ from django.core.cache import cache
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path
-from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from goals import card as goals_card
 from integrations import pipeline_tab, webhook_admin_views, webhooks_tab
@@ -164,6 +164,7 @@ def _form_errors(form: forms.Form) -> dict[str, list[str]]:
 
 @sensitive_post_parameters("token")
 @tab_post(*CONNECT_PERMS)
+@sensitive_variables("data")
 def connect_view(request: HttpRequest) -> HttpResponse:
     form = ConnectForm(request.POST)
     kept = ConnectForm.kept_values(request.POST)

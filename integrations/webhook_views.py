@@ -36,6 +36,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 from django_q.tasks import async_task
 
@@ -131,6 +132,7 @@ def _target(registration: WebhookRegistration | None) -> str:
 
 @csrf_exempt
 @require_POST
+@sensitive_variables("secret")
 def asana_webhook(request: HttpRequest, hook_id: str) -> HttpResponse:
     registration = (
         WebhookRegistration.objects.select_related("connection").filter(hook_id=hook_id).first()
@@ -143,6 +145,7 @@ def asana_webhook(request: HttpRequest, hook_id: str) -> HttpResponse:
     return _delivery(request, registration)
 
 
+@sensitive_variables("secret")
 def _handshake(
     request: HttpRequest, registration: WebhookRegistration, secret: str
 ) -> HttpResponse:
@@ -181,6 +184,7 @@ def _read_body(request: HttpRequest) -> bytes | None:
     return None if len(body) > MAX_BODY_BYTES else body
 
 
+@sensitive_variables("secret", "expected")
 def _signature_ok(secret: str, body: bytes, signature: str) -> bool:
     expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest().encode()
     return hmac.compare_digest(expected, signature.strip().encode("latin-1", "replace"))

@@ -124,6 +124,8 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+# Error reports (the DEBUG page included) hide tokens and secrets: see pilotsite/debug.py.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "pilotsite.debug.PilotExceptionReporterFilter"
 
 # Production hardening. Behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER via
 # `SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO`.

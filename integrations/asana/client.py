@@ -30,6 +30,7 @@ from typing import Any
 import certifi
 import httpx
 from django.conf import settings
+from django.views.decorators.debug import sensitive_variables
 
 from integrations.asana import budget
 from integrations.asana.errors import (
@@ -106,6 +107,7 @@ def _envelope_messages(response: httpx.Response) -> list[str]:
 
 
 class AsanaClient:
+    @sensitive_variables("token")
     def __init__(
         self,
         token: str,
