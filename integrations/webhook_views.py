@@ -49,6 +49,9 @@ log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 MAX_SECRET_LENGTH = 256
+# Asana's events nest four levels at most (delivery → events → event → resource/change); the
+# bound leaves room while keeping anything derived from the events cheap and recursion-safe.
+MAX_JSON_DEPTH = 16
 HANDLER = "integrations.webhooks.handle_delivery"
 # Long enough to outlive any window; the count is read back when the next row is written.
 _COUNT_SECONDS = 24 * 3600
@@ -190,10 +193,30 @@ def _signature_ok(secret: str, body: bytes, signature: str) -> bool:
     return hmac.compare_digest(expected, signature.strip().encode("latin-1", "replace"))
 
 
+def _nested_deeper_than(value: Any, limit: int) -> bool:
+    """Whether JSON `value` nests lists/objects more than `limit` levels (walked without
+    recursion, so any depth can be measured)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = (
+            item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        )
+        if children and depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
 def _events(body: bytes) -> list[dict[str, Any]] | None:
+    """The delivery's events, or None when the body is not what Asana sends: not JSON, JSON
+    nested deeper than anything Asana sends (json.loads itself recurses, so a deep enough
+    body raises RecursionError), or without an `events` list of objects."""
     try:
         payload = json.loads(body)
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if _nested_deeper_than(payload, MAX_JSON_DEPTH):
         return None
     events = payload.get("events") if isinstance(payload, dict) else None
     if not isinstance(events, list) or not all(isinstance(e, dict) for e in events):
@@ -224,7 +247,9 @@ def _delivery(request: HttpRequest, registration: WebhookRegistration) -> HttpRe
         return _refuse(request, 401, "bad signature", registration, f"{len(body)} B body")
     events = _events(body)
     if events is None:
-        return _refuse(request, 400, "malformed JSON", registration, f"{len(body)} B body")
+        return _refuse(
+            request, 400, "malformed or too deeply nested JSON", registration, f"{len(body)} B body"
+        )
 
     now = timezone.now()
     registrations = WebhookRegistration.objects.filter(pk=registration.pk)

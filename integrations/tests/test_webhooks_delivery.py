@@ -413,3 +413,19 @@ def test_second_handshake_is_refused_and_keeps_the_first_secret(registration):
     registration.refresh_from_db()
     assert registration.secret == secret
     assert WebhookRegistration.objects.get().state == WebhookRegistration.State.ACTIVE
+
+
+def test_signed_but_deeply_nested_json_is_refused_with_400(fake_asana, registration):
+    depth = 200_000  # json.loads recurses: this deep a body raises RecursionError
+    body = b'{"events": [' + b"[" * depth + b"]" * depth + b"]}"
+    assert fake_asana.deliver(registration.webhook_gid, [], body=body) == 400
+    assert queued() == [] and len(_refusals(400)) == 1
+
+
+def test_signed_events_nested_deeper_than_asana_sends_are_refused(fake_asana, registration):
+    resource: dict = {"gid": "1", "resource_type": "task"}
+    for _ in range(40):
+        resource = {"gid": "1", "resource_type": "task", "parent": resource}
+    event = {"action": "changed", "resource": resource, "created_at": timezone.now().isoformat()}
+    assert fake_asana.deliver(registration.webhook_gid, [event]) == 400
+    assert queued() == []
