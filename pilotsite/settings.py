@@ -197,10 +197,18 @@ LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "pilotsite.redact.RedactingFilter"}},
+    "filters": {
+        "redact": {"()": "pilotsite.redact.RedactingFilter"},
+        # Asana's text in a log line cannot forge further lines or send escape codes.
+        "printable": {"()": "pilotsite.untrusted.PrintableFilter"},
+    },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact", "printable"],
+        }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
     "loggers": {

@@ -5,9 +5,12 @@ them, so they are never trusted to be a safe link, a single log line or an exact
 One helper per rule, used everywhere such values are shown, logged or compared.
 """
 
+import logging
 import re
+from typing import Any
 from urllib.parse import urlsplit
 
+from django.core.management.base import BaseCommand, OutputWrapper
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -15,6 +18,7 @@ WEB_SCHEMES = ("http", "https")
 # C0 and C1 control characters (ESC starts terminal escape codes, CR/LF forge log lines)
 # and the Unicode line and paragraph separators, which some viewers also break lines on.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_FORMATTER = logging.Formatter()
 _ASCII_UPPER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 
 
@@ -46,11 +50,53 @@ def external_link(url: object, text: object = "") -> SafeString:
     return format_html('<a href="{}" rel="noopener noreferrer" target="_blank">{}</a>', href, label)
 
 
-def printable(text: object) -> str:
-    """`text` safe for one log line or a terminal: control characters become visible
-    escapes (`\\n`, `\\x1b`), so outside text cannot start a forged line or send
-    terminal escape codes. Printable text (any script) is unchanged."""
-    return _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), str(text))
+def printable(text: object, *, keep: str = "") -> str:
+    """`text` safe for one log line or a terminal: control characters (except those in
+    `keep`) become visible escapes (`\\n`, `\\x1b`), so outside text cannot start a forged
+    line or send terminal escape codes. Printable text (any script) is unchanged."""
+
+    def escape(match: re.Match) -> str:
+        char = match.group()
+        return char if char in keep else char.encode("unicode_escape").decode("ascii")
+
+    return _CONTROL.sub(escape, str(text))
+
+
+class PrintableFilter(logging.Filter):
+    """Log handlers' filter: a record's message is one line, whatever it quotes (task names,
+    comments, Asana's error texts); a traceback keeps its line breaks, nothing else."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        escaped = printable(message)
+        if escaped != message:
+            record.msg, record.args = escaped, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = _FORMATTER.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = printable(record.exc_text, keep="\n")
+        return True
+
+
+class PrintableOutput(OutputWrapper):
+    """A management command's stdout/stderr that escapes control characters other than line
+    breaks and tabs in what it is given (styles are applied afterwards, so colours work)."""
+
+    def write(self, msg: str = "", style_func: Any = None, ending: str | None = None) -> None:
+        super().write(printable(msg, keep="\n\t"), style_func, ending)
+
+
+class PrintableOutputCommand(BaseCommand):
+    """A command whose output may quote Asana's text: see PrintableOutput."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # BaseCommand sets `stdout`/`stderr` in __init__ and again in execute() (for
+        # call_command's stdout=...): every stream it sets is made printable.
+        if name in ("stdout", "stderr") and type(value) is OutputWrapper:
+            wrapped = PrintableOutput(value._out, value.ending)
+            wrapped._style_func = value._style_func
+            value = wrapped
+        super().__setattr__(name, value)
 
 
 def ascii_lower(text: str) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from integrations.models import AsanaConnection
+from pilotsite.untrusted import PrintableOutputCommand
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,7 @@ class Subcommand:
     add_arguments: Callable[[CommandParser], None] = field(default=lambda parser: None)
 
 
-class SubcommandsCommand(BaseCommand):
+class SubcommandsCommand(PrintableOutputCommand):
     subcommands: dict[str, Subcommand] = {}
 
     def add_arguments(self, parser: CommandParser) -> None:

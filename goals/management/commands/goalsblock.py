@@ -1,12 +1,13 @@
 """`manage.py goalsblock EMAIL`: print the [GOALS] block of an employee's review prompt."""
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from goals.block import goals_block
 from integrations.models import Employee
+from pilotsite.untrusted import PrintableOutputCommand
 
 
-class Command(BaseCommand):
+class Command(PrintableOutputCommand):
     help = "Print an employee's [GOALS] review block from the synced goals."
 
     def add_arguments(self, parser: CommandParser) -> None:

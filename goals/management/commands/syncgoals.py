@@ -1,12 +1,13 @@
 """`manage.py syncgoals [--employee EMAIL] [--workspace GID]`: pull goals from Asana now."""
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 
 from goals.sync import GoalsError, SyncResult, sync_goals
 from integrations.models import AsanaConnection
+from pilotsite.untrusted import PrintableOutputCommand
 
 
-class Command(BaseCommand):
+class Command(PrintableOutputCommand):
     help = "Sync mapped employees' Asana goals and key results (every connected workspace)."
 
     def add_arguments(self, parser: CommandParser) -> None:
