@@ -1,5 +1,6 @@
 """Settings come from the environment only (a `.env` file is read when present)."""
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -47,6 +48,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_q",
+    "axes",
     "pilotsite.apps.PilotsiteConfig",
     "integrations",
     "goals",
@@ -61,6 +63,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it answers a locked-out sign-in.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "pilotsite.urls"
@@ -124,6 +128,19 @@ STORAGES = {
 }
 
 LOGIN_URL = "admin:login"
+# Sign-in throttling (django-axes): after AXES_FAILURE_LIMIT wrong passwords for one username
+# from one address, that pair is locked out for AXES_COOLOFF_MINUTES. By the pair, so a
+# stranger cannot lock the admin out from elsewhere; behind a proxy every sign-in shares
+# the proxy's address, which makes it a lock per username. `manage.py axes_reset` unlocks.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
 # Error reports (the DEBUG page included) hide tokens and secrets: see pilotsite/debug.py.
 DEFAULT_EXCEPTION_REPORTER_FILTER = "pilotsite.debug.PilotExceptionReporterFilter"
 
@@ -214,5 +231,7 @@ LOGGING = {
     "loggers": {
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # A banner at every start and a line per sign-in; failures and lockouts are warnings.
+        "axes": {"level": "WARNING"},
     },
 }
