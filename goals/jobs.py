@@ -17,7 +17,9 @@ from pilotsite.schedules import ensure_schedule
 
 log = logging.getLogger(__name__)
 
-SCHEDULE_NAME = "goals: sync due connections"
+SCHEDULE_NAME = "pilotsite: sync goals of due connections"
+# Its name before all of pilotsite's schedules were named alike; that row is renamed.
+FORMER_SCHEDULE_NAMES = ("goals: sync due connections",)
 CHECK_EVERY_MINUTES = 5
 
 
@@ -60,4 +62,10 @@ def sync_connection(connection_id: int, source: str = "admin") -> str:
 
 def ensure_schedules(using: str = DEFAULT_DB_ALIAS, **_: object) -> None:
     """Create or update the schedule; safe to run any number of times (post_migrate runs it)."""
-    ensure_schedule(SCHEDULE_NAME, "goals.jobs.sync_all_due", CHECK_EVERY_MINUTES, using)
+    ensure_schedule(
+        SCHEDULE_NAME,
+        "goals.jobs.sync_all_due",
+        CHECK_EVERY_MINUTES,
+        using,
+        former_names=FORMER_SCHEDULE_NAMES,
+    )

@@ -11,4 +11,9 @@ class PilotsiteConfig(AppConfig):
     label = "pilotsite"
 
     def ready(self) -> None:
-        from pilotsite import checks  # noqa: F401  (registers the system checks)
+        from django.contrib import admin
+
+        from pilotsite import checks, qadmin  # noqa: F401  (checks registers the system checks)
+
+        # After the admin's autodiscovery (its app comes first), which registered django-q2's.
+        qadmin.install(admin.site)
