@@ -153,7 +153,8 @@ class ReportsScopedAdmin(AuditedAdmin):
 class EmployeeAdmin(ReportsScopedAdmin):
     list_display = ["name", "email", "manager"]
     list_select_related = ["manager"]
-    list_filter = ["manager"]
+    # Only managers of the rows this user may load: a manager's list names nobody else.
+    list_filter = [("manager", admin.RelatedOnlyFieldListFilter)]
     search_fields = ["name", "email"]
     inlines = [AsanaMappingInline]
 

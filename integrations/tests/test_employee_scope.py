@@ -46,3 +46,20 @@ def test_staff_with_view_only_mapping_permission_sees_only_their_reports_mapping
 def test_admin_sees_every_employee(admin_client, reports):
     page = admin_client.get("/admin/integrations/employee/").content.decode()
     assert "Mina Report" in page and "Otto Other" in page
+
+
+def test_manager_filter_names_no_other_user_to_a_manager(
+    client, manager_user, reports, django_user_model
+):
+    zelda = django_user_model.objects.create_user("zelda_manager", "z@example.com", "password")
+    Employee.objects.create(name="Zed Report", email="zed@example.com", manager=zelda)
+    client.force_login(manager_user)
+    page = client.get("/admin/integrations/employee/").content.decode()
+    assert "By manager" in page and "?manager__id__exact=" in page
+    assert "zelda_manager" not in page
+    assert f"?manager__id__exact={zelda.pk}" not in page
+
+
+def test_admin_filter_lists_every_manager(admin_client, reports, manager_user):
+    page = admin_client.get("/admin/integrations/employee/").content.decode()
+    assert f"?manager__id__exact={manager_user.pk}" in page
