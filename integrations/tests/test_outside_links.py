@@ -67,8 +67,8 @@ def test_card_shows_non_http_links_from_outside_as_text(admin_client, hostile_ro
 
 
 def test_comment_posted_to_asana_links_only_http_urls():
-    assert success_html("", "javascript:alert(1)", "Open me") == (
-        "<body>Successfully completed — Open me</body>"
+    assert success_html("Built it", "javascript:alert(1)", "Open me") == (
+        "<body>Successfully completed — Open me\nBuilt it</body>"
     )
     assert '<a href="https://example.com/pr">PR</a>' in success_html(
         "", "https://example.com/pr", "PR"
