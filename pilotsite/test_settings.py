@@ -12,12 +12,18 @@ os.environ.setdefault("SECURE_SSL_REDIRECT", "off")
 os.environ.setdefault("ASANA_REQUESTS_PER_MINUTE", "1000000")
 # The shared request budget of this test run (on SQLite), also used by the subprocesses it
 # starts (they inherit the environment); removed at the end of the session.
+# One per xdist worker: workers inherit the controller's environment, and two workers sharing
+# one budget would clear each other's pauses (every test starts by clearing it).
+_budget_owner = os.environ.get("PYTEST_XDIST_WORKER", "")
+if os.environ.get("PILOTSITE_TEST_BUDGET_OWNER", _budget_owner) != _budget_owner:
+    os.environ.pop("ASANA_BUDGET_PATH", None)
+os.environ["PILOTSITE_TEST_BUDGET_OWNER"] = _budget_owner
 os.environ.setdefault(
     "ASANA_BUDGET_PATH",
     str(Path(__file__).resolve().parent.parent / f".test_db_{os.getpid()}.asana-budget"),
 )
 
-from pilotsite.settings import *  # noqa: F403
+from pilotsite.settings import *  # noqa: E402, F403  (after the environment above)
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not memory, so tests can start real pollers and q clusters as subprocesses;
