@@ -1,29 +1,46 @@
-"""Settings for the test suite: the real settings, read from an environment that gets a
-key and plain-HTTP defaults first (tests run without a .env; explicit values still win)."""
+"""Settings for the test suite: the real settings, read from an environment the suite decides.
+
+Nothing comes from a `.env` (PILOT_ENV_FILE is empty for the suite and every process it
+starts). The test process itself takes only DATABASE_URL from the outer environment (CI runs
+the suite on SQLite and on PostgreSQL); a developer's exported PILOT_EXECUTOR_COMMAND or
+REDIS_URL changes nothing. Processes the suite starts (`manage.py qcluster`, `runpollers`…)
+get a complete, explicit environment from `integrations.tests.procs.child_env`, marked with
+PILOT_TEST_CHILD, and take it as given.
+"""
 
 import os
 from pathlib import Path
 
-os.environ.setdefault("SECRET_KEY", "test-secret-key-not-for-production-0123456789abcdef")
-os.environ.setdefault("DEBUG", "off")
-os.environ.setdefault("SECURE_SSL_REDIRECT", "off")
-# The per-token budget is process-wide and the fake's seeded token repeats across tests;
-# tests that exercise the budget build their own.
-os.environ.setdefault("ASANA_REQUESTS_PER_MINUTE", "1000000")
-# The shared request budget of this test run (on SQLite), also used by the subprocesses it
-# starts (they inherit the environment); removed at the end of the session.
-# One per xdist worker: workers inherit the controller's environment, and two workers sharing
-# one budget would clear each other's pauses (every test starts by clearing it).
-_budget_owner = os.environ.get("PYTEST_XDIST_WORKER", "")
-if os.environ.get("PILOTSITE_TEST_BUDGET_OWNER", _budget_owner) != _budget_owner:
-    os.environ.pop("ASANA_BUDGET_PATH", None)
-os.environ["PILOTSITE_TEST_BUDGET_OWNER"] = _budget_owner
-os.environ.setdefault(
-    "ASANA_BUDGET_PATH",
-    str(Path(__file__).resolve().parent.parent / f".test_db_{os.getpid()}.asana-budget"),
-)
+import environ
 
-from pilotsite.settings import *  # noqa: E402, F403  (after the environment above)
+os.environ["PILOT_ENV_FILE"] = ""
+SUITE_DEFAULTS = {
+    "SECRET_KEY": "test-secret-key-not-for-production-0123456789abcdef",
+    "DEBUG": "off",
+    "SECURE_SSL_REDIRECT": "off",
+    # The per-token budget is process-wide and the fake's seeded token repeats across tests;
+    # tests that exercise the budget build their own.
+    "ASANA_REQUESTS_PER_MINUTE": "1000000",
+    # The shared request budget of this test process (on SQLite): one per xdist worker, as
+    # the pid differs; the processes a test starts are given the same file
+    # (procs.child_env); removed at the end of the session.
+    "ASANA_BUDGET_PATH": str(
+        Path(__file__).resolve().parent.parent / f".test_db_{os.getpid()}.asana-budget"
+    ),
+}
+# Variables the test process takes from outside.
+PASSED_THROUGH = ("DATABASE_URL",)
+
+if os.environ.get("PILOT_TEST_CHILD") == "1":
+    for name, value in SUITE_DEFAULTS.items():
+        os.environ.setdefault(name, value)
+else:
+    environ.Env.ENVIRON = {
+        **SUITE_DEFAULTS,
+        **{name: os.environ[name] for name in PASSED_THROUGH if name in os.environ},
+    }
+
+from pilotsite.settings import *  # noqa: E402, F403
 
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":  # noqa: F405
     # A file, not memory, so tests can start real pollers and q clusters as subprocesses;

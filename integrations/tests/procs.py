@@ -26,23 +26,40 @@ def database_url() -> str:
     return f"postgres://{auth}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
+# What a child takes from the test process's environment: how to find programs and a home.
+# Nothing else leaks in (a developer's REDIS_URL, PILOT_EXECUTOR_COMMAND, DATABASE_URL…).
+INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The whole environment of a process the suite starts: the basics from `INHERITED`, no
+    `.env` (PILOT_ENV_FILE empty), and `extra`. Shape: {name: value}."""
+    env = {name: os.environ[name] for name in INHERITED if name in os.environ}
+    env["PILOT_ENV_FILE"] = ""
+    env.update(extra)
+    return env
+
+
 def child_env(base_url: str, **extra: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
+    """A suite child's environment: the test database, the fake Asana at `base_url`, the
+    suite's settings module and keys, and `extra` on top."""
+    return clean_env(
+        **{
+            "DJANGO_SETTINGS_MODULE": "pilotsite.test_settings",
+            "PILOT_TEST_CHILD": "1",
             "DATABASE_URL": database_url(),
             "ASANA_API_BASE_URL": base_url,
             "ASANA_REQUESTS_PER_MINUTE": "1000000",
+            "ASANA_BUDGET_PATH": settings.ASANA_BUDGET_PATH,
             "SECRET_KEY": settings.SECRET_KEY,
             "FIELD_ENCRYPTION_KEY": settings.FIELD_ENCRYPTION_KEY,
             "DEBUG": "off",
             "LOG_LEVEL": "INFO",
             "PILOT_EXECUTOR": "",
             "PYTHONUNBUFFERED": "1",
+            **extra,
         }
     )
-    env.update(extra)
-    return env
 
 
 def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
