@@ -6,12 +6,14 @@ so changing a connection's interval needs no schedule change.
 """
 
 import logging
+from dataclasses import dataclass
 
-from django.db import DEFAULT_DB_ALIAS
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from goals.sync import GoalsError, sync_goals
+from goals.models import STALE_AFTER, GoalSync
+from goals.sync import GoalsError, running_sync, sync_goals
 from integrations.models import AsanaConnection
 from pilotsite.schedules import ensure_schedule
 
@@ -27,7 +29,10 @@ def due_connections() -> list[AsanaConnection]:
     now = timezone.now()
     # Only whole-connection syncs count: syncing one employee does not reset the clock.
     connections = AsanaConnection.objects.annotate(
-        last_sync=Max("goal_syncs__started_at", filter=Q(goal_syncs__employee_email=""))
+        last_sync=Max(
+            "goal_syncs__started_at",
+            filter=Q(goal_syncs__employee_email="") & ~Q(goal_syncs__state=GoalSync.State.QUEUED),
+        )
     )
     return [
         c
@@ -45,7 +50,10 @@ def sync_all_due() -> str:
 
 
 def sync_connection(connection_id: int, source: str = "admin") -> str:
-    """One connection's sync, as a job ("Sync now" queues this)."""
+    """One connection's sync, as a job ("Sync now" queues this). A sync requested from the
+    admin starts by removing its "queued" row, so the next "Sync now" may queue again."""
+    if source == "admin":
+        GoalSync.objects.filter(connection_id=connection_id, state=GoalSync.State.QUEUED).delete()
     connection = AsanaConnection.objects.filter(pk=connection_id).first()
     if connection is None:
         return f"connection {connection_id} no longer exists"
@@ -58,6 +66,48 @@ def sync_connection(connection_id: int, source: str = "admin") -> str:
         return f"{connection}: failed: {result.error}"
     sync = result.sync
     return f"{connection}: {sync.goals_kept} goals, {sync.key_results} key results"
+
+
+@dataclass(frozen=True)
+class SyncRequest:
+    """What "Sync now" did: `outcome` is "queued", "already queued" or "running"; `sync` is
+    the queued or running row."""
+
+    outcome: str
+    sync: GoalSync
+
+
+def request_sync(connection: AsanaConnection) -> SyncRequest:
+    """Queue one sync of `connection` for the q cluster, unless one is queued or running.
+
+    The "queued" `GoalSync` row is the guard (a partial unique constraint): pressing "Sync
+    now" twice, from two browsers at once, queues one job. A queued row older than
+    STALE_AFTER (its job lost with a flushed broker) no longer blocks a new request.
+    """
+    running = running_sync(connection)
+    if running is not None:
+        return SyncRequest("running", running)
+    GoalSync.objects.filter(
+        connection=connection,
+        state=GoalSync.State.QUEUED,
+        started_at__lt=timezone.now() - STALE_AFTER,
+    ).delete()
+    try:
+        with transaction.atomic():
+            queued = GoalSync.objects.create(
+                connection=connection, source="admin", state=GoalSync.State.QUEUED
+            )
+            from django_q.tasks import async_task
+
+            async_task("goals.jobs.sync_connection", connection.pk, "admin", task_name="goal sync")
+    except IntegrityError:
+        existing = GoalSync.objects.filter(
+            connection=connection, state=GoalSync.State.QUEUED
+        ).first()
+        if existing is None:  # taken by a worker in the meantime
+            return request_sync(connection)
+        return SyncRequest("already queued", existing)
+    return SyncRequest("queued", queued)
 
 
 def ensure_schedules(using: str = DEFAULT_DB_ALIAS, **_: object) -> None:

@@ -173,6 +173,8 @@ class EmployeeGoalState(models.Model):
 
 class GoalSync(models.Model):
     class State(models.TextChoices):
+        # Requested ("Sync now") and waiting in django-q2's queue for a worker.
+        QUEUED = "queued", "queued"
         RUNNING = "running", "running"
         SUCCEEDED = "succeeded", "succeeded"
         FAILED = "failed", "failed"
@@ -206,7 +208,13 @@ class GoalSync(models.Model):
                 fields=["connection"],
                 condition=Q(state="running"),
                 name="one_running_goal_sync_per_connection",
-            )
+            ),
+            # "Sync now" pressed twice queues one sync.
+            models.UniqueConstraint(
+                fields=["connection"],
+                condition=Q(state="queued"),
+                name="one_queued_goal_sync_per_connection",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -5,18 +5,20 @@ employees whose `manager` is that user, whatever the URL says.
 """
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Prefetch, Q
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 
-from goals.models import CLOSED_STATUSES, EmployeeGoalState, Goal, GoalStatus, KeyResult
+from goals.jobs import request_sync
+from goals.models import CLOSED_STATUSES, EmployeeGoalState, Goal, GoalStatus, GoalSync, KeyResult
 from goals.scope import scoped_employees, scoped_syncs
-from goals.sync import running_sync
 from integrations.audit import record
 from integrations.models import AsanaConnection, AsanaMapping
 from pilotsite.admin import tab_post
+from pilotsite.liveness import cluster_absent_note, liveness
 
 EMPLOYEES_PER_PAGE = 25
 # The status filter's values: Asana's own, and "none" for goals nobody has rated ("" is "all").
@@ -54,44 +56,75 @@ def context(request: HttpRequest) -> dict:
     )
     page = Paginator(employees, EMPLOYEES_PER_PAGE).get_page(request.GET.get("page"))
 
-    can_sync = user.has_perm("goals.change_goal")
-    recent = list(scoped_syncs(user).select_related("connection")[:RECENT_SYNCS])
-    running = [s for s in recent if s.is_live]
     return {
         "goals_page": page,
         "goals_status": status,
         "goals_search": search,
         "goals_status_groups": STATUS_GROUPS,
+        **syncs_context(user),
+    }
+
+
+def syncs_context(user) -> dict:
+    """The goal syncs section: recent syncs, the running and queued ones, "Sync now"."""
+    can_sync = user.has_perm("goals.change_goal")
+    if not user.has_perm("goals.view_goal"):
+        raise PermissionDenied
+    recent = list(scoped_syncs(user).select_related("connection")[:RECENT_SYNCS])
+    running = [s for s in recent if s.is_live]
+    queued = [s for s in recent if s.state == GoalSync.State.QUEUED]
+    return {
         "goals_can_sync": can_sync,
         "goals_connections": list(AsanaConnection.objects.all()) if can_sync else [],
         "goals_recent_syncs": recent,
         "goals_running": running,
-        "goals_running_connections": {s.connection_id for s in running},
+        "goals_queued": queued,
+        "goals_busy": bool(running or queued),
+        "goals_running_connections": {s.connection_id for s in running + queued},
+        "liveness": liveness() if queued else None,
     }
 
 
 @tab_post("goals.change_goal")
 def sync_now(request: HttpRequest, connection_id: int) -> HttpResponse:
     connection = get_object_or_404(AsanaConnection, pk=connection_id)
-    running = running_sync(connection)
-    if running is not None:
+    requested = request_sync(connection)
+    sync = requested.sync
+    if requested.outcome == "running":
         messages.warning(
             request,
             f"A goal sync for {connection} is already running "
-            f"({running.employees_done} of {running.employees_total} employees done).",
+            f"({sync.employees_done} of {sync.employees_total} employees done).",
+        )
+    elif requested.outcome == "already queued":
+        messages.warning(
+            request,
+            f"A goal sync for {connection} is already queued (since "
+            f"{sync.started_at:%Y-%m-%d %H:%M:%S}); it starts when a worker takes it.",
         )
     else:
-        from django_q.tasks import async_task
-
-        async_task("goals.jobs.sync_connection", connection.pk, "admin", task_name="goal sync")
         record(
             "goals.sync_requested",
             target=str(connection),
             actor=request.user,
             connection=connection,
         )
-        messages.success(request, f"Goal sync for {connection} queued; progress shows below.")
+        absent = cluster_absent_note(f"The goal sync for {connection}")
+        if absent:
+            messages.warning(request, absent)
+        else:
+            messages.success(request, f"Goal sync for {connection} queued; progress shows below.")
     return redirect(reverse("admin:index") + "?tab=goals")
 
 
-urlpatterns = [path("sync/<int:connection_id>/", sync_now, name="sync")]
+def syncs_fragment(request: HttpRequest) -> HttpResponse:
+    """The goal syncs section alone, for the tab to refresh itself while a sync runs."""
+    if not (request.user.is_active and request.user.is_staff):
+        raise PermissionDenied
+    return render(request, "goals/_syncs.html", syncs_context(request.user))
+
+
+urlpatterns = [
+    path("sync/<int:connection_id>/", sync_now, name="sync"),
+    path("syncs/", syncs_fragment, name="syncs"),
+]

@@ -27,6 +27,7 @@ from integrations.models import (
 from integrations.pipeline_tab import seconds
 from integrations.webhooks import mask_hook_ids
 from pilotsite.admin import AuditedAdmin
+from pilotsite.liveness import worker_absent_note
 from pilotsite.untrusted import external_link
 
 
@@ -239,6 +240,12 @@ class ProcessedTaskAdmin(AuditedAdmin):
                 problems.append(f"{processed} was not retried: {exc}")
                 continue
             done += 1
+        absent = (
+            worker_absent_note(f"{done} task(s) will run again at the next poll") if done else ""
+        )
+        if absent:
+            self.message_user(request, absent, messages.WARNING)
+            done = 0
         self._report(request, done, "will run again at the next poll", problems)
 
     @admin.action(

@@ -6,6 +6,7 @@ from typing import Any
 
 from django.db.models import Count
 from django.urls import reverse
+from django.utils import timezone
 
 from integrations.executor import executor_configured, executor_description
 from integrations.models import AsanaConnection, ProcessedTask
@@ -40,7 +41,28 @@ def _row(processed: ProcessedTask) -> dict[str, Any]:
     }
 
 
-def card(connection: AsanaConnection) -> dict[str, Any]:
+# django-q2 runs the poll schedule at most once a minute: with only a q cluster polling,
+# that is the interval actually kept.
+CLUSTER_POLL_SECONDS = 60
+
+
+def last_poll_overdue(
+    connection: AsanaConnection, pollers_alive: bool, now: datetime | None = None
+) -> bool:
+    """Polling is on and the last poll (or, before the first, the connection's creation) is
+    older than twice the interval kept: `poll_interval` when `runpollers` is alive, at least
+    a minute when only the q cluster polls."""
+    if not connection.polling_enabled:
+        return False
+    now = now or timezone.now()
+    kept = connection.poll_interval
+    if not pollers_alive:
+        kept = max(kept, CLUSTER_POLL_SECONDS)
+    since = connection.last_poll_at or connection.created_at
+    return (now - since).total_seconds() > 2 * kept
+
+
+def card(connection: AsanaConnection, pollers_alive: bool = True) -> dict[str, Any]:
     tasks = ProcessedTask.objects.filter(connection=connection)
     by_state = dict(tasks.values_list("state").annotate(n=Count("id")).values_list("state", "n"))
     changelist = reverse("admin:integrations_processedtask_changelist")
@@ -51,6 +73,10 @@ def card(connection: AsanaConnection) -> dict[str, Any]:
         "executor": executor_description(),
         "last_poll_at": connection.last_poll_at,
         "last_poll_result": connection.last_poll_result,
+        "last_poll_overdue": last_poll_overdue(connection, pollers_alive),
+        "interval_kept": connection.poll_interval
+        if pollers_alive
+        else max(connection.poll_interval, CLUSTER_POLL_SECONDS),
         "counts": [
             {
                 "label": label,
@@ -67,4 +93,5 @@ def card(connection: AsanaConnection) -> dict[str, Any]:
         "in_progress": [_row(p) for p in in_progress[:RECENT_SHOWN]],
         "recent": [_row(p) for p in tasks.order_by("-updated_at")[:RECENT_SHOWN]],
         "all_url": filtered,
+        "busy": in_progress.exists(),
     }

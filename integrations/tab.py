@@ -7,8 +7,9 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.shortcuts import get_object_or_404
+from django.shortcuts import get_object_or_404, render
 from django.urls import path
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
@@ -30,6 +31,7 @@ from integrations.mapping import (
 )
 from integrations.models import AsanaConnection, AsanaMapping, AuditLog, Employee
 from pilotsite.admin import back_to_tab, tab_post
+from pilotsite.liveness import Liveness, liveness
 
 # A page with hundreds of per-employee forms helps nobody; the rest go by email or CSV.
 UNMAPPED_SHOWN = 50
@@ -81,8 +83,27 @@ def _unmapped_row(employee: Employee, failed: dict) -> dict[str, Any]:
     }
 
 
+def live(connection: AsanaConnection, facts: Liveness) -> dict[str, Any]:
+    """The parts of a card that move on their own (workers, pipeline, goal sync), shown in a
+    section that refreshes itself; `busy` while a task or a goal sync runs or waits."""
+    pipeline = pipeline_tab.card(connection, pollers_alive=facts.pollers_alive)
+    goals = goals_card.card(connection)
+    latest = goals["last_sync"]
+    goals_busy = latest is not None and (latest.is_live or latest.state == "queued")
+    return {
+        "liveness": facts,
+        "pipeline": pipeline,
+        "goals": goals,
+        "busy": pipeline["busy"] or goals_busy,
+    }
+
+
 def _card(
-    request: HttpRequest, connection: AsanaConnection, can_map: bool, failed: dict[str, dict]
+    request: HttpRequest,
+    connection: AsanaConnection,
+    can_map: bool,
+    failed: dict[str, dict],
+    facts: Liveness,
 ) -> dict[str, Any]:
     unmapped = unmapped_employees(connection)
     shown = list(unmapped[:UNMAPPED_SHOWN])
@@ -101,9 +122,8 @@ def _card(
         "settings_fields": fields_with_errors(settings_form, settings_failed.get("errors", {})),
         "settings_errors": _form_level(settings_failed),
         "automap_errors": _form_level(failed.get(f"automap-{connection.pk}", {})),
-        "pipeline": pipeline_tab.card(connection),
+        "live": live(connection, facts),
         "webhooks": webhooks_tab.card(connection),
-        "goals": goals_card.card(connection),
         "unmapped": [
             _unmapped_row(e, failed.get(f"map-{connection.pk}-{e.pk}", {})) for e in shown
         ],
@@ -122,11 +142,13 @@ def context(request: HttpRequest) -> dict[str, Any]:
         else []
     )
     failed = request.session.pop(_FAILED, None) or {}
+    facts = liveness()
     connect_failed = failed.get("connect-workspace", {})
     connect_errors = connect_failed.get("errors", {})
     connect_form = ConnectForm(initial=connect_failed.get("data"))
     return {
-        "connections": [_card(request, c, can_map, failed) for c in connections],
+        "connections": [_card(request, c, can_map, failed, facts) for c in connections],
+        "liveness": facts,
         "can_change_connection": user.has_perm("integrations.change_asanaconnection"),
         "can_map": can_map,
         "connect_fields": (
@@ -265,7 +287,23 @@ def automap_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _back()
 
 
+def live_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """A card's self-refreshing section alone (GET; staff who may view connections)."""
+    user = request.user
+    if not (
+        user.is_active and user.is_staff and user.has_perm("integrations.view_asanaconnection")
+    ):
+        raise PermissionDenied
+    connection = get_object_or_404(AsanaConnection, pk=pk)
+    return render(
+        request,
+        "integrations/_card_live.html",
+        {"connection": connection, "live": live(connection, liveness())},
+    )
+
+
 urlpatterns = [
+    path("<int:pk>/live/", live_view, name="live"),
     path("connect/", connect_view, name="connect"),
     path("<int:pk>/test/", test_view, name="test"),
     path("<int:pk>/settings/", settings_view, name="settings"),

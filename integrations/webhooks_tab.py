@@ -18,6 +18,7 @@ def card(connection: AsanaConnection) -> dict[str, Any]:
             }
             for r in registrations
         ],
+        "deliveries_received": any(r.last_delivery_at for r in registrations),
         "webhooks_need_attention": sum(1 for r in registrations if r.state in ATTENTION),
         "last_health_check": max(
             (r.last_checked_at for r in registrations if r.last_checked_at), default=None

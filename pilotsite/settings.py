@@ -200,6 +200,9 @@ GOALS_SYNC_WORKERS = env.int("GOALS_SYNC_WORKERS", default=8)
 # per registration and kind, so junk traffic cannot grow the append-only audit log.
 WEBHOOK_REFUSAL_AUDIT_SECONDS = env.int("WEBHOOK_REFUSAL_AUDIT_SECONDS", default=60)
 REDIS_URL = env.str("REDIS_URL", default="")
+# Long-running processes (web server, q cluster workers, runpollers) record that they are
+# alive this often; one silent for three beats counts as stopped.
+PILOT_HEARTBEAT_SECONDS = env.float("PILOT_HEARTBEAT_SECONDS", default=15.0)
 
 Q_CLUSTER = {
     "name": "pilotsite",

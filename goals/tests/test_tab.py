@@ -11,8 +11,10 @@ from django.utils import timezone
 from django_q.models import OrmQ
 
 from goals import tab
+from goals.jobs import sync_connection
 from goals.models import STALE_AFTER, EmployeeGoalState, Goal, GoalStatus, GoalSync, KeyResult
 from integrations.models import AsanaConnection, AuditLog, Employee
+from pilotsite.liveness import Kind, beat
 
 TAB = "/admin/?tab=goals"
 
@@ -191,13 +193,15 @@ def _stalled(sync: GoalSync) -> GoalSync:
     return sync
 
 
-def test_the_tab_reloads_itself_while_a_sync_runs(admin_client, connection):
+def test_the_sync_section_refreshes_itself_while_a_sync_runs(admin_client, connection):
     idle = admin_client.get(TAB).content.decode()
     GoalSync.objects.create(connection=connection, source="admin")
 
     running = admin_client.get(TAB).content.decode()
 
-    assert 'http-equiv="refresh"' not in idle and 'http-equiv="refresh"' in running
+    assert 'id="goal-syncs" data-live-url="/admin/tabs/goals/syncs/" data-live-seconds="0"' in idle
+    assert 'data-live-seconds="3"' in running
+    assert "pilotsite/live.js" in running
     assert 'disabled title="A sync is running"' in running
 
 
@@ -259,6 +263,58 @@ def test_sync_now_does_not_queue_a_second_sync_while_one_runs(admin_client, conn
     admin_client.post(_sync_url(connection))
 
     assert OrmQ.objects.count() == 0
+
+
+def test_sync_now_pressed_twice_queues_one_sync(admin_client, connection):
+    admin_client.post(_sync_url(connection))
+    second = admin_client.post(_sync_url(connection), follow=True)
+
+    assert OrmQ.objects.count() == 1
+    assert GoalSync.objects.filter(state=GoalSync.State.QUEUED).count() == 1
+    assert "is already queued" in second.content.decode()
+
+
+def test_sync_now_says_so_when_no_q_cluster_is_running(admin_client, connection):
+    page = admin_client.post(_sync_url(connection), follow=True).content.decode()
+
+    assert "queued; progress shows below" not in page
+    assert "no q cluster is running to do it" in page
+    assert "Sync queued" in page
+
+
+def test_sync_now_says_queued_when_a_q_cluster_is_alive(admin_client, connection):
+    beat(Kind.QCLUSTER, started_at=timezone.now())
+
+    page = admin_client.post(_sync_url(connection), follow=True).content.decode()
+
+    assert "queued; progress shows below" in page
+
+
+def test_the_queued_sync_is_taken_off_when_its_job_runs(admin_client, connection, fake_asana):
+    admin_client.post(_sync_url(connection))
+
+    # The job runs (the fake Asana refuses this connection's token: the sync fails, recorded).
+    sync_connection(connection.pk, "admin")
+
+    assert not GoalSync.objects.filter(state=GoalSync.State.QUEUED).exists()
+    admin_client.post(_sync_url(connection))
+    assert OrmQ.objects.count() == 2
+
+
+def test_the_sync_section_alone_is_served_for_refreshing(admin_client, connection):
+    GoalSync.objects.create(connection=connection, source="admin")
+
+    fragment = admin_client.get(reverse("admin:goals:syncs")).content.decode()
+
+    assert 'id="goal-syncs"' in fragment and 'data-live-seconds="3"' in fragment
+    assert "<html" not in fragment
+
+
+@pytest.mark.parametrize("persona", ["employee_user", "outsider_user"])
+def test_the_sync_section_is_refused_without_goal_permission(request, client, persona):
+    client.force_login(request.getfixturevalue(persona))
+
+    assert client.get(reverse("admin:goals:syncs")).status_code == 403
 
 
 @pytest.mark.parametrize("persona", ["manager_user", "outsider_user"])

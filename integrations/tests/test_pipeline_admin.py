@@ -2,11 +2,13 @@
 
 from django.core.management import call_command
 from django.urls import reverse
+from django.utils import timezone
 
-from integrations.models import AuditLog, ProcessedTask
+from integrations.models import AuditLog, ProcessedTask, WebhookRegistration
 from integrations.pipeline_tab import card, seconds
 from integrations.poller import poll_connection
 from integrations.tests.pipeline_fixtures import process, tagged
+from pilotsite.liveness import Kind, beat
 
 State = ProcessedTask.State
 CHANGELIST = "admin:integrations_processedtask_changelist"
@@ -68,6 +70,7 @@ def test_retry_action_removes_pilot_failed(admin_client, admin_user, connection,
     settings.PILOT_EXECUTOR = "integrations.tests.pipeline_fixtures:fail"
     gid = tagged(pilot, "retry from the admin")
     failed = process(connection, gid)
+    beat(Kind.POLLERS, started_at=timezone.now())
     response = admin_client.post(
         reverse(CHANGELIST),
         {"action": "retry_failed_tasks", "_selected_action": [failed.pk]},
@@ -79,6 +82,33 @@ def test_retry_action_removes_pilot_failed(admin_client, admin_user, connection,
         action="asana.remove_tag", actor=admin_user, outcome="ok"
     ).exists()
     assert poll_connection(connection).candidates == [gid]
+
+
+def test_retry_says_so_when_no_worker_is_running_to_pick_it_up(
+    admin_client, connection, pilot, settings
+):
+    settings.PILOT_EXECUTOR = "integrations.tests.pipeline_fixtures:fail"
+    failed = process(connection, tagged(pilot, "retry with nothing running"))
+    response = admin_client.post(
+        reverse(CHANGELIST),
+        {"action": "retry_failed_tasks", "_selected_action": [failed.pk]},
+        follow=True,
+    )
+    page = response.content.decode()
+    assert "will run again at the next poll, but no worker is running to pick it up" in page
+    assert "will run again at the next poll." not in page
+
+
+def test_webhooks_section_says_deliveries_wait_when_no_cluster_runs(admin_client, connection):
+    WebhookRegistration.objects.create(
+        connection=connection,
+        resource_gid="42",
+        target_url="https://x.test/webhooks/asana/1/",
+        last_delivery_at=timezone.now(),
+    )
+    assert "pilot-deliveries-waiting" in admin_client.get(TAB).content.decode()
+    beat(Kind.QCLUSTER, started_at=timezone.now())
+    assert "pilot-deliveries-waiting" not in admin_client.get(TAB).content.decode()
 
 
 def test_retry_action_refuses_tasks_that_did_not_fail(admin_client, connection):

@@ -28,6 +28,7 @@ from integrations import pipeline
 from integrations.executor import executor_configured, executor_description
 from integrations.models import AsanaConnection, ProcessedTask
 from integrations.poller import poll_if_due
+from pilotsite.liveness import Kind, start_beating
 
 log = logging.getLogger("integrations.runpollers")
 
@@ -69,11 +70,15 @@ class Command(BaseCommand):
         log.info("runpollers started: %d worker(s); executor: %s", workers, executor_description())
         if not executor_configured():
             log.warning("no executor configured: nothing will be claimed")
+        # A cron-driven `--once` is not a long-running process: it leaves no heartbeat.
+        beater = None if once else start_beating(Kind.POLLERS, detail=f"{workers} worker(s)")
         try:
             self.loop()
         finally:
             # Executions already running finish and report before the process exits.
             self.pool.shutdown(wait=True)
+            if beater is not None:
+                beater.stop()
             close_old_connections()
             for signum, handler in previous.items():
                 signal.signal(signum, handler)
