@@ -3,16 +3,24 @@
     with FakeAsanaServer(fake) as server:
         settings.ASANA_API_BASE_URL = server.base_url   # http://127.0.0.1:<port>/api/1.0
 
-Local simulation (prints the base URL and the token to use):
-    .venv/bin/python -m integrations.asana.fake_server --port 8765 --seed
+Local simulation: `--seed demo` builds a small workspace and prints the token, the workspace
+GID and the commands that act in it as a person would (see `integrations.asana.fake_control`):
+    .venv/bin/python -m integrations.asana.fake_server --port 8765 --seed demo
+    .venv/bin/python -m integrations.asana.fake_server tag-task "Fix the login redirect loop"
 """
 
 import argparse
+import csv
+import json
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from urllib.parse import parse_qsl, urlsplit
 
+import httpx
+
+from integrations.asana import fake_control
 from integrations.asana.fake import DropConnection, FakeAsana
 from integrations.asana.fake_validation import API_PREFIX
 
@@ -30,6 +38,10 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
+        if url.path.startswith(fake_control.CONTROL_PREFIX):
+            status, answer = fake_control.handle(self.server.fake, self.command, url.path, body)
+            self._send(status, {"Content-Type": "application/json"}, json.dumps(answer).encode())
+            return
         query = dict(parse_qsl(url.query, keep_blank_values=True))
         try:
             status, headers, payload = self.server.fake.handle(
@@ -38,6 +50,9 @@ class _Handler(BaseHTTPRequestHandler):
         except DropConnection:
             self.close_connection = True  # hang up without a status line
             return
+        self._send(status, headers, payload)
+
+    def _send(self, status: int, headers: dict[str, str], payload: bytes) -> None:
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -96,7 +111,7 @@ class FakeAsanaServer:
         self.stop()
 
 
-def seed_demo(fake: FakeAsana) -> None:
+def seed_basic(fake: FakeAsana) -> None:
     """A workspace with a `pilot` tag, a few tagged tasks and a small goal tree."""
     fake.seed()
     ws = fake.workspace_gid
@@ -119,17 +134,117 @@ def seed_demo(fake: FakeAsana) -> None:
     fake.add_goal(ws, "Write the handbook", parent_gid=parent)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Run a fake Asana API on 127.0.0.1.")
+SEEDS = {"basic": seed_basic, "demo": fake_control.seed_demo}
+CONTROL_COMMANDS = ("tag-task", "comment", "goal-progress", "state", "employees-csv")
+ME = "python -m integrations.asana.fake_server"
+
+
+def tour(server: "FakeAsanaServer", port: int) -> str:
+    """What to do next with a demo fake, with the exact commands."""
+    fake = server.fake
+    me = f".venv/bin/{ME}"
+    there = "" if port == 8765 else f" --port {port}"
+    return f"""\
+Fake Asana (demo) at {server.base_url}
+  token:     {fake.token}
+  workspace: {fake.workspace_gid}
+
+1. Add these lines to .env (create it if missing), then run `make run` in another terminal:
+     ASANA_API_BASE_URL={server.base_url}
+     PILOT_EXECUTOR_COMMAND=echo '{{"summary": "Done by the demo executor"}}'
+2. Connect at http://127.0.0.1:8000/admin/?tab=integrations with the token and workspace above.
+3. Employees: {me}{there} employees-csv > employees.csv
+     .venv/bin/python manage.py employees import employees.csv --workspace {fake.workspace_gid}
+4. Tag a task:      {me}{there} tag-task "Fix the login redirect loop"
+   Comment on it:   {me}{there} comment "Fix the login redirect loop" "Any news?"
+   Move a goal:     {me}{there} goal-progress "Grow subscription revenue" 60000
+   See it all:      {me}{there} state
+"""
+
+
+def _control(args: argparse.Namespace) -> int:
+    base = f"http://127.0.0.1:{args.port}{fake_control.CONTROL_PREFIX}"
+    payload: dict = {}
+    if args.command == "tag-task":
+        payload = {"task": args.task, "tag": args.tag}
+    elif args.command == "comment":
+        payload = {"task": args.task, "text": args.text}
+    elif args.command == "goal-progress":
+        payload = {"goal": args.goal, "current": args.current}
+    try:
+        if args.command in ("state", "employees-csv"):
+            response = httpx.get(base + "state", timeout=10)
+        else:
+            response = httpx.post(base + args.command, json=payload, timeout=10)
+    except httpx.TransportError:
+        port = "" if args.port == 8765 else f" --port {args.port}"
+        print(
+            f"No fake Asana answers on port {args.port}: start it with `{ME} --seed demo{port}`.",
+            file=sys.stderr,
+        )
+        return 2
+    answer = response.json()
+    if response.status_code != 200:
+        print(answer["error"], file=sys.stderr)
+        return 1
+    if args.command == "employees-csv":
+        out = csv.writer(sys.stdout, lineterminator="\n")
+        out.writerow(["email", "name", "asana_user_gid"])
+        for person in answer["people"]:
+            out.writerow([person["email"], person["name"], person["gid"]])
+    else:
+        print(json.dumps(answer, indent=2))
+    return 0
+
+
+def _control_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=ME, description="Act in a running fake Asana as a person would."
+    )
+    parser.add_argument("--port", type=int, default=8765, help="the fake's port (8765)")
+    commands = parser.add_subparsers(dest="command", required=True)
+    tag = commands.add_parser("tag-task", help="add a tag (default pilot) to a task")
+    tag.add_argument("task", help="task GID, name, or a unique part of its name")
+    tag.add_argument("--tag", default="pilot")
+    note = commands.add_parser("comment", help="comment on a task")
+    note.add_argument("task")
+    note.add_argument("text")
+    goal = commands.add_parser("goal-progress", help="set a goal's metric to a value")
+    goal.add_argument("goal", help="goal GID, name, or a unique part of its name")
+    goal.add_argument("current", type=float, help="in the metric's unit (0.5 is 50%%)")
+    commands.add_parser("state", help="print the workspace: people, tasks, goals")
+    commands.add_parser("employees-csv", help="print the people as an employees CSV")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in CONTROL_COMMANDS for a in argv):
+        return _control(_control_parser().parse_args(argv))
+    parser = argparse.ArgumentParser(
+        prog=ME,
+        description="Run a fake Asana API on 127.0.0.1. Also: "
+        + ", ".join(CONTROL_COMMANDS)
+        + f" (`{ME} tag-task --help`).",
+    )
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--seed", action="store_true", help="create demo data and a token")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--seed",
+        nargs="?",
+        const="basic",
+        choices=sorted(SEEDS),
+        help="create data and a token: `demo` is the five-minute tour's workspace",
+    )
+    args = parser.parse_args(argv)
     fake = FakeAsana()
     if args.seed:
-        seed_demo(fake)
+        SEEDS[args.seed](fake)
     server = FakeAsanaServer(fake, port=args.port)
-    print(f"ASANA_API_BASE_URL={server.base_url}")
-    if args.seed:
+    if args.seed == "demo":
+        print(tour(server, args.port), flush=True)
+    else:
+        print(f"ASANA_API_BASE_URL={server.base_url}", flush=True)
+    if args.seed == "basic":
         # A token for this throwaway fake, printed so a person can paste it into the admin.
         print(f"token: {fake.token}  workspace: {fake.workspace_gid}  user: {fake.user_gid}")
     server.start()
@@ -137,7 +252,8 @@ def main() -> None:
         threading.Event().wait()
     except KeyboardInterrupt:
         server.stop()
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
