@@ -198,3 +198,10 @@ def test_the_moving_parts_are_refused_to_who_may_not_view_connections(
 
     url = reverse("admin:integrations:live", args=[connection.pk])
     assert client.get(url).status_code == 403
+
+
+def test_before_any_connection_the_tab_already_says_what_runs(admin_client):
+    page = admin_client.get(TAB).content.decode()
+
+    assert "No Asana workspace is connected yet." in page
+    assert "no worker is running: tagged tasks will not be picked up" in page
