@@ -11,12 +11,11 @@ only by `runpollers`.
 import logging
 from typing import Any
 
-from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS
 
 from integrations import pipeline
 from integrations.executor import executor_configured
-from integrations.models import AsanaConnection, ProcessedTask
+from integrations.models import AsanaConnection
 from integrations.poller import poll_if_due
 from integrations.webhook_jobs import HEALTH_MINUTES, HEALTH_SCHEDULE
 from pilotsite.schedules import ensure_schedule
@@ -24,21 +23,12 @@ from pilotsite.schedules import ensure_schedule
 log = logging.getLogger(__name__)
 
 POLL_SCHEDULE = "pilotsite: poll Asana for tagged tasks"
-QUEUE_OWNER = "q"
-
-
-def _queue_budget() -> int:
-    """Claims waiting in the cluster's queue are capped, so none waits out its lease."""
-    waiting = ProcessedTask.objects.filter(
-        state=ProcessedTask.State.CLAIMED, claimed_by__startswith=f"{QUEUE_OWNER}@"
-    ).count()
-    return max(0, 2 * int(settings.Q_CLUSTER.get("workers", 1)) - waiting)
 
 
 def poll_all() -> dict[str, Any]:
     """Scheduled: recover stale leases, poll every enabled connection that is due, enqueue
     its claims."""
-    summary: dict[str, Any] = {"recovered": pipeline.recover_stale(owner=QUEUE_OWNER)}
+    summary: dict[str, Any] = {"recovered": pipeline.recover_stale(owner=pipeline.QUEUE_OWNER)}
     if not executor_configured():
         summary["skipped"] = "no executor configured"
         return summary
@@ -48,13 +38,13 @@ def poll_all() -> dict[str, Any]:
             summary[connection.workspace_gid] = "not due"
             continue
         claimed = 0
-        for gid in result.candidates[: _queue_budget()]:
+        for gid in result.candidates[: pipeline.queue_budget()]:
             processed = pipeline.claim(
                 connection,
                 gid,
                 source="poll",
                 task_name=result.names.get(gid, ""),
-                owner=QUEUE_OWNER,
+                owner=pipeline.QUEUE_OWNER,
             )
             if processed is not None:
                 pipeline.enqueue(processed)

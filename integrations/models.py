@@ -128,6 +128,8 @@ class ProcessedTask(models.Model):
     task_gid = models.CharField(max_length=32, validators=[gid_validator])
     task_name = models.CharField(max_length=500, blank=True)
     permalink_url = models.URLField(max_length=500, blank=True)
+    # Asana's `resource_subtype` as read when the run started: an `approval` is never completed.
+    task_subtype = models.CharField("Asana task subtype", max_length=32, blank=True)
     state = models.CharField(max_length=16, choices=State.choices, default=State.CLAIMED)
     source = models.CharField(max_length=16, blank=True, help_text="poll, webhook or admin")
     skip_reason = models.CharField(max_length=200, blank=True)

@@ -29,9 +29,9 @@ from integrations.asana.client import AsanaClient, client_for
 from integrations.asana.errors import AsanaError, AsanaForbidden, AsanaNotFound
 from integrations.executor import Execution, execute, executor_configured
 from integrations.models import AsanaConnection, AuditLog, ProcessedTask
-from integrations.poller import resolve_tags
 from integrations.reporter import GONE, Reporter
-from integrations.taskconvert import DETAIL_FIELDS, convert, ineligible_reason
+from integrations.tags import eligibility, resolve_tags
+from integrations.taskconvert import DETAIL_FIELDS, convert
 from pilotsite.redact import redact
 
 log = logging.getLogger(__name__)
@@ -196,17 +196,22 @@ def _run(pt: ProcessedTask, client: AsanaClient) -> None:
     except AsanaError as exc:
         release(pt, pt.claimed_by, f"could not read the task: {exc}")
         return
-    reason = ineligible_reason(task, connection.pilot_tag)
+    try:
+        tags, reason = eligibility(connection, client, task)
+    except AsanaError as exc:
+        release(pt, pt.claimed_by, f"could not read the workspace's tags: {exc}")
+        return
     if reason:
         release(pt, pt.claimed_by, reason)
         return
+    pt.task_subtype = str(task.get("resource_subtype") or "")[:32]
     ProcessedTask.objects.filter(pk=pt.pk).update(
         task_name=str(task.get("name") or "")[:500],
         permalink_url=str(task.get("permalink_url") or "")[:500],
+        task_subtype=pt.task_subtype,
     )
-    reporter = Reporter(client, pt, {})
+    reporter = Reporter(client, pt, tags)
     try:
-        reporter.tags = resolve_tags(connection, client)
         reporter.started()
     except GONE as exc:
         if not pt.report_steps:
@@ -321,6 +326,19 @@ def recover_stale(now: datetime | None = None, *, owner: str = "recovery") -> in
 # -- entry points ----------------------------------------------------------------------
 
 
+QUEUE_OWNER = "q"
+
+
+def queue_budget() -> int:
+    """How many more claims the django-q2 cluster's queue may take now: twice its workers
+    less the claims already waiting, so none waits out its claim lease. Polling and webhook
+    deliveries both stop there; what is left waits for the next poll."""
+    waiting = ProcessedTask.objects.filter(
+        state=State.CLAIMED, claimed_by__startswith=f"{QUEUE_OWNER}@"
+    ).count()
+    return max(0, 2 * int(settings.Q_CLUSTER.get("workers", 1)) - waiting)
+
+
 def enqueue(processed: ProcessedTask) -> None:
     """Hand a claim to the django-q2 cluster."""
     from django_q.tasks import async_task
@@ -351,14 +369,15 @@ def dispatch_task(
     client = client or client_for(connection)
     try:
         task = client.task(task_gid, DETAIL_FIELDS)
+        _, reason = eligibility(connection, client, task)
     except (AsanaNotFound, AsanaForbidden):
         return None
     finally:
         if own_client:
             client.close()
-    if ineligible_reason(task, connection.pilot_tag):
+    if reason:
         return None
-    owner = "q" if runner is None else source
+    owner = QUEUE_OWNER if runner is None else source
     processed = claim(
         connection, task_gid, source=source, task_name=str(task.get("name") or ""), owner=owner
     )
@@ -378,8 +397,9 @@ def retry_failed(processed: ProcessedTask, actor: AbstractBaseUser | None) -> No
     )
     try:
         with client_for(connection) as client:
-            tags = resolve_tags(connection, client)
-            client.remove_tag(processed.task_gid, tags["pilot-failed"])
+            # Any tag named pilot-failed keeps the task ineligible, duplicates included.
+            for tag_gid in resolve_tags(connection, client).by_name["pilot-failed"]:
+                client.remove_tag(processed.task_gid, tag_gid)
     except AsanaError as exc:
         record(
             "asana.remove_tag",

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from integrations.executor import executor_configured, executor_description
 from integrations.models import AsanaConnection, ProcessedTask
+from integrations.tags import duplicate_tags_text
 from pilotsite.untrusted import web_url
 
 State = ProcessedTask.State
@@ -77,6 +78,7 @@ def card(connection: AsanaConnection, pollers_alive: bool = True) -> dict[str, A
         "interval_kept": connection.poll_interval
         if pollers_alive
         else max(connection.poll_interval, CLUSTER_POLL_SECONDS),
+        "duplicate_tags": duplicate_tags_text(connection),
         "counts": [
             {
                 "label": label,

@@ -1,8 +1,8 @@
 """One poll of one connection: which tagged tasks are new, oldest first.
 
-Steady-state cost: the tag GIDs are cached on the connection and the list call asks for
-every field the filter needs, so a cycle with nothing new costs one request per page of
-tagged tasks and nothing per task. Claiming is the pipeline's job, not this module's.
+Steady-state cost: the tag GIDs are cached on the connection (`integrations.tags`) and the
+list call asks for every field the filter needs, so a cycle with nothing new costs one
+request per page of tagged tasks (per tag named like the pilot tag) and nothing per task. Claiming is the pipeline's job, not this module's.
 
 `runpollers` and the django-q2 schedule both poll; `poll_if_due` makes each poll take the
 connection's slot first (a conditional UPDATE of `last_poll_at`), so however many
@@ -25,15 +25,20 @@ from integrations.asana.errors import (
     AsanaForbidden,
     AsanaNotFound,
     AsanaPaymentRequired,
-    AsanaUnavailable,
 )
-from integrations.models import AsanaConnection, AuditLog, ProcessedTask
-from integrations.taskconvert import STATUS_TAGS, tag_names
+from integrations.models import AsanaConnection, ProcessedTask
+from integrations.tags import (
+    PilotTagMissing,
+    carries_unknown_tag,
+    forget_tags,
+    ineligible_reason,
+    resolve_tags,
+)
 
 log = logging.getLogger(__name__)
 
 # Checked against the contract's opt_fields enum for GET /tags/{tag_gid}/tasks.
-LIST_FIELDS = ("name", "completed", "created_at", "tags.name")
+LIST_FIELDS = ("name", "completed", "created_at", "workspace", "tags.name")
 LEDGER_CHUNK = 500
 BACKLOG_REASON = "backlog: already tagged when the connection was enabled"
 # Errors that say the token (not the moment) is wrong: they belong on the health line.
@@ -49,10 +54,6 @@ class PollResult:
     tagged: int = 0
     skipped_backlog: int = 0
     requests: int = 0
-
-
-class PilotTagMissing(AsanaError):
-    """The workspace has no tag with the connection's pilot tag name (permanent until fixed)."""
 
 
 def poll_connection(
@@ -110,81 +111,22 @@ def poll_if_due(
     return poll_connection(connection, client=client)
 
 
-def resolve_tags(connection: AsanaConnection, client: AsanaClient) -> dict[str, str]:
-    """GIDs of the pilot tag and the status tags (created when missing), cached by name."""
-    wanted = (connection.pilot_tag, *STATUS_TAGS)
-    cached = dict(connection.tag_gids or {})
-    if all(cached.get(name) for name in wanted):
-        return cached
-    found = _find_tags(connection, client, wanted)
-    if connection.pilot_tag not in found:
-        raise PilotTagMissing(
-            f"pilot tag {connection.pilot_tag!r} not found in the workspace (tag names are "
-            "case-sensitive): create it in Asana or change the connection's pilot tag"
-        )
-    for name in STATUS_TAGS:
-        if name not in found:
-            found[name] = _create_tag(connection, client, name)
-    AsanaConnection.objects.filter(pk=connection.pk).update(tag_gids=found)
-    connection.tag_gids = found
-    return found
-
-
-def _find_tags(
-    connection: AsanaConnection, client: AsanaClient, wanted: tuple[str, ...]
-) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for tag in client.workspace_tags(connection.workspace_gid):
-        name = tag.get("name")
-        # Asana allows duplicate names; the first one listed is the one we use.
-        if name in wanted and name not in found:
-            found[name] = str(tag["gid"])
-    return found
-
-
-def _create_tag(connection: AsanaConnection, client: AsanaClient, name: str) -> str:
-    target = f"tag {name!r} in workspace {connection.workspace_gid}"
-    try:
-        try:
-            gid = str(client.create_tag(connection.workspace_gid, name)["gid"])
-        except AsanaUnavailable:
-            # The create may have been applied: look before creating a duplicate.
-            gid = _find_tags(connection, client, (name,)).get(name, "")
-            if not gid:
-                raise
-    except AsanaError as exc:
-        _audit_create(connection, target, AuditLog.Outcome.ERROR, str(exc))
-        raise
-    _audit_create(connection, target, AuditLog.Outcome.OK, f"gid {gid}")
-    return gid
-
-
-def _audit_create(connection: AsanaConnection, target: str, outcome: str, detail: str) -> None:
-    audit.record(
-        "asana.create_tag",
-        target=target,
-        outcome=outcome,
-        detail=detail,
-        actor_label="poller",
-        connection=connection,
-    )
-
-
 def _poll(connection: AsanaConnection, client: AsanaClient) -> PollResult:
     tags = resolve_tags(connection, client)
-    fresh: list[dict[str, Any]] = []
-    tagged = 0
+    listed: dict[str, dict[str, Any]] = {}
     try:
-        for task in client.tag_tasks(tags[connection.pilot_tag], LIST_FIELDS):
-            tagged += 1
-            if task.get("completed") or any(n in STATUS_TAGS for n in tag_names(task)):
-                continue
-            fresh.append(task)
+        # Every tag named like the pilot tag is watched; a task carrying two is listed once.
+        for pilot_gid in tags.pilot_gids:
+            for task in client.tag_tasks(pilot_gid, LIST_FIELDS):
+                listed.setdefault(str(task["gid"]), task)
     except AsanaNotFound:
-        # The cached tag was deleted (or renamed away): look it up again next time.
-        AsanaConnection.objects.filter(pk=connection.pk).update(tag_gids={})
-        connection.tag_gids = {}
+        # A cached tag was deleted (or renamed away): look the tags up again next time.
+        forget_tags(connection)
         raise
+    tagged = len(listed)
+    if any(carries_unknown_tag(task, tags) for task in listed.values()):
+        tags = resolve_tags(connection, client, refresh=True)
+    fresh = [task for task in listed.values() if ineligible_reason(task, tags) is None]
     fresh = _not_dispatched(connection, fresh)
     fresh.sort(key=_created_key)
     skipped = _backlog_guard(connection, fresh)

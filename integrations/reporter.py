@@ -2,9 +2,10 @@
 
 Each step is written to `ProcessedTask.report_steps` after Asana confirms it, and a step
 already recorded is never sent again, so a report interrupted by a 429, a 500, a timeout
-or a crash can be resumed without duplicating a comment or a tag. A comment whose POST
-timed out may have landed: the task's stories are checked for our exact text before it
-is posted again. Every mutation is audited with its outcome.
+or a crash can be resumed without duplicating a comment or a tag. A comment or attachment
+whose POST was answered 5xx or not at all may have landed: every create goes through
+`create_once`, which checks the task's stories (or attachments) before sending it again.
+Every mutation is audited with its outcome.
 
 The new status tag is added before `pilot-in-progress` is removed, so the task carries
 a status tag at every moment and a concurrent poll never takes it for a new task.
@@ -15,24 +16,27 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 
 from integrations import audit
 from integrations.asana.client import AsanaClient
+from integrations.asana.creates import create_once
 from integrations.asana.errors import (
     AsanaError,
     AsanaForbidden,
     AsanaInvalidRequest,
     AsanaNotFound,
-    AsanaUnavailable,
 )
 from integrations.asana.richtext import to_text
 from integrations.executor import last_lines
 from integrations.models import AuditLog, ProcessedTask
 from pilotsite.redact import redact
 from pilotsite.untrusted import web_url
+
+if TYPE_CHECKING:
+    from integrations.tags import WorkspaceTags
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +46,12 @@ DONE_TEXT = "Successfully completed"
 # An executor that exits 0 without a result says nothing about what it did; the comment
 # says so rather than reading like a report with its summary missing.
 NO_SUMMARY = "no summary was given"
+# Completing an approval task through the API records it as approved (the spec's
+# `approval_status`: "If you set completed to true, this field will be set to `approved`"),
+# so pilotsite never completes one: the decision belongs to the approver.
+APPROVAL_NOTE = (
+    "This is an approval task: pilotsite does not approve or complete it; the approver decides."
+)
 FAILED_PREFIX = "Failed: "
 FAILURE_DETAIL_LIMIT = 1000
 ATTEMPTS = 3
@@ -56,7 +66,7 @@ class Reporter:
         self,
         client: AsanaClient,
         processed: ProcessedTask,
-        tag_gids: dict[str, str],
+        tag_gids: "WorkspaceTags | dict[str, str]",
         *,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
@@ -98,12 +108,19 @@ class Reporter:
             detail=name,
         )
 
+    @property
+    def is_approval(self) -> bool:
+        return self.pt.task_subtype == "approval"
+
     def _success_comment(self) -> None:
+        note = APPROVAL_NOTE if self.is_approval else ""
         if not self.pt.result_url:
-            summary = self.pt.result_summary or NO_SUMMARY
-            self._comment("comment:done", text=f"{DONE_TEXT}: {summary}")
+            text = f"{DONE_TEXT}: {self.pt.result_summary or NO_SUMMARY}"
+            self._comment("comment:done", text=f"{text}\n{note}" if note else text)
             return
-        rich = success_html(self.pt.result_summary, self.pt.result_url, self.pt.result_url_title)
+        rich = success_html(
+            self.pt.result_summary, self.pt.result_url, self.pt.result_url_title, note=note
+        )
         try:
             self._comment("comment:done", html_text=rich)
         except AsanaInvalidRequest:
@@ -114,16 +131,24 @@ class Reporter:
         url, name = self.pt.result_url, self.pt.result_url_title or self.pt.result_url
 
         def attach() -> None:
-            try:
-                self.client.add_external_attachment(self.gid, url, name)
-            except AsanaUnavailable:
-                if not any(a.get("view_url") == url for a in self.client.attachments(self.gid)):
-                    raise
+            create_once(
+                lambda: self.client.add_external_attachment(self.gid, url, name),
+                lambda: next(
+                    (a for a in self.client.attachments(self.gid) if a.get("view_url") == url),
+                    None,
+                ),
+                what=f"ASANA-{self.gid} attachment",
+                sleep=self._sleep,
+            )
 
         self._step("attachment", attach, action="asana.attach_link", detail=url)
 
     def _complete(self) -> None:
         if "complete" in self.steps:
+            return
+        if self.is_approval:
+            self._audit("asana.complete_task", AuditLog.Outcome.OK, "left to the approver")
+            self._done("complete")
             return
         try:
             self.client.update_task(self.gid, completed=True)
@@ -139,15 +164,17 @@ class Reporter:
 
     def _comment(self, step: str, *, text: str | None = None, html_text: str | None = None) -> None:
         def post() -> None:
-            try:
-                self.client.add_comment(self.gid, text=text, html_text=html_text)
-            except AsanaUnavailable:
-                if not self._comment_landed(text, html_text):
-                    raise
+            create_once(
+                lambda: self.client.add_comment(self.gid, text=text, html_text=html_text),
+                lambda: self._landed_comment(text, html_text),
+                what=f"ASANA-{self.gid} comment",
+                sleep=self._sleep,
+            )
 
         self._step(step, post, action="asana.comment", detail=text or html_text or "")
 
-    def _comment_landed(self, text: str | None, html_text: str | None) -> bool:
+    def _landed_comment(self, text: str | None, html_text: str | None) -> dict[str, Any] | None:
+        """Our comment with this text posted during this attempt, or None."""
         wanted = (text if text is not None else to_text(html_text or "")).strip()
         attempt_began = self.pt.started_at or self.pt.claimed_at
         for story in self.client.stories(self.gid):
@@ -161,8 +188,8 @@ class Reporter:
                 to_text(story.get("html_text") or "").strip(),
             }
             if wanted in seen:
-                return True
-        return False
+                return story
+        return None
 
     def _step(self, step: str, send: Callable[[], None], *, action: str, detail: str) -> None:
         """Send one mutation unless already recorded; retry what may succeed later."""
@@ -212,13 +239,15 @@ def failure_text(error: str) -> str:
     return FAILED_PREFIX + detail
 
 
-def success_html(summary: str, url: str, title: str) -> str:
+def success_html(summary: str, url: str, title: str, *, note: str = "") -> str:
     """Asana rich text: valid XML in <body>, the link as <a href> when it is http(s) (else
-    its text), everything escaped."""
+    its text), everything escaped; `note` is a last line of its own."""
     text = html.escape(title or url, quote=False)
     href = web_url(url)
     link = f'<a href="{html.escape(href, quote=True)}">{text}</a>' if href else text
     body = f"{DONE_TEXT} — {link}\n{html.escape(summary or NO_SUMMARY, quote=False)}"
+    if note:
+        body += f"\n{html.escape(note, quote=False)}"
     return f"<body>{body}</body>"
 
 

@@ -13,6 +13,9 @@ DETAIL_FIELDS = (
     "html_notes",
     "completed",
     "created_at",
+    "workspace",
+    "resource_subtype",
+    "approval_status",
     "permalink_url",
     "tags.name",
     "projects.name",
@@ -58,16 +61,3 @@ def convert(task: dict[str, Any]) -> dict[str, Any]:
         "created_at": task.get("created_at") or "",
         "priority": priority(names),
     }
-
-
-def ineligible_reason(task: dict[str, Any], pilot_tag: str) -> str | None:
-    """Why a task may not be dispatched now, or None when it may (tag names are case-sensitive)."""
-    names = tag_names(task)
-    if task.get("completed"):
-        return "completed"
-    if pilot_tag not in names:
-        return f"no longer tagged {pilot_tag!r}"
-    status = [n for n in names if n in STATUS_TAGS]
-    if status:
-        return f"carries {', '.join(status)}"
-    return None

@@ -33,7 +33,8 @@ from django.utils import timezone
 
 from integrations import audit, pipeline
 from integrations.asana.client import client_for
-from integrations.asana.errors import AsanaError, AsanaNotFound, AsanaUnavailable
+from integrations.asana.creates import create_once
+from integrations.asana.errors import AsanaError, AsanaNotFound
 from integrations.models import (
     AsanaConnection,
     AuditLog,
@@ -50,6 +51,12 @@ DELIVERY_RETENTION = timedelta(days=7)
 # A registration still pending this long after creation lost its handshake or its
 # `POST /webhooks` answer (a crash mid-way); the health check marks it gone.
 PENDING_GRACE = timedelta(minutes=15)
+# One delivery reads at most this many tasks (and claims at most the queue's budget); the
+# rest waits for the next poll, so a delivery of thousands of events stays cheap.
+TASKS_PER_DELIVERY = 20
+LEDGER_CHUNK = 500
+# An audit row names at most this many tasks per list.
+GIDS_SHOWN = 10
 # Only these fields can turn a task eligible; other changes are not worth a re-read.
 RELEVANT_FIELDS = frozenset({"tags", "completed"})
 TASK_ACTIONS = frozenset({"added", "changed"})
@@ -129,13 +136,13 @@ def register_webhook(
     )
     try:
         with client_for(connection) as client:
-            try:
-                data = client.create_webhook(resource_gid, registration.target_url)
-            except AsanaUnavailable:
-                # The request may have reached Asana; adopt the webhook if it exists.
-                data = _find_by_target(client, connection, registration.target_url)
-                if data is None:
-                    raise
+            # A create answered 5xx or not at all may have reached Asana: adopt the webhook
+            # if it exists rather than making a second one.
+            data = create_once(
+                lambda: client.create_webhook(resource_gid, registration.target_url),
+                lambda: _find_by_target(client, connection, registration.target_url),
+                what=f"webhook for resource {resource_gid}",
+            )
     except AsanaError as exc:
         registration.delete()
         message = _registration_failure(exc, resource_gid)
@@ -171,13 +178,10 @@ def register_webhook(
 
 
 def _find_by_target(client: Any, connection: AsanaConnection, target: str) -> dict | None:
-    try:
-        return next(
-            (w for w in client.webhooks(connection.workspace_gid) if w.get("target") == target),
-            None,
-        )
-    except AsanaError:
-        return None
+    return next(
+        (w for w in client.webhooks(connection.workspace_gid) if w.get("target") == target),
+        None,
+    )
 
 
 def _registration_failure(exc: AsanaError, resource_gid: str) -> str:
@@ -393,7 +397,13 @@ def _gid(obj: dict) -> str | None:
 
 
 def handle_delivery(registration_id: int, events: list[dict[str, Any]]) -> dict[str, Any]:
-    """django-q2 task: dispatch every task the delivery's events mention (see module doc)."""
+    """django-q2 task: dispatch the tasks the delivery's events mention, within bounds.
+
+    Events are coalesced per task. One delivery reads at most `TASKS_PER_DELIVERY` tasks and
+    claims at most `pipeline.queue_budget()` (the bound polling keeps too), so a delivery of
+    thousands of events cannot start thousands of reads, claims or jobs; the tasks it leaves
+    are counted as deferred and the next poll takes them. Returns a summary (lists of GIDs).
+    """
     registration = (
         WebhookRegistration.objects.select_related("connection").filter(pk=registration_id).first()
     )
@@ -401,13 +411,7 @@ def handle_delivery(registration_id: int, events: list[dict[str, Any]]) -> dict[
         return {"skipped": "registration deleted"}
     connection = registration.connection
     gids, ignored = task_gids(events)
-    # Tasks the ledger already holds in a blocking state can never become eligible again,
-    # so skip the Asana read; dispatch_task still decides for everything else.
-    blocked = set(
-        ProcessedTask.objects.filter(
-            connection=connection, task_gid__in=gids, state__in=ProcessedTask.BLOCKING_STATES
-        ).values_list("task_gid", flat=True)
-    )
+    blocked = _blocked(connection, gids)
     summary: dict[str, Any] = {
         "events": len(events),
         "ignored": ignored,
@@ -415,16 +419,24 @@ def handle_delivery(registration_id: int, events: list[dict[str, Any]]) -> dict[
         "dispatched": [],
         "not_eligible": [],
         "errors": [],
+        "deferred": [],
     }
-    for gid in gids:
-        if gid in blocked:
-            continue
+    candidates = [gid for gid in gids if gid not in blocked]
+    claims_left = pipeline.queue_budget()
+    reads_left = TASKS_PER_DELIVERY
+    for index, gid in enumerate(candidates):
+        if claims_left <= 0 or reads_left <= 0:
+            summary["deferred"] = candidates[index:]
+            break
+        reads_left -= 1
         try:
             processed = pipeline.dispatch_task(connection, gid, source="webhook")
         except AsanaError as exc:
             # Polling picks the task up later; one bad task must not stop the others.
             summary["errors"].append(f"{gid}: {exc}")
             continue
+        if processed is not None:
+            claims_left -= 1
         summary["dispatched" if processed else "not_eligible"].append(gid)
     outcome = AuditLog.Outcome.WARNING if summary["errors"] else AuditLog.Outcome.OK
     audit.record(
@@ -438,9 +450,30 @@ def handle_delivery(registration_id: int, events: list[dict[str, Any]]) -> dict[
     return summary
 
 
+def _blocked(connection: AsanaConnection, gids: list[str]) -> set[str]:
+    """Tasks the ledger holds in a blocking state: they can never become eligible again, so
+    they are not worth an Asana read (dispatch_task still decides for everything else)."""
+    blocked: set[str] = set()
+    for start in range(0, len(gids), LEDGER_CHUNK):
+        blocked.update(
+            ProcessedTask.objects.filter(
+                connection=connection,
+                task_gid__in=gids[start : start + LEDGER_CHUNK],
+                state__in=ProcessedTask.BLOCKING_STATES,
+            ).values_list("task_gid", flat=True)
+        )
+    return blocked
+
+
 def _handled_text(summary: dict[str, Any]) -> str:
     parts = [f"{summary['events']} event(s)", f"{summary['ignored']} ignored"]
-    for key in ("dispatched", "not_eligible", "already_claimed", "errors"):
-        if summary[key]:
-            parts.append(f"{key.replace('_', ' ')}: {', '.join(summary[key])}")
+    for key in ("dispatched", "not_eligible", "already_claimed", "errors", "deferred"):
+        items = summary[key]
+        if items:
+            shown = ", ".join(items[:GIDS_SHOWN])
+            if len(items) > GIDS_SHOWN:
+                shown += f", … ({len(items)} in all)"
+            parts.append(f"{key.replace('_', ' ')}: {shown}")
+    if summary["deferred"]:
+        parts.append("deferred tasks wait for the next poll")
     return "; ".join(parts)

@@ -12,9 +12,11 @@
   ASANA_MAX_PAGES pages with AsanaPaginationError.
 - Errors are typed (`integrations.asana.errors`) and never contain the token.
 
-A timed-out POST may have been applied by Asana, so non-idempotent writes (comments,
-attachments, creating tags or webhooks) are not resent after the request was sent; the
-caller checks and decides. Requests that never left (connect errors) are always retried.
+A POST answered 5xx, or whose answer was lost, may have been applied by Asana (or by a
+gateway in front of it), so a non-idempotent write (creating a comment, an attachment, a tag
+or a webhook) is never resent here: it raises `AsanaOutcomeUnknown`, and
+`integrations.asana.creates.create_once` looks whether it landed before sending it again.
+Requests that never left (connect errors) and 429s (refused, not applied) are retried.
 """
 
 import logging
@@ -36,6 +38,7 @@ from integrations.asana import budget
 from integrations.asana.errors import (
     AsanaError,
     AsanaMalformedResponse,
+    AsanaOutcomeUnknown,
     AsanaPaginationError,
     AsanaRateLimited,
     AsanaUnavailable,
@@ -202,8 +205,10 @@ class AsanaClient:
                 if attempt <= self._max_retries and (idempotent or never_sent):
                     self._backoff(attempt, None, method, path, type(exc).__name__)
                     continue
-                raise AsanaUnavailable(
-                    f"Asana could not be reached ({type(exc).__name__}): {AsanaUnavailable.advice}",
+                unknown = not (idempotent or never_sent)
+                cls = AsanaOutcomeUnknown if unknown else AsanaUnavailable
+                raise cls(
+                    f"Asana could not be reached ({type(exc).__name__}): {cls.advice}",
                     method=method,
                     path=path,
                     detail=redact(str(exc), self._token),
@@ -233,6 +238,14 @@ class AsanaClient:
                         path=path,
                     )
                 return body
+            if status >= 500 and not idempotent:
+                raise AsanaOutcomeUnknown(
+                    f"Asana answered {status} to a create: {AsanaOutcomeUnknown.advice}",
+                    status=status,
+                    method=method,
+                    path=path,
+                    detail="; ".join(_envelope_messages(response)),
+                )
             wait = _retry_after(response) if status == 429 else None
             if wait:
                 # Every process using this token holds off, not only this one.
@@ -347,7 +360,7 @@ class AsanaClient:
         return self.paginate("/users", workspace=workspace_gid, opt_fields=("name", "email"))
 
     def workspace_tags(self, workspace_gid: str) -> Iterator[dict[str, Any]]:
-        return self.paginate(f"/workspaces/{workspace_gid}/tags", opt_fields=("name",))
+        return self.paginate(f"/workspaces/{workspace_gid}/tags", opt_fields=("name", "created_at"))
 
     def create_tag(self, workspace_gid: str, name: str) -> dict[str, Any]:
         body = self.request("POST", f"/workspaces/{workspace_gid}/tags", data={"name": name})

@@ -66,6 +66,14 @@ class AsanaUnavailable(AsanaError):
     advice = "Asana could not be reached; check the network and ASANA_API_BASE_URL, then try again"
 
 
+class AsanaOutcomeUnknown(AsanaUnavailable):
+    """A create (a non-idempotent POST) was sent and may have been applied: the answer was a
+    5xx or never came. The client does not resend it; `creates.create_once` looks whether it
+    landed first. `status` is the 5xx received, or None when the answer was lost."""
+
+    advice = "Asana may have applied it; check before trying again"
+
+
 _BY_STATUS: dict[int, tuple[type[AsanaError], str]] = {
     400: (AsanaInvalidRequest, "Asana rejected the request as invalid"),
     401: (AsanaAuthError, "the token was rejected by Asana"),

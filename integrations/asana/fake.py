@@ -23,10 +23,15 @@ from integrations.asana.fake_render import ApiError, now_iso, runaway_next_page
 from integrations.asana.fake_state import FakeAsanaState
 from integrations.asana.fake_validation import API_PREFIX, request_errors
 
+SERVER_ERRORS = ("500", "502", "503", "504")
+# "<status>-after-apply": the request is applied, then answered with that status. Asana's error
+# docs (https://developers.asana.com/docs/errors) list server errors without saying whether a
+# write was applied, and a gateway in front of Asana can commit a write and still answer 5xx
+# (502/504 as its own HTML page), so a client must not resend a create blindly.
 FAULT_KINDS = (
     "429",
-    "500",
-    "503",
+    *SERVER_ERRORS,
+    *(f"{status}-after-apply" for status in SERVER_ERRORS),
     "slow",
     "drop",
     "timeout-after-apply",
@@ -39,6 +44,7 @@ FAULT_KINDS = (
     # https://developers.asana.com/docs/pagination).
     *("repeat-next-page", "endless-next-page"),
 )
+_AFTER_APPLY = {kind for kind in FAULT_KINDS if kind.endswith("-after-apply")}
 _MALFORMED_BODIES = {
     "json-array": b"[]",
     "json-null": b"null",
@@ -47,6 +53,12 @@ _MALFORMED_BODIES = {
     "data-not-object": b'{"data": "OK"}',
 }
 _JSON = {"Content-Type": "application/json; charset=UTF-8"}
+_SERVER_ERROR_TEXT = {
+    "500": "Server Error",
+    "502": "Bad Gateway",
+    "503": "Service Unavailable",
+    "504": "Gateway Timeout",
+}
 
 
 class DropConnection(Exception):
@@ -213,8 +225,9 @@ class FakeAsana(FakeAsanaState):
                 raise DropConnection()
             elif fault.kind in _MALFORMED_BODIES:
                 return 200, dict(_JSON), _MALFORMED_BODIES[fault.kind]
-            elif fault.kind not in ("timeout-after-apply", "repeat-next-page", "endless-next-page"):
-                return self._fault_response(fault)
+            elif fault.kind not in (*_AFTER_APPLY, "repeat-next-page", "endless-next-page"):
+                # The others fire after the request was applied.
+                return self._fault_response(fault.kind, fault.retry_after)
         try:
             user_gid = self._tokens.get(headers.get("authorization", "").removeprefix("Bearer "))
             if user_gid is None:
@@ -233,6 +246,8 @@ class FakeAsana(FakeAsanaState):
             payload = runaway_next_page(
                 payload, query, path, self.base_url, endless=fault.kind == "endless-next-page"
             )
+        if fault is not None and fault.kind in _AFTER_APPLY:
+            return self._fault_response(fault.kind.removesuffix("-after-apply"), 0)
         return status, dict(_JSON), json.dumps(payload).encode()
 
     def _contract_problems(
@@ -253,13 +268,17 @@ class FakeAsana(FakeAsanaState):
                 self.violations.extend(f"{method} {path}: {problem}" for problem in problems)
         return problems
 
-    def _fault_response(self, fault: Fault) -> tuple[int, dict[str, str], bytes]:
-        if fault.kind == "429":
+    def _fault_response(self, kind: str, retry_after: int) -> tuple[int, dict[str, str], bytes]:
+        if kind == "429":
             error = ApiError(429, "You have made too many requests recently. Please, be chill.")
-            headers = _JSON | {"Retry-After": str(fault.retry_after)}
+            headers = _JSON | {"Retry-After": str(retry_after)}
             return 429, headers, json.dumps(error.body()).encode()
-        message = "Server Error" if fault.kind == "500" else "Service Unavailable"
-        error = ApiError(int(fault.kind), message, phrase=True)
+        status, message = int(kind), _SERVER_ERROR_TEXT[kind]
+        if status in (502, 504):
+            # These come from the gateway, not from Asana's API: an HTML page, no JSON envelope.
+            page = f"<html><body><h1>{status} {message}</h1></body></html>"
+            return status, {"Content-Type": "text/html"}, page.encode()
+        error = ApiError(status, message, phrase=True)
         return error.status, dict(_JSON), json.dumps(error.body()).encode()
 
     def transport(self) -> httpx.MockTransport:

@@ -73,7 +73,7 @@ def full(objects: Mapping[str, dict[str, Any]], record: dict[str, Any]) -> dict[
         ref = objects[gid]
         out = {"gid": gid, "resource_type": ref["resource_type"], "name": ref.get("name", "")}
         if ref["resource_type"] == "task":
-            out["resource_subtype"] = "default_task"
+            out["resource_subtype"] = ref["resource_subtype"]
         return out
 
     expand = _EXPANDERS.get(record["resource_type"], lambda r, c: {})

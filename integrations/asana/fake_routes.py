@@ -96,9 +96,18 @@ def update_task(call: Call) -> Result:
         task["html_notes"] = f"<body>{escape(data['notes'])}</body>"
     if plain is not None:
         task["notes"], task["html_notes"] = plain, data["html_notes"]
-    if "completed" in data and data["completed"] != task["completed"]:
-        task["completed"] = data["completed"]
-        task["completed_at"] = now if data["completed"] else None
+    completed = data.get("completed", task["completed"])
+    if task["resource_subtype"] == "approval":
+        # TaskBase.approval_status: "kept in sync with `completed` ... If you set completed to
+        # true, this field will be set to `approved`" (pending is the only open status).
+        if "approval_status" in data:
+            task["approval_status"] = data["approval_status"]
+            completed = data["approval_status"] != "pending"
+        elif "completed" in data and data["completed"] != task["completed"]:
+            task["approval_status"] = "approved" if completed else "pending"
+    if completed != task["completed"]:
+        task["completed"] = completed
+        task["completed_at"] = now if completed else None
     task["modified_at"] = now
     return call.one(task)
 

@@ -79,13 +79,28 @@ class FakeAsanaState:
             "user", gid, name=name, email=email, workspaces=list(workspaces), photo=None
         )
 
+    def join_workspace(self, user_gid: str, workspace_gid: str) -> None:
+        """The user becomes a member of another workspace (a token sees every workspace of
+        its user, so one token can reach tasks of several workspaces)."""
+        with self._lock:
+            self._objects[user_gid]["workspaces"].append(workspace_gid)
+
     def add_token(self, token: str, user_gid: str) -> None:
         with self._lock:
             self._tokens[token] = user_gid
 
-    def add_tag(self, workspace_gid: str, name: str) -> str:
+    def add_tag(
+        self, workspace_gid: str, name: str, *, created_at: datetime | str | None = None
+    ) -> str:
+        """A new tag, even when one of that name exists: Asana's tag names are not unique
+        (the spec's TagCompact.name requires no uniqueness)."""
         return self._new(
-            "tag", workspace=workspace_gid, name=name, color=None, notes="", created_at=now_iso()
+            "tag",
+            workspace=workspace_gid,
+            name=name,
+            color=None,
+            notes="",
+            created_at=iso(created_at) if created_at else now_iso(),
         )
 
     def add_project(self, workspace_gid: str, name: str) -> str:
@@ -104,8 +119,20 @@ class FakeAsanaState:
         projects: Iterable[str] = (),
         completed: bool = False,
         created_at: datetime | str | None = None,
+        resource_subtype: str = "default_task",
+        approval_status: str | None = None,
     ) -> str:
-        """Tags are tag GIDs or names; unknown names become new tags in the workspace."""
+        """Tags are tag GIDs or names; unknown names become new tags in the workspace.
+
+        `resource_subtype` is default_task, milestone or approval (TaskCompact in the spec). An
+        approval carries `approval_status` (pending unless given), kept in sync with
+        `completed` as the spec's TaskBase.approval_status says: pending is not completed,
+        approved / rejected / changes_requested are."""
+        if resource_subtype == "approval":
+            approval_status = approval_status or ("approved" if completed else "pending")
+            completed = approval_status != "pending"
+        elif approval_status is not None:
+            raise ValueError("only an approval task has an approval_status")
         with self._lock:
             created = iso(created_at) if created_at else now_iso()
             gid = self._new(
@@ -119,7 +146,7 @@ class FakeAsanaState:
                 completed_at=created if completed else None,
                 created_at=created,
                 modified_at=created,
-                resource_subtype="default_task",
+                resource_subtype=resource_subtype,
                 assignee=None,
                 due_on=None,
                 due_at=None,
@@ -133,6 +160,8 @@ class FakeAsanaState:
                 created_by=self.user_gid or None,
             )
             self._objects[gid]["permalink_url"] = permalink(gid)
+            if approval_status is not None:
+                self._objects[gid]["approval_status"] = approval_status
             return gid
 
     def _tag_gid(self, workspace_gid: str, tag: str) -> str:

@@ -13,6 +13,7 @@ from django.db.models import F
 from integrations.asana.fake import FakeAsana
 from integrations.models import AsanaConnection, ProcessedTask
 from integrations.pipeline import claim, run_claimed
+from integrations.tags import WorkspaceTags
 
 CALLS: list[str] = []
 _calls_lock = threading.Lock()
@@ -91,6 +92,14 @@ def tagged(fake: FakeAsana, name: str, **kwargs: Any) -> str:
     """A task carrying the pilot tag (plus any `tags` given)."""
     tags = ["pilot", *kwargs.pop("tags", [])]
     return fake.add_task(fake.workspace_gid, name, tags=tags, **kwargs)
+
+
+def tag_gid(connection: AsanaConnection, name: str) -> str:
+    """The GID pilotsite uses for a tag of this name (as cached by the last poll)."""
+    connection.refresh_from_db()
+    tags = WorkspaceTags.from_cache(connection)
+    assert tags is not None, "poll first: the tags are not cached yet"
+    return tags[name]
 
 
 def comment_texts(fake: FakeAsana, gid: str) -> list[str]:

@@ -13,6 +13,7 @@ from integrations.asana.errors import (
     AsanaAuthError,
     AsanaInvalidRequest,
     AsanaNotFound,
+    AsanaOutcomeUnknown,
     AsanaRateLimited,
     AsanaServerError,
     AsanaUnavailable,
@@ -146,10 +147,36 @@ def test_a_read_dropped_mid_flight_is_retried(client, fake_asana):
 def test_a_comment_whose_answer_was_lost_is_not_resent(client, fake_asana):
     task = fake_asana.add_task(fake_asana.workspace_gid, "Write docs")
     fake_asana.inject("timeout-after-apply", path=r"/stories$")
-    with pytest.raises(AsanaUnavailable) as caught:
+    with pytest.raises(AsanaOutcomeUnknown) as caught:
         client.add_comment(task, text="hello")
     assert caught.value.permanent is False
     assert [c["text"] for c in fake_asana.comments(task)] == ["hello"]
+
+
+@pytest.mark.parametrize("status", ["500", "502", "503", "504"])
+def test_a_create_answered_5xx_after_landing_is_not_resent_by_the_client(
+    client, fake_asana, status
+):
+    task = fake_asana.add_task(fake_asana.workspace_gid, "Write docs")
+    fake_asana.inject(f"{status}-after-apply", path=r"/stories$")
+    with pytest.raises(AsanaOutcomeUnknown) as caught:
+        client.add_comment(task, text="hello")
+    assert (caught.value.status, caught.value.permanent) == (int(status), False)
+    assert client.request_count == 1
+    assert [c["text"] for c in fake_asana.comments(task)] == ["hello"]
+
+
+@pytest.mark.parametrize("status", ["500", "502", "503", "504"])
+def test_idempotent_writes_answered_5xx_are_retried(client, fake_asana, status):
+    task = fake_asana.add_task(fake_asana.workspace_gid, "Write docs")
+    tag = fake_asana.add_tag(fake_asana.workspace_gid, "pilot-done")
+    fake_asana.inject(f"{status}-after-apply", path=r"/addTag$")
+    fake_asana.inject(status, method="PUT")
+    client.add_tag(task, tag)
+    client.update_task(task, name="Write the docs")
+    assert client.request_count == 4
+    assert fake_asana.tag_names(task) == ["pilot-done"]
+    assert fake_asana.task(task)["name"] == "Write the docs"
 
 
 def test_tagging_is_resent_after_a_lost_answer_because_it_is_idempotent(client, fake_asana):

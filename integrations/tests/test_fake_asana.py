@@ -237,6 +237,63 @@ def test_a_write_whose_answer_is_lost_was_still_applied(fake):
     assert [c["text"] for c in fake.comments(task)] == ["once"]
 
 
+@pytest.mark.parametrize("status", ["500", "502", "503", "504"])
+def test_a_write_answered_5xx_after_apply_was_still_applied(fake, status):
+    task = fake.add_task(fake.workspace_gid, "T")
+    fake.inject(f"{status}-after-apply", method="POST")
+
+    answer = client(fake).post(f"/tasks/{task}/stories", json={"data": {"text": "once"}})
+
+    assert answer.status_code == int(status)
+    assert [c["text"] for c in fake.comments(task)] == ["once"]
+
+
+def test_a_gateway_502_or_504_is_an_html_page_not_an_asana_envelope(fake):
+    fake.inject("504")
+
+    answer = client(fake).get("/users/me")
+
+    assert answer.status_code == 504
+    assert answer.headers["Content-Type"].startswith("text/html")
+
+
+def test_several_tags_may_share_one_name(fake):
+    # Asana does not make tag names unique: two people can each create `pilot`.
+    api = client(fake)
+    path = f"/workspaces/{fake.workspace_gid}/tags"
+    first = api.post(path, json={"data": {"name": "pilot"}}).json()["data"]["gid"]
+    second = api.post(path, json={"data": {"name": "pilot"}}).json()["data"]["gid"]
+
+    listed = api.get(path, params={"opt_fields": "name"}).json()["data"]
+
+    assert first != second
+    assert [t["gid"] for t in listed if t["name"] == "pilot"] == [first, second]
+
+
+def test_completing_an_approval_through_the_api_approves_it(fake):
+    task = fake.add_task(fake.workspace_gid, "Approve the Q3 budget", resource_subtype="approval")
+    assert (fake.task(task)["approval_status"], fake.task(task)["completed"]) == ("pending", False)
+
+    client(fake).put(f"/tasks/{task}", json={"data": {"completed": True}})
+
+    assert (fake.task(task)["approval_status"], fake.task(task)["completed"]) == ("approved", True)
+
+
+def test_a_rejected_approval_counts_as_completed(fake):
+    task = fake.add_task(
+        fake.workspace_gid, "Approve it", resource_subtype="approval", approval_status="rejected"
+    )
+
+    read = client(fake).get(f"/tasks/{task}", params={"opt_fields": "completed,approval_status"})
+
+    assert read.json()["data"] | {} == {
+        "gid": task,
+        "resource_type": "task",
+        "completed": True,
+        "approval_status": "rejected",
+    }
+
+
 class Receiver:
     """A webhook target that echoes the handshake secret (unless told not to)."""
 

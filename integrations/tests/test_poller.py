@@ -48,7 +48,7 @@ def test_missing_status_tags_are_created_and_audited(connection, pilot):
     created = AuditLog.objects.filter(action="asana.create_tag", outcome="ok")
     assert created.count() == 3
     connection.refresh_from_db()
-    assert set(connection.tag_gids) == {"pilot", *STATUS_TAGS}
+    assert set(connection.tag_gids["tags"]) == {"pilot", *STATUS_TAGS}
 
 
 def test_existing_status_tags_are_reused(connection, pilot):

@@ -11,7 +11,13 @@ from integrations.models import AuditLog, ProcessedTask
 from integrations.pipeline import INTERRUPTED, claim, recover_stale, run_claimed
 from integrations.poller import poll_connection
 from integrations.reporter import STARTED_TEXT
-from integrations.tests.pipeline_fixtures import comment_texts, interval_passes, process, tagged
+from integrations.tests.pipeline_fixtures import (
+    comment_texts,
+    interval_passes,
+    process,
+    tag_gid,
+    tagged,
+)
 
 State = ProcessedTask.State
 DONE_TEXT = "Successfully completed: did {}"
@@ -66,7 +72,7 @@ def interrupted_run(connection, pilot, gid: str, *, lease_left: timedelta) -> Pr
     """What a process killed mid-execution leaves: a running row, a started task in Asana."""
     poll_connection(connection)  # resolves and caches the status tags
     connection.refresh_from_db()
-    pilot._objects[gid]["tags"].append(connection.tag_gids["pilot-in-progress"])
+    pilot._objects[gid]["tags"].append(tag_gid(connection, "pilot-in-progress"))
     now = timezone.now()
     return ProcessedTask.objects.create(
         connection=connection,
@@ -93,7 +99,7 @@ def test_stale_running_task_is_reported_interrupted_and_becomes_retryable(
     assert comment_texts(pilot, gid) == [f"Failed: {INTERRUPTED}"]
     assert executor == []  # reported, not silently re-run
 
-    pilot._objects[gid]["tags"].remove(connection.tag_gids["pilot-failed"])
+    pilot._objects[gid]["tags"].remove(tag_gid(connection, "pilot-failed"))
     assert poll_connection(connection).candidates == [gid]
     assert process(connection, gid).state == State.DONE
     assert executor == [gid]

@@ -15,7 +15,7 @@ from integrations.models import ProcessedTask
 from integrations.pipeline import INTERRUPTED
 from integrations.reporter import STARTED_TEXT
 from integrations.tests import procs
-from integrations.tests.pipeline_fixtures import comment_texts, interval_passes, tagged
+from integrations.tests.pipeline_fixtures import comment_texts, interval_passes, tag_gid, tagged
 
 State = ProcessedTask.State
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -170,7 +170,7 @@ def test_process_killed_mid_execution_is_recovered_as_interrupted_on_next_start(
 
     # Retryable: once pilot-failed is removed, the next cycle (here, in this process) runs it.
     connection.refresh_from_db()
-    pilot._objects[gid]["tags"].remove(connection.tag_gids["pilot-failed"])
+    pilot._objects[gid]["tags"].remove(tag_gid(connection, "pilot-failed"))
     interval_passes(connection)
     settings.PILOT_EXECUTOR_COMMAND = gated_executor(tmp_path, seconds=0)[0]
     call_command("runpollers", "--once")

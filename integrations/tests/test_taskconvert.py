@@ -2,7 +2,7 @@
 
 import pytest
 
-from integrations.taskconvert import convert, ineligible_reason
+from integrations.taskconvert import convert
 
 TASK = {
     "gid": "1201",
@@ -68,19 +68,3 @@ def test_no_project_gives_an_empty_project_name():
 def test_priority_comes_from_tags_case_insensitively(tags, expected):
     task = TASK | {"tags": [{"name": t} for t in tags]}
     assert convert(task)["priority"] == expected
-
-
-@pytest.mark.parametrize(
-    ("change", "reason"),
-    [
-        ({"completed": True}, "completed"),
-        ({"tags": [{"name": "Pilot"}]}, "no longer tagged 'pilot'"),
-        ({"tags": [{"name": "pilot"}, {"name": "pilot-done"}]}, "carries pilot-done"),
-    ],
-)
-def test_ineligible_tasks_say_why(change, reason):
-    assert ineligible_reason(TASK | change, "pilot") == reason
-
-
-def test_eligible_task_has_no_reason():
-    assert ineligible_reason(TASK, "pilot") is None

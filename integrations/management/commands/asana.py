@@ -17,6 +17,7 @@ from integrations.executor import executor_description
 from integrations.management.cli import Subcommand, SubcommandsCommand
 from integrations.management.webhook_cli import WEBHOOK
 from integrations.models import AsanaConnection, ProcessedTask
+from integrations.tags import duplicate_tags_text
 
 TOKEN_VARIABLE = "ASANA_ACCESS_TOKEN"  # noqa: S105 (a variable name, not a secret)
 
@@ -139,6 +140,9 @@ def status(command: BaseCommand, options: dict[str, Any]) -> None:
             f"  last poll: {last_poll}\n"
             f"  processed tasks: {tasks}"
         )
+        duplicates = duplicate_tags_text(connection)
+        if duplicates:
+            command.stdout.write(f"  warning: {duplicates}")
 
 
 class Command(SubcommandsCommand):
