@@ -16,8 +16,9 @@ install: $(VENV)/.installed
 
 # Adds a SECRET_KEY (and plain-HTTP settings for a local run) to .env unless it has one,
 # so a .env written by hand first (say with ASANA_API_BASE_URL) is completed, not skipped.
+# .env holds the keys to everything stored: readable by its owner only, an older one too.
 env-file: install
-	@touch .env
+	@umask 077 && touch .env && chmod 600 .env
 	@[ ! -s .env ] || [ -z "$$(tail -c1 .env)" ] || echo >> .env
 	@grep -q '^SECRET_KEY=' .env || { \
 	  echo "Adding a random SECRET_KEY and local plain-HTTP settings to .env (see README for production)."; \

@@ -96,6 +96,9 @@ class AsanaConnectionAdmin(AuditedAdmin):
         "last_poll_at",
         "last_poll_result",
         "backlog_checked_at",
+        # Chosen on the card, where only defined executors can be picked and rules are checked.
+        "executor",
+        "executor_routes",
         "created_at",
         "updated_at",
     ]
@@ -179,6 +182,7 @@ class ProcessedTaskAdmin(AuditedAdmin):
         "connection",
         "state",
         "source",
+        "executor",
         "attempts",
         "claimed_at",
         "waited",
@@ -187,7 +191,7 @@ class ProcessedTaskAdmin(AuditedAdmin):
         "updated_at",
     ]
     list_select_related = ["connection"]
-    list_filter = ["state", "source", "connection"]
+    list_filter = ["state", "source", "executor", "connection"]
     search_fields = ["task_gid", "task_name"]
     date_hierarchy = "created_at"
     actions = ["retry_failed_tasks", "release_skipped_tasks"]

@@ -1,14 +1,15 @@
-"""Running a converted task: a shell command (PILOT_EXECUTOR_COMMAND) or an in-process
-Python callable (PILOT_EXECUTOR=package.module:function; it wins when both are set).
+"""Running a converted task: a shell command or an in-process Python callable
+(`package.module:function`). Which one runs is decided in executor_registry; how a command
+is started (directory, user, sandbox, environment) in executor_launch.
 
 The command gets the task as JSON on standard input and as PILOT_TASK_* environment
 variables. Exit status 0 is success; if the last non-empty line of standard output is a
 JSON object it is the result (`summary`, `url`, `url_title`). A non-zero exit or the
-timeout (PILOT_EXECUTOR_TIMEOUT seconds, which kills the whole process group) is a
-failure whose details are the last lines of standard error (where the actual error is),
-marked when earlier lines were dropped. Only the tail of each stream is kept in memory, so
-a chatty command cannot exhaust it; everything is redacted before it is cut, so a cut never
-leaves part of a secret behind.
+timeout (in seconds, which kills the whole process group) is a failure whose details are
+the last lines of standard error (where the actual error is), marked when earlier lines
+were dropped. Only the tail of each stream is kept in memory, so a chatty command cannot
+exhaust it; everything is redacted before it is cut, so a cut never leaves part of a
+secret behind.
 """
 
 import contextlib
@@ -24,8 +25,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
-from django.conf import settings
-
+from integrations.executor_launch import (
+    command_argv,
+    executor_environment,
+    executor_identity,
+    run_directory,
+)
 from pilotsite.redact import redact
 from pilotsite.untrusted import web_url
 
@@ -35,18 +40,6 @@ ERROR_LIMIT = 1_500
 DROPPED = "[earlier output was dropped]"
 SUMMARY_LIMIT = 2_000
 KILL_GRACE_SECONDS = 5.0
-# pilotsite's own secrets are no business of the executor (it may run text written by
-# anyone who can tag a task), so they are not passed on. `.env` is read into the process
-# environment, so whatever is kept there would otherwise reach the command too. The one
-# list of them: DATABASE_URL and REDIS_URL may carry passwords, ASANA_ACCESS_TOKEN is what
-# `asana connect` reads.
-WITHHELD_ENV = (
-    "SECRET_KEY",
-    "FIELD_ENCRYPTION_KEY",
-    "DATABASE_URL",
-    "REDIS_URL",
-    "ASANA_ACCESS_TOKEN",
-)
 
 
 @dataclass
@@ -57,49 +50,6 @@ class Execution:
     url_title: str = ""
     error: str = ""
     output: str = ""
-
-
-def executor_problem() -> str:
-    """What is wrong with PILOT_EXECUTOR (it cannot be resolved), or "" when nothing is."""
-    if not settings.PILOT_EXECUTOR:
-        return ""
-    return resolve_callable(settings.PILOT_EXECUTOR)[1]
-
-
-def executor_configured() -> bool:
-    """An executor that can run: a command, or a callable that resolves. An unresolvable
-    PILOT_EXECUTOR counts as none (it wins over the command), so no task is claimed only to
-    fail."""
-    if settings.PILOT_EXECUTOR:
-        return not executor_problem()
-    return bool(settings.PILOT_EXECUTOR_COMMAND)
-
-
-def executor_description() -> str:
-    if settings.PILOT_EXECUTOR:
-        if problem := executor_problem():
-            return f"{problem}; until then no task is claimed"
-        return f"Python callable {settings.PILOT_EXECUTOR}"
-    if settings.PILOT_EXECUTOR_COMMAND:
-        return (
-            f"command {redact(settings.PILOT_EXECUTOR_COMMAND)!r} "
-            f"(timeout {settings.PILOT_EXECUTOR_TIMEOUT} s)"
-        )
-    return (
-        "no executor configured: set PILOT_EXECUTOR_COMMAND (or PILOT_EXECUTOR); "
-        "until then no task is claimed"
-    )
-
-
-def execute(task: dict[str, Any]) -> Execution:
-    """Run the configured executor on a converted task."""
-    if settings.PILOT_EXECUTOR:
-        return run_callable(settings.PILOT_EXECUTOR, task)
-    if settings.PILOT_EXECUTOR_COMMAND:
-        return run_command(
-            settings.PILOT_EXECUTOR_COMMAND, task, timeout=settings.PILOT_EXECUTOR_TIMEOUT
-        )
-    return Execution(ok=False, error="no executor is configured")
 
 
 # -- command executor ----------------------------------------------------------------
@@ -137,36 +87,34 @@ def _feed(stream: IO[bytes], payload: bytes) -> None:
         pass
 
 
-def task_environment(task: dict[str, Any]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in WITHHELD_ENV}
-    env.update(
-        {
-            "PILOT_TASK_ID": str(task.get("id") or ""),
-            "PILOT_TASK_GID": str(task.get("gid") or ""),
-            "PILOT_TASK_TITLE": str(task.get("title") or ""),
-            "PILOT_TASK_URL": str(task.get("url") or ""),
-            "PILOT_TASK_PRIORITY": str(task.get("priority") or ""),
-        }
-    )
-    return env
-
-
 def _kill_group(proc: subprocess.Popen, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, sig)
 
 
 def run_command(command: str, task: dict[str, Any], *, timeout: float) -> Execution:
-    # The operator configures a shell command line on purpose.
-    proc = subprocess.Popen(  # noqa: S602
-        command,
-        shell=True,
+    """Run the operator's shell command on a task, isolated as `executor_launch` describes.
+
+    Raises LaunchError (from executor_launch) when the isolation settings cannot be met.
+    """
+    identity = executor_identity()
+    with run_directory(identity) as workdir:
+        return _run_in(command, task, timeout, workdir, identity)
+
+
+def _run_in(command: str, task: dict[str, Any], timeout: float, workdir, identity) -> Execution:
+    proc = subprocess.Popen(
+        command_argv(command, workdir),
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env=task_environment(task),
+        cwd=workdir,
+        env=executor_environment(task, workdir, identity),
+        # What it writes is its own: nobody else on the machine can read it.
+        umask=0o077,
         # Its own process group, so a timeout can kill everything it started.
         start_new_session=True,
+        **identity.popen_kwargs(),
     )
     assert proc.stdin and proc.stdout and proc.stderr
     feeder = threading.Thread(
@@ -268,13 +216,16 @@ def _result(value: dict[str, Any], output: str) -> Execution:
 
 
 @functools.lru_cache(maxsize=32)
-def resolve_callable(dotted: str) -> tuple[Callable[[dict[str, Any]], Any] | None, str]:
-    """(the callable, "") or (None, what is wrong and what to do).
+def resolve_callable(
+    dotted: str, label: str = "PILOT_EXECUTOR"
+) -> tuple[Callable[[dict[str, Any]], Any] | None, str]:
+    """(the callable, "") or (None, what is wrong and what to do); `label` names the setting
+    or executor in the message.
 
     Cached per value (tests override the setting): the import happens once per process, so
     a fixed setting, or a module installed later, needs a restart like any setting change.
     """
-    setting = f"PILOT_EXECUTOR {dotted!r}"
+    setting = f"{label} {dotted!r}"
     module_name, _, attr = dotted.partition(":")
     if not module_name.strip() or not attr.strip():
         return None, f"{setting} must look like package.module:function; fix the setting"

@@ -14,7 +14,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS
 
 from integrations import pipeline
-from integrations.executor import executor_configured
+from integrations.executor_registry import executor_configured
 from integrations.models import AsanaConnection
 from integrations.poller import poll_if_due
 from integrations.webhook_jobs import HEALTH_MINUTES, HEALTH_SCHEDULE
@@ -33,6 +33,9 @@ def poll_all() -> dict[str, Any]:
         summary["skipped"] = "no executor configured"
         return summary
     for connection in AsanaConnection.objects.filter(polling_enabled=True):
+        if not executor_configured(connection):
+            summary[connection.workspace_gid] = "its executor cannot run"
+            continue
         result = poll_if_due(connection)
         if result is None:
             summary[connection.workspace_gid] = "not due"

@@ -27,7 +27,8 @@ from django.utils import timezone
 from integrations import audit
 from integrations.asana.client import AsanaClient, client_for
 from integrations.asana.errors import AsanaError, AsanaForbidden, AsanaNotFound
-from integrations.executor import Execution, execute, executor_configured
+from integrations.executor import Execution
+from integrations.executor_registry import Choice, choose, describe, execute, executor_configured
 from integrations.models import AsanaConnection, AuditLog, ProcessedTask
 from integrations.reporter import GONE, Reporter
 from integrations.tags import eligibility, resolve_tags
@@ -222,14 +223,27 @@ def _run(pt: ProcessedTask, client: AsanaClient) -> None:
         execution = Execution(ok=False, error=f"could not report the start in Asana: {exc}")
     else:
         log.debug("ASANA-%s started: %s", pt.task_gid, task.get("name") or "")
-        execution = _execute(convert(task))
+        converted = convert(task)
+        execution = _execute(converted, _chosen(pt, converted))
     _record_outcome(pt, execution)
     finish_report(pt, client)
 
 
-def _execute(task: dict) -> Execution:
+def _chosen(pt: ProcessedTask, task: dict) -> Choice:
+    """Pick the executor for the task and record it (and why) on the ledger row."""
+    choice = choose(pt.connection, task["labels"])
+    ProcessedTask.objects.filter(pk=pt.pk, claimed_by=pt.claimed_by).update(
+        executor=choice.name, executor_reason=choice.reason[:200]
+    )
+    pt.executor, pt.executor_reason = choice.name, choice.reason[:200]
+    return choice
+
+
+def _execute(task: dict, choice: Choice) -> Execution:
+    if choice.spec is None:
+        return Execution(ok=False, error=describe(choice.name))
     try:
-        return execute(task)
+        return execute(task, choice.spec)
     except Exception as exc:  # the executor machinery itself failed (cannot start, say)
         log.exception("ASANA-%s: the executor could not run", task.get("gid"))
         return Execution(ok=False, error=redact(f"the executor could not run: {exc}"))
@@ -363,7 +377,7 @@ def dispatch_task(
 
     Returns None when no executor is configured, the task is not eligible or already claimed.
     """
-    if not executor_configured():
+    if not executor_configured(connection):
         return None
     own_client = client is None
     client = client or client_for(connection)

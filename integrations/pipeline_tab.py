@@ -8,7 +8,7 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations.executor import executor_configured, executor_description
+from integrations.executor_registry import executor_configured, executor_description
 from integrations.models import AsanaConnection, ProcessedTask
 from integrations.tags import duplicate_tags_text
 from pilotsite.untrusted import web_url
@@ -70,8 +70,8 @@ def card(connection: AsanaConnection, pollers_alive: bool = True) -> dict[str, A
     filtered = f"{changelist}?connection__id__exact={connection.pk}"
     in_progress = tasks.filter(state__in=(State.CLAIMED, State.RUNNING)).order_by("claimed_at")
     return {
-        "executor_configured": executor_configured(),
-        "executor": executor_description(),
+        "executor_configured": executor_configured(connection),
+        "executor": executor_description(connection),
         "last_poll_at": connection.last_poll_at,
         "last_poll_result": connection.last_poll_result,
         "last_poll_overdue": last_poll_overdue(connection, pollers_alive),

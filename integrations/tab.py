@@ -14,7 +14,7 @@ from django.urls import path
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from goals import card as goals_card
-from integrations import pipeline_tab, webhook_admin_views, webhooks_tab
+from integrations import executor_tab, pipeline_tab, webhook_admin_views, webhooks_tab
 from integrations.connect import ConnectError, connect_workspace, test_connection, update_settings
 from integrations.forms import (
     ConnectForm,
@@ -123,6 +123,7 @@ def _card(
         "settings_errors": _form_level(settings_failed),
         "automap_errors": _form_level(failed.get(f"automap-{connection.pk}", {})),
         "live": live(connection, facts),
+        "executor": executor_tab.card(request, connection),
         "webhooks": webhooks_tab.card(connection),
         "unmapped": [
             _unmapped_row(e, failed.get(f"map-{connection.pk}-{e.pk}", {})) for e in shown
@@ -310,4 +311,5 @@ urlpatterns = [
     path("<int:pk>/map/", map_view, name="map"),
     path("<int:pk>/automap/", automap_view, name="automap"),
     *webhook_admin_views.urlpatterns,
+    *executor_tab.urlpatterns,
 ]

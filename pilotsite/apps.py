@@ -2,6 +2,7 @@ import os
 
 from django.apps import AppConfig
 from django.contrib.admin.apps import AdminConfig
+from django.db.backends.signals import connection_created
 
 
 class PilotAdminConfig(AdminConfig):
@@ -39,7 +40,9 @@ class PilotsiteConfig(AppConfig):
         from django_q.signals import post_spawn
 
         from pilotsite import checks, qadmin  # noqa: F401  (checks registers the system checks)
+        from pilotsite.secret_files import restrict_on_connect
 
         # After the admin's autodiscovery (its app comes first), which registered django-q2's.
         qadmin.install(admin.site)
         post_spawn.connect(beat_in_q_worker, dispatch_uid="pilotsite.heartbeat.q_worker")
+        connection_created.connect(restrict_on_connect, dispatch_uid="pilotsite.secret_files")

@@ -1,7 +1,14 @@
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
-from integrations.executor import executor_problem
+from integrations.executor_launch import (
+    LaunchError,
+    executor_identity,
+    workdir_problem,
+    wrapper_problem,
+)
+from integrations.executor_registry import DEFAULT, load
+from pilotsite.secret_files import readable_by, secret_files
 
 
 @register()
@@ -16,15 +23,14 @@ def required_configuration(app_configs, **kwargs):
         )
     if settings.ASANA_REQUESTS_PER_MINUTE < 1:
         problems.append(Error("ASANA_REQUESTS_PER_MINUTE must be at least 1.", id="pilotsite.E003"))
-    if settings.PILOT_EXECUTOR and ":" not in settings.PILOT_EXECUTOR:
+    malformed_default = bool(settings.PILOT_EXECUTOR) and ":" not in settings.PILOT_EXECUTOR
+    if malformed_default:
         problems.append(
             Error(
                 f"PILOT_EXECUTOR must look like package.module:function, got {settings.PILOT_EXECUTOR!r}.",
                 id="pilotsite.E004",
             )
         )
-    elif settings.PILOT_EXECUTOR and (problem := executor_problem()):
-        problems.append(Error(problem, id="pilotsite.E005"))
     if settings.PILOT_EXECUTOR and settings.PILOT_EXECUTOR_COMMAND:
         problems.append(
             Warning(
@@ -49,3 +55,56 @@ def asana_over_https(app_configs, **kwargs):
             id="pilotsite.W010",
         )
     ]
+
+
+@register()
+def named_executors(app_configs, **kwargs):
+    """Every executor the operator defined can run (E005), and the definitions parse (E006)."""
+    executors, definition_problems = load()
+    problems = [Error(p, id="pilotsite.E006") for p in definition_problems]
+    for spec in executors.values():
+        if spec.name == DEFAULT and spec.origin == "PILOT_EXECUTOR" and ":" not in spec.callable:
+            continue  # reported once, as E004
+        if problem := spec.problem:
+            problems.append(Error(problem, id="pilotsite.E005"))
+    return problems
+
+
+@register()
+def executor_isolation(app_configs, **kwargs):
+    """Commands can be started as configured (E007), and cannot read pilotsite's keys or
+    database (W002)."""
+    problems = [
+        Error(p, id="pilotsite.E007")
+        for p in (workdir_problem(), wrapper_problem(), *_identity_problem())
+        if p
+    ]
+    if not any(spec.command for spec in load()[0].values()) or settings.PILOT_EXECUTOR_WRAPPER:
+        return problems
+    try:
+        identity = executor_identity()
+    except LaunchError:
+        return problems
+    readable = [str(p) for p in secret_files() if readable_by(p, identity.uid, identity.groups)]
+    if readable:
+        same = "the same OS user as pilotsite" if not identity.switch else "a user"
+        problems.append(
+            Warning(
+                f"The executor runs as {same} ({identity.name}) and can read "
+                f"{', '.join(readable)}: anyone who can tag a task could read pilotsite's keys "
+                "and database.",
+                hint="Set PILOT_EXECUTOR_USER (pilotsite running as root) or "
+                "PILOT_EXECUTOR_WRAPPER (a sandbox such as bwrap), and keep these files 0600; "
+                "see the README's security model.",
+                id="pilotsite.W002",
+            )
+        )
+    return problems
+
+
+def _identity_problem() -> list[str]:
+    try:
+        executor_identity()
+    except LaunchError as exc:
+        return [str(exc)]
+    return []

@@ -187,6 +187,23 @@ FIELD_ENCRYPTION_KEY = env.str("FIELD_ENCRYPTION_KEY", default="")
 PILOT_EXECUTOR_COMMAND = env.str("PILOT_EXECUTOR_COMMAND", default="")
 PILOT_EXECUTOR = env.str("PILOT_EXECUTOR", default="")
 PILOT_EXECUTOR_TIMEOUT = env.int("PILOT_EXECUTOR_TIMEOUT", default=3600)
+# Named executors (name -> command or callable, timeout) as JSON, inline or in a file; the
+# default executor `default` comes from the two settings above. Parsed and checked in
+# integrations/executor_registry.py, so a mistake is a `manage.py check` error, not a crash.
+PILOT_EXECUTORS = env.str("PILOT_EXECUTORS", default="")
+PILOT_EXECUTORS_FILE = env.str("PILOT_EXECUTORS_FILE", default="")
+# The executor is untrusted (it may run text written by anyone who can tag a task): each run
+# gets a private scratch directory under this base (never the checkout), removed afterwards
+# unless kept for debugging.
+PILOT_EXECUTOR_WORKDIR_BASE = env.str("PILOT_EXECUTOR_WORKDIR_BASE", default="")
+PILOT_EXECUTOR_KEEP_WORKDIR = env_bool("PILOT_EXECUTOR_KEEP_WORKDIR", default=False)
+# Run commands as this OS user (pilotsite must run as root), and/or through this wrapper
+# (a sandbox such as bwrap; `{workdir}` is replaced by the run's directory).
+PILOT_EXECUTOR_USER = env.str("PILOT_EXECUTOR_USER", default="")
+PILOT_EXECUTOR_WRAPPER = env.str("PILOT_EXECUTOR_WRAPPER", default="")
+# Names of further variables of pilotsite's environment the command receives (its own
+# API key, say); pilotsite's own secrets are never passed, whatever this says.
+PILOT_EXECUTOR_ENV = env.list("PILOT_EXECUTOR_ENV", default=[])
 # A running execution renews its lease; one not renewed for this long is considered dead
 # (process killed) and is reported as interrupted.
 PILOT_RUN_LEASE_SECONDS = env.int("PILOT_RUN_LEASE_SECONDS", default=120)

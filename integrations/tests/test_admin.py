@@ -134,7 +134,7 @@ def test_webhook_registration_never_shows_its_secret(admin_client, connection):
         ("employee", 6),
         ("asanamapping", 6),
         ("asanaconnection", 5),
-        ("processedtask", 9),
+        ("processedtask", 10),
         ("webhookregistration", 6),
         ("auditlog", 9),
     ],

@@ -10,16 +10,9 @@ from django.core.checks import run_checks
 from django.core.management import call_command
 
 from integrations import jobs
-from integrations.executor import (
-    ERROR_LIMIT,
-    OUTPUT_LIMIT,
-    WITHHELD_ENV,
-    execute,
-    executor_configured,
-    executor_description,
-    run_callable,
-    run_command,
-)
+from integrations.executor import ERROR_LIMIT, OUTPUT_LIMIT, run_callable, run_command
+from integrations.executor_launch import WITHHELD_ENV
+from integrations.executor_registry import execute, executor_configured, executor_description
 from integrations.models import ProcessedTask
 from integrations.pipeline import dispatch_task
 from integrations.reporter import FAILED_PREFIX, FAILURE_DETAIL_LIMIT
@@ -115,16 +108,32 @@ def test_pilotsite_secrets_are_not_passed_to_the_command(tmp_path, monkeypatch, 
     assert result.ok and "absent" in result.output
 
 
-def test_the_asana_access_token_is_not_passed_to_the_command(tmp_path, monkeypatch):
-    # `asana connect` reads it, so it is often kept in .env (read into the environment).
+def test_the_environment_is_an_allow_list_not_a_copy(tmp_path, monkeypatch):
+    monkeypatch.setenv("PILOT_HARMLESS", "not asked for")
+    monkeypatch.setenv("LANG", "C.UTF-8")
+    cmd = script(tmp_path, "import os, json\nprint(json.dumps(sorted(os.environ)))\n")
+    names = json.loads(run_command(cmd, TASK, timeout=30).output.splitlines()[1])
+    assert "PILOT_HARMLESS" not in names and "LANG" in names
+    assert set(names) <= {
+        *("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "HOME", "USER", "LOGNAME", "PWD"),
+        *("TMPDIR", "PILOT_TASK_ID", "PILOT_TASK_GID", "PILOT_TASK_TITLE", "PILOT_TASK_URL"),
+        *("PILOT_TASK_PRIORITY", "LC_CTYPE"),
+    }
+
+
+def test_names_listed_in_pilot_executor_env_are_passed_but_never_pilotsites_secrets(
+    tmp_path, monkeypatch, settings
+):
+    # `asana connect` reads the token from the environment, so it is often kept in .env.
     monkeypatch.setenv("ASANA_ACCESS_TOKEN", "2/1234/5678:abcdef")
-    monkeypatch.setenv("PILOT_HARMLESS", "passed on")
+    monkeypatch.setenv("AGENT_API_KEY", "the agent's own key")
+    settings.PILOT_EXECUTOR_ENV = ["AGENT_API_KEY", "ASANA_ACCESS_TOKEN"]
     cmd = script(
         tmp_path,
         "import os\nprint(os.environ.get('ASANA_ACCESS_TOKEN', 'absent'), "
-        "os.environ.get('PILOT_HARMLESS'))\n",
+        "os.environ.get('AGENT_API_KEY') == \"the agent's own key\")\n",
     )
-    assert "absent passed on" in run_command(cmd, TASK, timeout=30).output
+    assert "absent True" in run_command(cmd, TASK, timeout=30).output
 
 
 def test_output_that_is_not_json_is_success_without_summary(tmp_path):

@@ -13,7 +13,7 @@ from django.db.models import Count
 
 from integrations.asana.tokens import InvalidToken, clean_token
 from integrations.connect import ConnectError, connect_workspace
-from integrations.executor import executor_description
+from integrations.executor_registry import executor_description
 from integrations.management.cli import Subcommand, SubcommandsCommand
 from integrations.management.webhook_cli import WEBHOOK
 from integrations.models import AsanaConnection, ProcessedTask

@@ -25,7 +25,7 @@ from django.db import close_old_connections, connection
 from django.utils import timezone
 
 from integrations import pipeline
-from integrations.executor import executor_configured, executor_description
+from integrations.executor_registry import executor_configured, executor_description
 from integrations.models import AsanaConnection, ProcessedTask
 from integrations.poller import poll_if_due
 from pilotsite.liveness import Kind, start_beating
@@ -134,6 +134,8 @@ class Command(BaseCommand):
                 continue
             # Candidates still queued from the last poll come first; no need to ask again.
             if self.queues.get(conn.pk):
+                continue
+            if not executor_configured(conn):
                 continue
             if self.once:
                 self.polled.add(conn.pk)
