@@ -51,6 +51,11 @@ class LaunchError(Exception):
     """The executor cannot be started as configured; the message says which setting to fix."""
 
 
+class NeedsRoot(LaunchError):
+    """PILOT_EXECUTOR_USER is set but this process is not root (a web server that never
+    executes tasks may be; the process that executes them must not)."""
+
+
 @dataclass(frozen=True)
 class Identity:
     """Who the command runs as: `uid`/`gid`/`groups` (ints), `name`, `home` (a path)."""
@@ -91,7 +96,7 @@ def executor_identity() -> Identity:
     entry = _lookup(configured) if configured else pwd.getpwuid(me)
     switch = entry.pw_uid != me
     if switch and me != 0:
-        raise LaunchError(
+        raise NeedsRoot(
             f"PILOT_EXECUTOR_USER {configured!r} needs pilotsite to run as root (it runs as "
             f"uid {me}); run the process that executes tasks as root, or use "
             "PILOT_EXECUTOR_WRAPPER instead"

@@ -3,6 +3,7 @@ from django.core.checks import Error, Warning, register
 
 from integrations.executor_launch import (
     LaunchError,
+    NeedsRoot,
     executor_identity,
     workdir_problem,
     wrapper_problem,
@@ -72,25 +73,25 @@ def named_executors(app_configs, **kwargs):
 
 @register()
 def executor_isolation(app_configs, **kwargs):
-    """Commands can be started as configured (E007), and cannot read pilotsite's keys or
-    database (W002)."""
-    problems = [
-        Error(p, id="pilotsite.E007")
-        for p in (workdir_problem(), wrapper_problem(), *_identity_problem())
-        if p
-    ]
-    if not any(spec.command for spec in load()[0].values()) or settings.PILOT_EXECUTOR_WRAPPER:
-        return problems
+    """Commands can be started as configured (E007, W003), and cannot read pilotsite's keys
+    or database (W002)."""
+    problems = [Error(p, id="pilotsite.E007") for p in (workdir_problem(), wrapper_problem()) if p]
     try:
         identity = executor_identity()
-    except LaunchError:
+    except NeedsRoot as exc:
+        # Only the processes that execute tasks (runpollers, qcluster) must be root; the
+        # web server may not be, so this must not stop it from starting.
+        return [*problems, Warning(str(exc), id="pilotsite.W003")]
+    except LaunchError as exc:
+        return [*problems, Error(str(exc), id="pilotsite.E007")]
+    if not any(spec.command for spec in load()[0].values()) or settings.PILOT_EXECUTOR_WRAPPER:
         return problems
     readable = [str(p) for p in secret_files() if readable_by(p, identity.uid, identity.groups)]
     if readable:
-        same = "the same OS user as pilotsite" if not identity.switch else "a user"
+        own = " (pilotsite's own user)" if not identity.switch else ""
         problems.append(
             Warning(
-                f"The executor runs as {same} ({identity.name}) and can read "
+                f"The executor runs as {identity.name}{own} and can read "
                 f"{', '.join(readable)}: anyone who can tag a task could read pilotsite's keys "
                 "and database.",
                 hint="Set PILOT_EXECUTOR_USER (pilotsite running as root) or "
@@ -100,11 +101,3 @@ def executor_isolation(app_configs, **kwargs):
             )
         )
     return problems
-
-
-def _identity_problem() -> list[str]:
-    try:
-        executor_identity()
-    except LaunchError as exc:
-        return [str(exc)]
-    return []

@@ -117,6 +117,16 @@ def test_the_wrapper_runs_the_command_with_the_work_directory_filled_in(tmp_path
     assert f"wrapped in {tmp_path}/pilot-run-" in result.output
 
 
+def test_an_executor_user_without_root_is_a_warning_not_an_error(settings, monkeypatch):
+    # The web server may run unprivileged (it never executes tasks): it must still start.
+    monkeypatch.setattr("integrations.executor_launch.os.geteuid", lambda: 12345)
+    settings.PILOT_EXECUTOR_USER = "root"
+    with pytest.raises(LaunchError, match="needs pilotsite to run as root"):
+        executor_identity()
+    ids = [e.id for e in run_checks()]
+    assert "pilotsite.W003" in ids and "pilotsite.E007" not in ids
+
+
 def test_a_wrapper_that_is_not_installed_fails_the_check(settings):
     settings.PILOT_EXECUTOR_WRAPPER = "no-such-sandbox --flag"
     assert "pilotsite.E007" in [e.id for e in run_checks()]
@@ -223,7 +233,7 @@ def test_check_warns_when_the_executor_is_pilotsites_own_user_and_can_read_the_k
     settings.PILOT_EXECUTOR = ""
     settings.PILOT_EXECUTOR_COMMAND = "/opt/agent/run"
     (warning,) = isolation_warnings()
-    assert "same OS user as pilotsite" in warning and str(tmp_path / ".env") in warning
+    assert "(pilotsite's own user)" in warning and str(tmp_path / ".env") in warning
 
 
 def test_check_is_quiet_when_the_executor_runs_in_a_sandbox(tmp_path, settings):

@@ -138,6 +138,7 @@ def status(command: BaseCommand, options: dict[str, Any]) -> None:
             f"  health: {_health(connection)}\n"
             f"  polling: {polling}; pilot tag '{connection.pilot_tag}'\n"
             f"  last poll: {last_poll}\n"
+            f"  executor: {connection.executor} — {executor_description(connection)}\n"
             f"  processed tasks: {tasks}"
         )
         duplicates = duplicate_tags_text(connection)
