@@ -23,9 +23,11 @@ import threading
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO, Any
 
 from integrations.executor_launch import (
+    Identity,
     command_argv,
     executor_environment,
     executor_identity,
@@ -102,7 +104,9 @@ def run_command(command: str, task: dict[str, Any], *, timeout: float) -> Execut
         return _run_in(command, task, timeout, workdir, identity)
 
 
-def _run_in(command: str, task: dict[str, Any], timeout: float, workdir, identity) -> Execution:
+def _run_in(
+    command: str, task: dict[str, Any], timeout: float, workdir: Path, identity: Identity
+) -> Execution:
     proc = subprocess.Popen(
         command_argv(command, workdir),
         stdin=subprocess.PIPE,

@@ -41,10 +41,13 @@ class AsanaConnection(models.Model):
     last_poll_at = models.DateTimeField(null=True, blank=True)
     last_poll_result = models.CharField(max_length=500, blank=True)
     # The name of an executor the operator defined (executor_registry); picked on the card,
-    # never a command.
-    executor = models.CharField(max_length=63, default="default")
+    # never a command. Database defaults too, so rows written by code that predates these
+    # columns (an older migration's model state, say) still insert.
+    executor = models.CharField(max_length=63, default="default", db_default="default")
     # Tag routing, first match wins: [{"tag": "docs", "executor": "docs-agent"}, ...].
-    executor_routes = models.JSONField(default=list, blank=True)
+    executor_routes = models.JSONField(
+        default=list, blank=True, db_default=models.Value([], output_field=models.JSONField())
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -151,8 +154,8 @@ class ProcessedTask(models.Model):
     # interrupted report is finished with the same outcome instead of running the task again.
     outcome = models.CharField(max_length=16, blank=True)
     # Which named executor ran this attempt, and why it was that one.
-    executor = models.CharField(max_length=63, blank=True)
-    executor_reason = models.CharField(max_length=200, blank=True)
+    executor = models.CharField(max_length=63, blank=True, default="", db_default="")
+    executor_reason = models.CharField(max_length=200, blank=True, default="", db_default="")
     result_summary = models.TextField(blank=True)
     result_url = models.URLField(max_length=1000, blank=True)
     result_url_title = models.CharField(max_length=200, blank=True)
