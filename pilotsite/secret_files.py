@@ -35,9 +35,10 @@ def sqlite_files(databases: dict | None = None) -> list[Path]:
 
 
 def secret_files() -> list[Path]:
-    """`.env` (when present) and the SQLite files: what an executor must never read."""
-    env_file = Path(settings.BASE_DIR) / ".env"
-    return ([env_file] if env_file.exists() else []) + sqlite_files()
+    """The `.env` pilotsite reads (settings.ENV_FILE, when present) and the SQLite files:
+    what an executor must never read."""
+    env_file = Path(settings.ENV_FILE) if settings.ENV_FILE else None
+    return ([env_file] if env_file and env_file.exists() else []) + sqlite_files()
 
 
 def restrict(paths: list[Path]) -> list[Path]:

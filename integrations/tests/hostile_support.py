@@ -105,6 +105,8 @@ class HostileRun:
             "DEBUG": "off",
             **self.keys,
             "DATABASE_URL": f"sqlite:///{self.project / 'db.sqlite3'}",
+            # pilotsite reads this installation's .env, as it would its own checkout's.
+            "PILOT_ENV_FILE": str(self.project / ".env"),
             "PILOT_EXECUTOR": "",
             "PILOT_EXECUTORS": "",
             "PILOT_EXECUTORS_FILE": "",

@@ -183,6 +183,7 @@ def open_database(path: Path) -> dict[str, int]:
         "SECRET_KEY": "only-for-this-test",
         "DATABASE_URL": f"sqlite:///{path}",
         "DB_PATH": str(path),
+        "PILOT_ENV_FILE": "",
     }
     done = subprocess.run(
         [PY, str(MANAGE), "shell", "-c", OPEN_DATABASE],
@@ -227,7 +228,7 @@ def isolation_warnings() -> list[str]:
 def test_check_warns_when_the_executor_is_pilotsites_own_user_and_can_read_the_keys(
     tmp_path, settings
 ):
-    settings.BASE_DIR = tmp_path
+    settings.ENV_FILE = str(tmp_path / ".env")
     (tmp_path / ".env").write_text("SECRET_KEY=x\n")
     (tmp_path / ".env").chmod(0o600)
     settings.PILOT_EXECUTOR = ""
@@ -237,7 +238,7 @@ def test_check_warns_when_the_executor_is_pilotsites_own_user_and_can_read_the_k
 
 
 def test_check_is_quiet_when_the_executor_runs_in_a_sandbox(tmp_path, settings):
-    settings.BASE_DIR = tmp_path
+    settings.ENV_FILE = str(tmp_path / ".env")
     (tmp_path / ".env").write_text("SECRET_KEY=x\n")
     settings.PILOT_EXECUTOR_COMMAND = "/opt/agent/run"
     settings.PILOT_EXECUTOR_WRAPPER = "sh"
@@ -247,8 +248,8 @@ def test_check_is_quiet_when_the_executor_runs_in_a_sandbox(tmp_path, settings):
 @needs_root
 def test_check_warns_when_another_executor_user_can_read_the_keys(tmp_path, settings):
     user = ensure_test_user()
-    settings.BASE_DIR = tmp_path
     env_file = tmp_path / ".env"
+    settings.ENV_FILE = str(env_file)
     env_file.write_text("SECRET_KEY=x\n")
     settings.PILOT_EXECUTOR_COMMAND = "/opt/agent/run"
     settings.PILOT_EXECUTOR_USER = user.pw_name
