@@ -53,11 +53,27 @@ def validate_gid(value: str, what: str = "workspace GID") -> str:
 
 
 def explain(exc: AsanaError) -> str:
-    """Turn a client error into a sentence a person can act on."""
+    """Turn a client error into one sentence a person can act on: what to check, said once.
+
+    Only a passing failure (Asana's 5xx or 429) says to try again later; a wrong token or an
+    unreachable address is a configuration to fix, and says which.
+    """
     if isinstance(exc, AsanaAuthError):
-        return f"Asana did not accept the token: {exc}"
-    if isinstance(exc, AsanaUnavailable | AsanaServerError | AsanaRateLimited):
-        return f"Asana is not available right now, nothing was saved; try again in a few minutes ({exc})"
+        return (
+            f"Asana did not accept the token ({exc.status or 401}): check that it was copied "
+            "whole and is not revoked, or create a new one (Asana: My settings → Apps → "
+            "Developer apps)."
+        )
+    if isinstance(exc, AsanaUnavailable):
+        return (
+            f"Asana could not be reached at {settings.ASANA_API_BASE_URL}: check this server's "
+            "network connection and the ASANA_API_BASE_URL setting. Nothing was saved."
+        )
+    if isinstance(exc, AsanaServerError | AsanaRateLimited):
+        return (
+            f"Asana is not available right now (it answered {exc.status}); nothing was saved. "
+            "Try again in a few minutes."
+        )
     return str(exc)
 
 
@@ -76,6 +92,27 @@ def _workspaces(me: dict[str, Any]) -> list[dict[str, str]]:
 
 def _user_label(me: dict[str, Any]) -> str:
     return str(me.get("name") or me.get("gid") or "unknown user")
+
+
+@sensitive_variables("token")
+def token_workspaces(token: str) -> list[dict[str, str]]:
+    """The workspaces a personal access token can connect ([{"gid", "name"}], by name), read
+    with GET /workspaces within the interactive timeout (a person is waiting). Raises
+    ConnectError with `clean_token`'s or `explain`'s sentence."""
+    try:
+        token = clean_token(token)
+    except InvalidToken as exc:
+        raise ConnectError(str(exc)) from None
+    try:
+        with AsanaClient(token, **interactive()) as client:
+            found = [
+                {"gid": str(w.get("gid") or ""), "name": str(w.get("name") or "")}
+                for w in client.workspaces()
+                if isinstance(w, dict)
+            ]
+    except AsanaError as exc:
+        raise ConnectError(explain(exc)) from None
+    return sorted(found, key=lambda w: (w["name"].lower(), w["gid"]))
 
 
 @sensitive_variables("token")

@@ -1,24 +1,36 @@
 """Import employees from a CSV file (`email,name[,asana_user_gid][,manager]`), upserting by email.
 
-A file that cannot be read as that CSV raises `CsvImportError` before anything is written;
-a bad row is rejected with its reason while the good rows are imported, all in one
-transaction.
+One policy for the command line and the admin, in two steps:
+
+- `plan_import` reads and validates the whole file against the database without writing: a
+  file that cannot be read as that CSV raises `CsvImportError` (nothing is written, ever);
+  otherwise each row gets its outcome (create, update, unchanged, rejected) and the reason.
+  The admin shows this plan as the preview.
+- `apply_plan` writes the accepted rows in batches of `EMPLOYEE_IMPORT_BATCH_ROWS`, one short
+  transaction per batch, so a 30,000-row file never holds SQLite's write lock for long.
+  Rows are upserts by email, so an import stopped half-way is finished by importing the same
+  file again.
+
+`import_employees_csv` is both steps at once.
 """
 
 import csv
 import io
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from integrations import audit
-from integrations.models import AsanaConnection, AsanaMapping, Employee, gid_validator
+from integrations.models import AsanaConnection, AsanaMapping, AuditLog, Employee, gid_validator
 from pilotsite.untrusted import ascii_lower
 
 REQUIRED = ("email", "name")
@@ -32,7 +44,7 @@ class CsvImportError(Exception):
 
 
 class RowRejected(Exception):
-    pass
+    """One row cannot be imported; the message is the reason shown beside it."""
 
 
 @dataclass
@@ -47,6 +59,8 @@ class RejectedRow:
 
 @dataclass
 class ImportReport:
+    """What an import did: emails per outcome, and the rejected rows with their reasons."""
+
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
@@ -57,6 +71,53 @@ class ImportReport:
             f"{len(self.created)} created, {len(self.updated)} updated, "
             f"{len(self.unchanged)} unchanged, {len(self.rejected)} rejected"
         )
+
+    def sentence(self, file_name: str) -> str:
+        """The audit row's text: "Imported people.csv: 2 created, … ; rejected line 3 (…): …"."""
+        text = f"Imported {file_name}: {self.summary()}."
+        if self.rejected:
+            text += " Rejected " + "; ".join(str(r) for r in self.rejected) + "."
+        return text
+
+
+class Outcome:
+    CREATE = "create"
+    UPDATE = "update"
+    UNCHANGED = "unchanged"
+    REJECTED = "rejected"
+
+
+@dataclass
+class PlannedRow:
+    """One data row of the file and what importing it would do (`reason` says why, or what
+    changes for an update)."""
+
+    line: int
+    email: str
+    name: str
+    outcome: str
+    reason: str = ""
+    manager_id: int | None = None
+    gid: str = ""
+    employee_id: int | None = None
+
+
+@dataclass
+class ImportPlan:
+    """The validated file: every data row with its outcome. Nothing has been written."""
+
+    file_name: str
+    connection: AsanaConnection | None
+    rows: list[PlannedRow]
+
+    def count(self, outcome: str) -> int:
+        return sum(1 for row in self.rows if row.outcome == outcome)
+
+    def counts(self) -> dict[str, int]:
+        return {
+            outcome: self.count(outcome)
+            for outcome in (Outcome.CREATE, Outcome.UPDATE, Outcome.UNCHANGED, Outcome.REJECTED)
+        }
 
 
 def _read_text(path_or_file: str | os.PathLike | IO) -> tuple[str, str]:
@@ -132,45 +193,49 @@ def _resolve_connection(
     return connections[0]
 
 
-class _Importer:
-    def __init__(self, connection: AsanaConnection | None) -> None:
+class _Planner:
+    """Validates rows against what the database holds, read once up front (employees by email,
+    the connection's mappings, the managers named), so planning 30,000 rows costs a handful
+    of queries."""
+
+    def __init__(self, connection: AsanaConnection | None, managers: set[str]) -> None:
         self.connection = connection
-        self.report = ImportReport()
+        # Keyed the way rows are read (A-Z folded only), so a look-alike never matches.
+        self.employees = {
+            ascii_lower(row["email"]): row
+            for row in Employee.objects.values("id", "email", "name", "manager_id")
+        }
+        self.mapping_by_employee: dict[int, str] = {}
+        self.owner_of_gid: dict[str, tuple[int, str]] = {}
+        if connection is not None:
+            for employee_id, gid, name, email in AsanaMapping.objects.filter(
+                connection=connection
+            ).values_list("employee_id", "asana_user_gid", "employee__name", "employee__email"):
+                self.mapping_by_employee[employee_id] = gid
+                self.owner_of_gid[gid] = (employee_id, f"{name} <{email}>")
+        user_model = get_user_model()
+        username = user_model.USERNAME_FIELD
+        self.managers = dict(
+            user_model.objects.filter(**{f"{username}__in": managers}).values_list(username, "pk")
+        )
         self.seen_emails: dict[str, int] = {}
         self.seen_gids: dict[str, str] = {}
-        self.managers: dict[str, AbstractBaseUser | None] = {}
 
-    def manager(self, username: str) -> AbstractBaseUser:
-        if username not in self.managers:
-            user_model = get_user_model()
-            self.managers[username] = user_model.objects.filter(
-                **{user_model.USERNAME_FIELD: username}
-            ).first()
-        found = self.managers[username]
-        if found is None:
-            raise RowRejected(f"unknown manager {username!r}: it must be a username in this site")
-        return found
-
-    def check_gid(self, gid: str, email: str) -> None:
+    def check_gid(self, gid: str, email: str, employee_id: int | None) -> None:
         try:
             gid_validator(gid)
         except ValidationError:
             raise RowRejected(f"asana_user_gid {gid!r} is not a number (digits only)") from None
         if self.seen_gids.get(gid, email) != email:
             raise RowRejected(f"Asana user {gid} is already given to {self.seen_gids[gid]} above")
-        taken = (
-            AsanaMapping.objects.filter(connection=self.connection, asana_user_gid=gid)
-            .exclude(employee__email__iexact=email)
-            .select_related("employee")
-            .first()
-        )
-        if taken is not None:
+        owner = self.owner_of_gid.get(gid)
+        if owner is not None and owner[0] != employee_id:
             raise RowRejected(
-                f"Asana user {gid} is already mapped to {taken.employee}; fix the GID, or "
+                f"Asana user {gid} is already mapped to {owner[1]}; fix the GID, or "
                 "remove that mapping in the admin first"
             )
 
-    def row(self, line: int, values: dict[str, str]) -> None:
+    def row(self, line: int, values: dict[str, str]) -> PlannedRow:
         email = ascii_lower(values["email"])
         try:
             validate_email(email)
@@ -184,43 +249,158 @@ class _Importer:
         name = values["name"]
         if not name or len(name) > 200:
             raise RowRejected("the name must be 1 to 200 characters")
-        manager = self.manager(values["manager"]) if values.get("manager") else None
+        manager_id = None
+        if values.get("manager"):
+            manager_id = self.managers.get(values["manager"])
+            if manager_id is None:
+                raise RowRejected(
+                    f"unknown manager {values['manager']!r}: it must be a username in this site"
+                )
+        existing = self.employees.get(email)
+        employee_id = existing["id"] if existing else None
         gid = values.get("asana_user_gid", "")
         if gid:
-            self.check_gid(gid, email)
+            self.check_gid(gid, email, employee_id)
             self.seen_gids[gid] = email
-        self.upsert(email, name, manager, gid)
+        planned = PlannedRow(line, email, name, Outcome.CREATE, "", manager_id, gid, employee_id)
+        if existing is None:
+            return planned
+        changes = []
+        if existing["name"] != name:
+            changes.append("name")
+        if manager_id is not None and existing["manager_id"] != manager_id:
+            changes.append("manager")
+        if gid and self.mapping_by_employee.get(employee_id) != gid:
+            changes.append("Asana user")
+        planned.outcome = Outcome.UPDATE if changes else Outcome.UNCHANGED
+        planned.reason = ("changes " + ", ".join(changes)) if changes else ""
+        return planned
 
-    def upsert(self, email: str, name: str, manager: AbstractBaseUser | None, gid: str) -> None:
-        employee = Employee.objects.filter(email__iexact=email).first()
-        created = employee is None
-        if created:
-            employee = Employee(email=email)
-        changed = created or employee.name != name
-        employee.name = name
-        if manager is not None and employee.manager_id != manager.pk:
-            employee.manager, changed = manager, True
-        if changed:
-            employee.save()
-        if gid:
-            mapping = AsanaMapping.objects.filter(
-                connection=self.connection, employee=employee
-            ).first()
-            if mapping is None:
-                AsanaMapping.objects.create(
-                    connection=self.connection, employee=employee, asana_user_gid=gid
+
+def plan_import(
+    path_or_file: str | os.PathLike | IO, *, connection: AsanaConnection | None = None
+) -> ImportPlan:
+    """Read and validate the whole CSV; return each row's outcome. Writes nothing.
+
+    Raises CsvImportError when the file as a whole is unusable (not UTF-8, not CSV, wrong
+    header, GIDs with no workspace to map them in).
+    """
+    name, text = _read_text(path_or_file)
+    header, rows = _parse(text)
+    records = [
+        (line, dict(zip(header, (cell.strip() for cell in row), strict=False)), len(row))
+        for line, row in rows
+    ]
+    wants_mapping = any(values.get("asana_user_gid") for _, values, _ in records)
+    planner = _Planner(
+        _resolve_connection(connection, wants_mapping),
+        {values["manager"] for _, values, _ in records if values.get("manager")},
+    )
+    planned = []
+    for line, values, width in records:
+        try:
+            if width > len(header):
+                raise RowRejected(f"{width} fields but the header has {len(header)}")
+            planned.append(planner.row(line, {column: values.get(column, "") for column in header}))
+        except RowRejected as exc:
+            email = values.get("email", "")
+            planned.append(
+                PlannedRow(line, email, values.get("name", ""), Outcome.REJECTED, str(exc))
+            )
+    return ImportPlan(os.path.basename(name), planner.connection, planned)
+
+
+def _batches(rows: list[PlannedRow], size: int) -> Iterator[list[PlannedRow]]:
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
+
+
+def _write_batch(batch: list[PlannedRow], connection: AsanaConnection | None) -> None:
+    """One transaction: the batch's new employees, changed employees and their mappings."""
+    now = timezone.now()
+    new = [
+        Employee(email=row.email, name=row.name, manager_id=row.manager_id)
+        for row in batch
+        if row.outcome == Outcome.CREATE
+    ]
+    Employee.objects.bulk_create(new)
+    created_ids = iter(employee.pk for employee in new)
+    for row in batch:
+        if row.outcome == Outcome.CREATE:
+            row.employee_id = next(created_ids)
+    changed = [row for row in batch if row.outcome == Outcome.UPDATE]
+    existing = Employee.objects.in_bulk([row.employee_id for row in changed])
+    for row in changed:
+        employee = existing[row.employee_id]
+        employee.name = row.name
+        if row.manager_id is not None:
+            employee.manager_id = row.manager_id
+        employee.updated_at = now
+    Employee.objects.bulk_update(existing.values(), ["name", "manager", "updated_at"])
+    with_gid = {row.employee_id: row.gid for row in batch if row.gid}
+    if not with_gid or connection is None:
+        return
+    mappings = {
+        m.employee_id: m
+        for m in AsanaMapping.objects.filter(connection=connection, employee_id__in=with_gid)
+    }
+    moved = []
+    for employee_id, gid in with_gid.items():
+        mapping = mappings.get(employee_id)
+        if mapping is not None and mapping.asana_user_gid != gid:
+            mapping.asana_user_gid, mapping.asana_user_name = gid, ""
+            moved.append(mapping)
+    AsanaMapping.objects.bulk_update(moved, ["asana_user_gid", "asana_user_name"])
+    AsanaMapping.objects.bulk_create(
+        AsanaMapping(connection=connection, employee_id=employee_id, asana_user_gid=gid)
+        for employee_id, gid in with_gid.items()
+        if employee_id not in mappings
+    )
+
+
+def apply_plan(
+    plan: ImportPlan, *, actor: AbstractBaseUser | None = None, batch_rows: int | None = None
+) -> ImportReport:
+    """Write the plan's accepted rows, `batch_rows` (default EMPLOYEE_IMPORT_BATCH_ROWS) per
+    transaction, and record one audit row. A batch that collides with a change made since
+    the plan was read (a unique email or Asana user taken meanwhile) is rejected as a whole,
+    with that reason; importing the file again picks those rows up."""
+    size = batch_rows or settings.EMPLOYEE_IMPORT_BATCH_ROWS
+    report = ImportReport()
+    by_outcome = {
+        Outcome.CREATE: report.created,
+        Outcome.UPDATE: report.updated,
+        Outcome.UNCHANGED: report.unchanged,
+    }
+    rejected = {row.line: row for row in plan.rows if row.outcome == Outcome.REJECTED}
+    to_write = [row for row in plan.rows if row.outcome in (Outcome.CREATE, Outcome.UPDATE)]
+    for batch in _batches(to_write, size):
+        try:
+            with transaction.atomic():
+                _write_batch(batch, plan.connection)
+        except IntegrityError:
+            for row in batch:
+                row.outcome = Outcome.REJECTED
+                row.reason = (
+                    "changed by someone else during the import (same email or Asana user); "
+                    "import the file again"
                 )
-                changed = True
-            elif mapping.asana_user_gid != gid:
-                mapping.asana_user_gid, mapping.asana_user_name = gid, ""
-                mapping.save(update_fields=["asana_user_gid", "asana_user_name"])
-                changed = True
-        if created:
-            self.report.created.append(email)
-        elif changed:
-            self.report.updated.append(email)
-        else:
-            self.report.unchanged.append(email)
+                rejected[row.line] = row
+    for row in plan.rows:
+        if row.outcome in by_outcome:
+            by_outcome[row.outcome].append(row.email)
+    report.rejected = [
+        RejectedRow(row.line, row.email, row.reason) for _, row in sorted(rejected.items())
+    ]
+    audit.record(
+        "employees.import",
+        target=plan.file_name,
+        outcome=AuditLog.Outcome.WARNING if report.rejected else AuditLog.Outcome.OK,
+        detail=report.sentence(plan.file_name),
+        actor=actor,
+        connection=plan.connection,
+    )
+    return report
 
 
 def import_employees_csv(
@@ -229,35 +409,6 @@ def import_employees_csv(
     connection: AsanaConnection | None = None,
     actor: AbstractBaseUser | None = None,
 ) -> ImportReport:
-    """Upsert employees by email from the CSV; returns what was created, updated and rejected."""
-    name, text = _read_text(path_or_file)
-    header, rows = _parse(text)
-    records = [
-        (line, dict(zip(header, (cell.strip() for cell in row), strict=False)), len(row))
-        for line, row in rows
-    ]
-    wants_mapping = any(values.get("asana_user_gid") for _, values, _ in records)
-    importer = _Importer(_resolve_connection(connection, wants_mapping))
-    with transaction.atomic():
-        for line, values, width in records:
-            try:
-                if width > len(header):
-                    raise RowRejected(f"{width} fields but the header has {len(header)}")
-                values = {column: values.get(column, "") for column in header}
-                with transaction.atomic():
-                    importer.row(line, values)
-            except RowRejected as exc:
-                importer.report.rejected.append(
-                    RejectedRow(line, values.get("email", ""), str(exc))
-                )
-        report = importer.report
-        audit.record(
-            "employees.import",
-            target=os.path.basename(name),
-            outcome="warning" if report.rejected else "ok",
-            detail=report.summary()
-            + "".join(f"\nrejected {rejected}" for rejected in report.rejected),
-            actor=actor,
-            connection=importer.connection,
-        )
-    return report
+    """Plan and apply in one go (`manage.py employees import`); raises CsvImportError for a
+    malformed file, before anything is written."""
+    return apply_plan(plan_import(path_or_file, connection=connection), actor=actor)

@@ -216,6 +216,11 @@ GOALS_SYNC_WORKERS = env.int("GOALS_SYNC_WORKERS", default=8)
 # Refused webhook requests (bad signature, unknown id) are audited at most once per window
 # per registration and kind, so junk traffic cannot grow the append-only audit log.
 WEBHOOK_REFUSAL_AUDIT_SECONDS = env.int("WEBHOOK_REFUSAL_AUDIT_SECONDS", default=60)
+# A CSV import writes this many rows per transaction, so SQLite's write lock is never held
+# for longer than one batch (see the README's "busy timeout" note); the admin keeps an
+# uploaded file for its preview in the session, up to this size.
+EMPLOYEE_IMPORT_BATCH_ROWS = env.int("EMPLOYEE_IMPORT_BATCH_ROWS", default=500)
+EMPLOYEE_IMPORT_MAX_BYTES = env.int("EMPLOYEE_IMPORT_MAX_BYTES", default=4_000_000)
 REDIS_URL = env.str("REDIS_URL", default="")
 # Long-running processes (web server, q cluster workers, runpollers) record that they are
 # alive this often; one silent for three beats counts as stopped.

@@ -24,6 +24,7 @@ OUTPUT = ROOT / "integrations" / "asana" / "contract.json"
 OPERATIONS: tuple[tuple[str, str], ...] = (
     ("get", "/users/{user_gid}"),  # also serves "me": the spec has no /users/me path
     ("get", "/users"),
+    ("get", "/workspaces"),
     ("get", "/workspaces/{workspace_gid}"),
     ("get", "/workspaces/{workspace_gid}/tags"),
     ("post", "/workspaces/{workspace_gid}/tags"),

@@ -353,6 +353,10 @@ class AsanaClient:
     def me(self) -> dict[str, Any]:
         return self.get("/users/me", opt_fields=("name", "workspaces", "workspaces.name"))
 
+    def workspaces(self) -> Iterator[dict[str, Any]]:
+        """The workspaces the token's user belongs to (`gid`, `name`); GET /workspaces."""
+        return self.paginate("/workspaces", opt_fields=("name",))
+
     def workspace(self, workspace_gid: str) -> dict[str, Any]:
         return self.get(f"/workspaces/{workspace_gid}", opt_fields=("name",))
 

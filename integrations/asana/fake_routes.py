@@ -44,6 +44,13 @@ def list_users(call: Call) -> Result:
     return call.page([u for u in call.records("user") if workspace in u["workspaces"]])
 
 
+def list_workspaces(call: Call) -> Result:
+    """Only the workspaces the token's user is a member of: the spec (asana_oas.yaml, GET
+    /workspaces) says "all workspaces visible to the authorized user"."""
+    member_of = call.objects[call.user_gid]["workspaces"]
+    return call.page([w for w in call.records("workspace") if w["gid"] in member_of])
+
+
 def get_workspace(call: Call) -> Result:
     return call.one(call.get("workspace", call.params["workspace_gid"], "workspace"))
 
@@ -301,6 +308,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[[Call], Result]]] = [
     for method, path, handler in [
         ("GET", "/users/{user_gid}", get_user),
         ("GET", "/users", list_users),
+        ("GET", "/workspaces", list_workspaces),
         ("GET", "/workspaces/{workspace_gid}", get_workspace),
         ("GET", "/workspaces/{workspace_gid}/tags", list_workspace_tags),
         ("POST", "/workspaces/{workspace_gid}/tags", create_workspace_tag),

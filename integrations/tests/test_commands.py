@@ -1,6 +1,8 @@
 """`manage.py asana ...` and `manage.py employees ...` against the fake Asana."""
 
 import io
+import subprocess
+import sys
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -8,6 +10,7 @@ from django.utils import timezone
 
 from integrations.connect import connect_workspace
 from integrations.models import AsanaConnection, AsanaMapping, Employee, ProcessedTask
+from integrations.tests import procs
 
 pytestmark = pytest.mark.django_db
 
@@ -113,7 +116,7 @@ def test_asana_connect_polling_and_no_polling_are_mutually_exclusive(fake_asana,
 
 def test_asana_connect_with_a_bad_token_fails_clearly(fake_asana, monkeypatch):
     monkeypatch.setenv("ASANA_ACCESS_TOKEN", "2/9/9:" + "f" * 32)
-    with pytest.raises(CommandError, match="the token was rejected by Asana \\(401\\)"):
+    with pytest.raises(CommandError, match="Asana did not accept the token \\(401\\)"):
         _run("asana", "connect", "--workspace", fake_asana.workspace_gid)
     assert not AsanaConnection.objects.exists()
 
@@ -132,7 +135,9 @@ def test_asana_connect_with_a_non_numeric_gid_fails_without_calling_asana(fake_a
 
 def test_asana_connect_when_asana_is_down_says_try_again_and_saves_nothing(fake_asana, token_env):
     fake_asana.inject("503", times=99)
-    with pytest.raises(CommandError, match="not available right now, nothing was saved"):
+    with pytest.raises(
+        CommandError, match="not available right now .it answered 503.; nothing was saved"
+    ):
         _run("asana", "connect", "--workspace", fake_asana.workspace_gid)
     assert not AsanaConnection.objects.exists()
 
@@ -172,10 +177,27 @@ def test_asana_status_without_connections_says_how_to_connect():
 def test_employees_import_reports_counts_and_rejections(tmp_path):
     path = tmp_path / "people.csv"
     path.write_text("email,name\nada@example.com,Ada\nnope,Bad\n")
-    out = _run("employees", "import", str(path))
-    assert "1 created, 0 updated, 0 unchanged, 1 rejected" in out
-    assert "rejected line 3 (nope): 'nope' is not a valid email address" in out
-    assert "Fix the rejected rows and import the file again" in out
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="1 row\\(s\\) rejected. Fix the rejected rows"):
+        call_command("employees", "import", str(path), stdout=out)
+    assert "1 created, 0 updated, 0 unchanged, 1 rejected" in out.getvalue()
+    assert "rejected line 3 (nope): 'nope' is not a valid email address" in out.getvalue()
+
+
+def test_employees_import_exits_zero_only_when_no_row_was_rejected(tmp_path, transactional_db):
+    good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
+    good.write_text("email,name\nada@example.com,Ada\n")
+    bad.write_text("email,name\ngrace@example.com,Grace\nnope,Bad\n")
+    env = procs.child_env("http://127.0.0.1:9/api/1.0")
+    run = [sys.executable, procs.MANAGE, "employees", "import"]
+    ok = subprocess.run([*run, str(good)], env=env, capture_output=True, text=True, timeout=60)
+    rejected = subprocess.run([*run, str(bad)], env=env, capture_output=True, text=True, timeout=60)
+    assert (ok.returncode, rejected.returncode) == (0, 1)
+    assert "1 row(s) rejected" in rejected.stderr
+    assert set(Employee.objects.values_list("email", flat=True)) == {
+        "ada@example.com",
+        "grace@example.com",
+    }
 
 
 def test_employees_import_of_a_malformed_file_fails_and_changes_nothing(tmp_path):

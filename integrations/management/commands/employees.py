@@ -32,9 +32,11 @@ def import_file(command: BaseCommand, options: dict[str, Any]) -> None:
     for rejected in report.rejected:
         command.stdout.write(f"  rejected {rejected}")
     if report.rejected:
-        command.stdout.write(
-            "Fix the rejected rows and import the file again: rows already imported are "
-            "matched by email and updated, never duplicated."
+        # Non-zero exit, so a script or cron job notices the rows left out.
+        raise CommandError(
+            f"{len(report.rejected)} row(s) rejected. Fix the rejected rows and import the "
+            "file again: rows already imported are matched by email and updated, never "
+            "duplicated."
         )
 
 
