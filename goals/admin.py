@@ -29,9 +29,15 @@ class ManagerScopedAdmin(ReadOnlyAdmin):
         return scope_to_reports(super().get_queryset(request), request.user, self.employee_path)
 
 
+@admin.display(description="Progress", ordering="progress")
+def progress_percent(obj: Goal | KeyResult) -> str:
+    """Progress as people read it ("40%"); Asana stores a fraction."""
+    return "—" if obj.progress_percent is None else f"{obj.progress_percent}%"
+
+
 class KeyResultInline(admin.TabularInline):
     model = KeyResult
-    fields = ("name", "status", "due_on", "progress")
+    fields = ("name", "status", "due_on", progress_percent)
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -45,7 +51,8 @@ class KeyResultInline(admin.TabularInline):
 
 @admin.register(Goal)
 class GoalAdmin(ManagerScopedAdmin):
-    list_display = ("name", "employee", "status", "due_on", "progress", "connection")
+    list_display = ("name", "employee", "status", "due_on", progress_percent, "connection")
+    readonly_fields = (progress_percent,)
     list_filter = ("status", "connection")
     search_fields = ("name", "employee__name", "employee__email", "asana_gid")
     list_select_related = ("employee", "connection")
@@ -55,7 +62,7 @@ class GoalAdmin(ManagerScopedAdmin):
 @admin.register(KeyResult)
 class KeyResultAdmin(ManagerScopedAdmin):
     employee_path = "goal__employee"
-    list_display = ("name", "goal", "status", "due_on")
+    list_display = ("name", "goal", "status", "due_on", progress_percent)
     list_filter = ("status",)
     search_fields = ("name", "goal__name", "goal__employee__name", "goal__employee__email")
     list_select_related = ("goal",)

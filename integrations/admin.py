@@ -7,13 +7,14 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.decorators import method_decorator
-from django.utils.html import format_html
+from django.utils.html import format_html, strip_tags
 from django.utils.text import Truncator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from integrations import pipeline
 from integrations.asana.errors import AsanaError
 from integrations.asana.tokens import TokenField
+from integrations.audit_text import describe
 from integrations.connect import ConnectError, verify_workspace
 from integrations.executor import OUTPUT_LIMIT
 from integrations.models import (
@@ -177,18 +178,15 @@ class ProcessedTaskAdmin(AuditedAdmin):
     """The dispatch ledger; rows are written by the pipeline, not by hand."""
 
     list_display = [
-        "task_gid",
-        "task_name",
+        "task",
         "connection",
         "state",
         "source",
         "executor",
         "attempts",
         "claimed_at",
-        "waited",
         "ran",
         "result",
-        "updated_at",
     ]
     list_select_related = ["connection"]
     list_filter = ["state", "source", "executor", "connection"]
@@ -198,6 +196,26 @@ class ProcessedTaskAdmin(AuditedAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
+        # A deleted row would let the task run again; "Release" and "Retry" are the ways.
+        return False
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Every field is read-only (the change permission is for the list's actions), so
+        # the page offers no Save buttons.
+        no_save = {"show_save": False, "show_save_and_continue": False}
+        return super().changeform_view(
+            request, object_id, form_url, {**no_save, **(extra_context or {})}
+        )
+
+    @admin.display(description="Task", ordering="task_name")
+    def task(self, obj: ProcessedTask) -> str:
+        return format_html(
+            "{}<br><small>ASANA-{}</small>",
+            Truncator(obj.task_name or "(untitled task)").chars(80),
+            obj.task_gid,
+        )
 
     def get_readonly_fields(self, request, obj=None):
         # The output is shown preformatted (output_text) instead of as a paragraph.
@@ -283,8 +301,23 @@ class WebhookRegistrationAdmin(ReadOnlyAdmin):
 
 @admin.register(AuditLog)
 class AuditLogAdmin(ReadOnlyAdmin):
-    list_display = ["created_at", "actor_label", "action", "target", "outcome", "connection"]
-    list_select_related = ["connection"]
+    list_display = ["when", "who", "what", "outcome", "detail_text"]
     list_filter = ["outcome", "action", "connection"]
     search_fields = ["action", "target", "detail", "actor_label"]
     date_hierarchy = "created_at"
+
+    @admin.display(description="When", ordering="created_at")
+    def when(self, obj: AuditLog) -> str:
+        return timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M:%S")
+
+    @admin.display(description="Who", ordering="actor_label")
+    def who(self, obj: AuditLog) -> str:
+        return obj.actor_label
+
+    @admin.display(description="What happened", ordering="action")
+    def what(self, obj: AuditLog) -> str:
+        return describe(obj, with_detail=False, with_actor=False)
+
+    @admin.display(description="Detail")
+    def detail_text(self, obj: AuditLog) -> str:
+        return Truncator(" ".join(strip_tags(obj.detail).split())).chars(240)

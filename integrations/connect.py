@@ -269,15 +269,19 @@ def update_settings(
     polling_enabled: bool,
     poll_interval: int,
     skip_backlog: bool,
+    goals_sync_interval: int | None = None,
     actor: AbstractBaseUser | None = None,
 ) -> list[str]:
-    """Change the card's settings; returns the names of the fields that changed."""
+    """Change the card's settings; returns the names of the fields that changed. A setting
+    given as None keeps its stored value."""
     wanted = {
         "pilot_tag": pilot_tag.strip(),
         "polling_enabled": polling_enabled,
         "poll_interval": poll_interval,
         "skip_backlog": skip_backlog,
     }
+    if goals_sync_interval is not None:
+        wanted["goals_sync_interval"] = goals_sync_interval
     changed = [name for name, value in wanted.items() if getattr(connection, name) != value]
     if not changed:
         return []

@@ -39,6 +39,15 @@ class ConnectForm(forms.Form):
         return kept
 
 
+class ReplaceTokenForm(forms.Form):
+    """A new personal access token for a connection; every setting stays as it is."""
+
+    token = TokenField(
+        label="New personal access token",
+        help_text="Checked with Asana before it replaces the stored one.",
+    )
+
+
 class ConnectionSettingsForm(forms.Form):
     # A plain form (not a ModelForm) so validating it does not touch the connection: the
     # service compares the stored values with these to know what changed.
@@ -46,6 +55,12 @@ class ConnectionSettingsForm(forms.Form):
     polling_enabled = forms.BooleanField(label="Polling on", required=False)
     poll_interval = forms.IntegerField(label="Poll interval (seconds)", min_value=5)
     skip_backlog = forms.BooleanField(label="Skip tasks already tagged", required=False)
+    goals_sync_interval = forms.IntegerField(
+        label="Goal sync interval (seconds)",
+        min_value=300,
+        required=False,
+        help_text="86400 = once a day.",
+    )
 
     @classmethod
     def for_connection(cls, connection: AsanaConnection, data=None) -> "ConnectionSettingsForm":

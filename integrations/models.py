@@ -189,6 +189,8 @@ class WebhookRegistration(models.Model):
         max_length=64, unique=True, default=secrets.token_urlsafe, editable=False
     )
     resource_gid = models.CharField(max_length=32, validators=[gid_validator])
+    # The resource's name (a project's, usually) as Asana gave it at registration.
+    resource_name = models.CharField(max_length=255, blank=True)
     target_url = models.URLField(max_length=500)
     webhook_gid = models.CharField(max_length=32, blank=True)
     secret = EncryptedTextField(blank=True)

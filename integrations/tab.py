@@ -8,18 +8,35 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.urls import path
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from goals import card as goals_card
-from integrations import executor_tab, pipeline_tab, webhook_admin_views, webhooks_tab
-from integrations.connect import ConnectError, connect_workspace, test_connection, update_settings
+from integrations import (
+    executor_tab,
+    import_views,
+    pipeline,
+    pipeline_tab,
+    webhook_admin_views,
+    webhooks_tab,
+)
+from integrations.asana.errors import AsanaError
+from integrations.audit_text import describe
+from integrations.connect import (
+    ConnectError,
+    connect_workspace,
+    explain,
+    test_connection,
+    token_workspaces,
+    update_settings,
+)
 from integrations.forms import (
     ConnectForm,
     ConnectionSettingsForm,
     MappingForm,
+    ReplaceTokenForm,
     fields_with_errors,
 )
 from integrations.mapping import (
@@ -29,7 +46,14 @@ from integrations.mapping import (
     unmapped_employees,
     workspace_users,
 )
-from integrations.models import AsanaConnection, AsanaMapping, AuditLog, Employee
+from integrations.models import (
+    AsanaConnection,
+    AsanaMapping,
+    AuditLog,
+    Employee,
+    ProcessedTask,
+    WebhookRegistration,
+)
 from pilotsite.admin import back_to_tab, tab_post
 from pilotsite.liveness import Liveness, liveness
 
@@ -84,18 +108,35 @@ def _unmapped_row(employee: Employee, failed: dict) -> dict[str, Any]:
 
 
 def live(connection: AsanaConnection, facts: Liveness) -> dict[str, Any]:
-    """The parts of a card that move on their own (workers, pipeline, goal sync), shown in a
-    section that refreshes itself; `busy` while a task or a goal sync runs or waits."""
+    """The parts of a card that move on their own (the summary's workers, last poll and
+    counts; workers, pipeline, goal sync), shown in a section that refreshes itself; `busy`
+    while a task or a goal sync runs or waits."""
     pipeline = pipeline_tab.card(connection, pollers_alive=facts.pollers_alive)
     goals = goals_card.card(connection)
     latest = goals["last_sync"]
     goals_busy = latest is not None and (latest.is_live or latest.state == "queued")
+    employees_total = Employee.objects.count()
     return {
         "liveness": facts,
+        "workers_alive": sum(1 for p in facts.processes if p.alive),
+        "active_webhooks": connection.webhooks.filter(
+            state=WebhookRegistration.State.ACTIVE
+        ).count(),
+        "employees_total": employees_total,
+        "unmapped_count": unmapped_employees(connection).count() if employees_total else 0,
         "pipeline": pipeline,
         "goals": goals,
         "busy": pipeline["busy"] or goals_busy,
     }
+
+
+def _health(connection: AsanaConnection) -> dict[str, str]:
+    """The card's status badge: ok / error / not checked, and one line about it."""
+    if connection.last_checked_at is None:
+        return {"state": "unknown", "label": "not checked yet"}
+    if connection.last_error:
+        return {"state": "error", "label": "error"}
+    return {"state": "ok", "label": "connected"}
 
 
 def _card(
@@ -104,9 +145,11 @@ def _card(
     can_map: bool,
     failed: dict[str, dict],
     facts: Liveness,
+    employees_total: int,
 ) -> dict[str, Any]:
     unmapped = unmapped_employees(connection)
     shown = list(unmapped[:UNMAPPED_SHOWN])
+    unmapped_count = unmapped.count() if shown else 0
     users, users_error = ([], "")
     if can_map and shown:
         users, users_error = _users(request, connection)
@@ -117,18 +160,28 @@ def _card(
     if settings_failed:
         # Show what was typed, not the stored values, next to the errors.
         settings_form.initial.update(settings_failed["data"])
+    token_failed = failed.get(f"token-{connection.pk}", {})
+    webhooks = webhooks_tab.card(connection)
     return {
         "connection": connection,
+        "health": _health(connection),
+        "employees_total": employees_total,
+        "unmapped_count": unmapped_count,
+        "settings_open": bool(settings_failed or token_failed),
         "settings_fields": fields_with_errors(settings_form, settings_failed.get("errors", {})),
         "settings_errors": _form_level(settings_failed),
+        "token_fields": fields_with_errors(
+            ReplaceTokenForm(prefix=f"t{connection.pk}"), token_failed.get("errors", {})
+        ),
+        "token_errors": _form_level(token_failed),
         "automap_errors": _form_level(failed.get(f"automap-{connection.pk}", {})),
         "live": live(connection, facts),
         "executor": executor_tab.card(request, connection),
-        "webhooks": webhooks_tab.card(connection),
+        "webhooks": webhooks,
         "unmapped": [
             _unmapped_row(e, failed.get(f"map-{connection.pk}-{e.pk}", {})) for e in shown
         ],
-        "unmapped_more": max(unmapped.count() - len(shown), 0) if shown else 0,
+        "unmapped_more": max(unmapped_count - len(shown), 0),
         "users": users,
         "users_error": users_error,
     }
@@ -147,20 +200,38 @@ def context(request: HttpRequest) -> dict[str, Any]:
     connect_failed = failed.get("connect-workspace", {})
     connect_errors = connect_failed.get("errors", {})
     connect_form = ConnectForm(initial=connect_failed.get("data"))
+    can_view_employees = user.has_perm("integrations.view_employee")
+    employees_total = Employee.objects.count() if can_view_employees else 0
+    audit_entries = (
+        list(AuditLog.objects.all()[:AUDIT_SHOWN])
+        if user.has_perm("integrations.view_auditlog")
+        else None
+    )
     return {
-        "connections": [_card(request, c, can_map, failed, facts) for c in connections],
+        "connections": [
+            _card(request, c, can_map, failed, facts, employees_total) for c in connections
+        ],
         "liveness": facts,
         "can_change_connection": user.has_perm("integrations.change_asanaconnection"),
         "can_map": can_map,
+        "can_retry": user.has_perm("integrations.change_processedtask"),
         "connect_fields": (
             fields_with_errors(connect_form, connect_errors)
             if user.has_perms(CONNECT_PERMS)
             else None
         ),
         "connect_errors": _form_level(connect_failed),
+        "connect_open": bool(connect_failed) or not connections,
+        "employees": {
+            "visible": can_view_employees,
+            "total": employees_total,
+            "can_import": user.has_perms(import_views.IMPORT_PERMS),
+            "upload_form": import_views.UploadForm(),
+            "several_connections": len(connections) > 1,
+        },
         "audit_entries": (
-            list(AuditLog.objects.all()[:AUDIT_SHOWN])
-            if user.has_perm("integrations.view_auditlog")
+            [{"entry": e, "text": describe(e)} for e in audit_entries]
+            if audit_entries is not None
             else None
         ),
     }
@@ -208,6 +279,51 @@ def connect_view(request: HttpRequest) -> HttpResponse:
         return _failed(request, "connect-workspace", {"__all__": [str(exc)]}, kept)
     messages.success(request, f"Connected {connection}; token {connection.masked_token}.")
     return _back()
+
+
+@sensitive_post_parameters("token")
+@tab_post(*CONNECT_PERMS)
+def workspaces_view(request: HttpRequest) -> JsonResponse:
+    """The pasted token's workspaces, for the connect form's picker: {"workspaces": [{gid,
+    name}]} or {"error": sentence}. The token is only used for this one request."""
+    try:
+        found = token_workspaces(request.POST.get("token", ""))
+    except ConnectError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse({"workspaces": found})
+
+
+@sensitive_post_parameters("token")
+@tab_post("integrations.change_asanaconnection")
+def replace_token_view(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = get_object_or_404(AsanaConnection, pk=pk)
+    form = ReplaceTokenForm(request.POST, prefix=f"t{connection.pk}")
+    if not form.is_valid():
+        return _failed(request, f"token-{connection.pk}", _form_errors(form))
+    try:
+        # Only the token changes: every setting not given keeps its stored value.
+        connection = connect_workspace(
+            form.cleaned_data["token"], connection.workspace_gid, actor=request.user
+        )
+    except ConnectError as exc:
+        return _failed(request, f"token-{connection.pk}", {"__all__": [str(exc)]})
+    messages.success(request, f"{connection}: token replaced; now {connection.masked_token}.")
+    return _back(f"connection-{connection.pk}")
+
+
+@tab_post("integrations.change_processedtask")
+def retry_view(request: HttpRequest, pk: int) -> HttpResponse:
+    processed = get_object_or_404(ProcessedTask.objects.select_related("connection"), pk=pk)
+    name = processed.task_name or f"ASANA-{processed.task_gid}"
+    try:
+        pipeline.retry_failed(processed, request.user)
+    except ValueError:
+        messages.error(request, f"{name} was not retried: it is {processed.state}, not failed.")
+    except AsanaError as exc:
+        messages.error(request, f"{name} was not retried: {explain(exc)}")
+    else:
+        messages.success(request, f"{name} will run again at the next poll.")
+    return _back(f"connection-{processed.connection_id}")
 
 
 @tab_post("integrations.change_asanaconnection")
@@ -306,10 +422,14 @@ def live_view(request: HttpRequest, pk: int) -> HttpResponse:
 urlpatterns = [
     path("<int:pk>/live/", live_view, name="live"),
     path("connect/", connect_view, name="connect"),
+    path("workspaces/", workspaces_view, name="workspaces"),
+    path("<int:pk>/token/", replace_token_view, name="replace-token"),
+    path("tasks/<int:pk>/retry/", retry_view, name="retry"),
     path("<int:pk>/test/", test_view, name="test"),
     path("<int:pk>/settings/", settings_view, name="settings"),
     path("<int:pk>/map/", map_view, name="map"),
     path("<int:pk>/automap/", automap_view, name="automap"),
     *webhook_admin_views.urlpatterns,
     *executor_tab.urlpatterns,
+    *import_views.urlpatterns,
 ]

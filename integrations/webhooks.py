@@ -80,7 +80,10 @@ def mask_hook_ids(text: str) -> str:
 
 def describe(registration: WebhookRegistration) -> str:
     """How audit rows, logs and messages name a registration (never by its hook id)."""
-    return f"webhook {registration.webhook_gid or '(none)'} on resource {registration.resource_gid}"
+    resource = registration.resource_gid
+    if registration.resource_name:
+        resource = f"{registration.resource_name} ({resource})"
+    return f"webhook {registration.webhook_gid or '(none)'} on {resource}"
 
 
 def public_url_of(registration: WebhookRegistration) -> str:
@@ -159,13 +162,19 @@ def register_webhook(
     # Reload: the handshake stored the secret on the row while we were waiting.
     registration.refresh_from_db()
     registration.webhook_gid = str(data.get("gid", ""))
+    resource = data.get("resource")
+    registration.resource_name = (
+        (resource.get("name") or "")[:255] if isinstance(resource, dict) else ""
+    )
     if registration.secret:
         registration.state = WebhookRegistration.State.ACTIVE
         registration.last_error = ""
     else:
         registration.state = WebhookRegistration.State.FAILING
         registration.last_error = "Asana created the webhook but no handshake reached this site."
-    registration.save(update_fields=["webhook_gid", "state", "last_error", "updated_at"])
+    registration.save(
+        update_fields=["webhook_gid", "resource_name", "state", "last_error", "updated_at"]
+    )
     audit.record(
         "webhook.registered",
         target=describe(registration),

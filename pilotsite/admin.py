@@ -149,8 +149,13 @@ class PilotAdminSite(admin.AdminSite):
         if current is None and wanted in (None, "") and available:
             current = available[0]
         if current is None:
-            # "?tab=models" (or an unknown tab) shows Django's usual model index.
-            return super().index(request, extra_context)
+            # "?tab=models" (or an unknown tab) shows Django's usual model index, under the
+            # same tab bar.
+            response = super().index(
+                request, {"tabs": available, "all_data": True, **(extra_context or {})}
+            )
+            response.template_name = "admin/index_all_data.html"
+            return response
         denied = current not in available
         context = {
             **self.each_context(request),

@@ -7,3 +7,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/", include("integrations.webhook_urls")),
 ]
+
+handler403 = "pilotsite.views.permission_denied"

@@ -78,7 +78,7 @@ def test_admin_new_token_is_verified_with_asana(fake_asana, admin_client, connec
     bad_token = "2/9/9:" + "f" * 32
     response = admin_client.post(url, {**data, "new_token": bad_token})
     page = response.content.decode()
-    assert "the token was rejected by Asana (401)" in page
+    assert "Asana did not accept the token (401)" in page
     assert bad_token not in page and TOKEN not in page
     admin_client.post(url, {**data, "new_token": fake_asana.token})
     connection.refresh_from_db()

@@ -3,8 +3,11 @@
 import io
 
 import pytest
+from django.db import connection as connection_db
+from django.test.utils import CaptureQueriesContext
 
 from integrations.connect import connect_workspace
+from integrations.employee_import import apply_plan, plan_import
 from integrations.mapping import CsvImportError, import_employees_csv
 from integrations.models import AsanaMapping, AuditLog, Employee
 
@@ -141,3 +144,43 @@ def test_an_email_longer_than_the_column_is_rejected_not_a_crash():
     assert [r.line for r in report.rejected] == [2]
     assert "not a valid email address" in report.rejected[0].reason
     assert report.created == ["ok@example.com"]
+
+
+def test_planning_writes_nothing_and_gives_each_row_its_outcome(connection):
+    Employee.objects.create(name="Old", email="old@example.com")
+    Employee.objects.create(name="Same", email="same@example.com")
+    plan = plan_import(
+        _csv(
+            "email,name,asana_user_gid\nnew@example.com,New,\nold@example.com,Renamed,123\n"
+            "same@example.com,Same,\nbad,Bad,\n"
+        )
+    )
+    assert [(r.email, r.outcome, r.reason) for r in plan.rows[:3]] == [
+        ("new@example.com", "create", ""),
+        ("old@example.com", "update", "changes name, Asana user"),
+        ("same@example.com", "unchanged", ""),
+    ]
+    assert plan.rows[3].outcome == "rejected" and "not a valid email" in plan.rows[3].reason
+    assert Employee.objects.count() == 2 and not AsanaMapping.objects.exists()
+    assert not AuditLog.objects.filter(action="employees.import").exists()
+
+
+def test_the_import_writes_one_short_transaction_per_batch():
+    rows = "".join(f"p{i}@example.com,Person {i}\n" for i in range(5))
+    plan = plan_import(_csv("email,name\n" + rows))
+    with CaptureQueriesContext(connection_db) as queries:
+        apply_plan(plan, batch_rows=2)
+    # Tests run inside a transaction, so each batch's atomic block is a savepoint.
+    batches = [q for q in queries if q["sql"].startswith("SAVEPOINT")]
+    assert len(batches) == 3
+    assert Employee.objects.count() == 5
+
+
+def test_a_batch_that_collides_with_a_change_made_meanwhile_is_rejected_whole():
+    plan = plan_import(_csv("email,name\na@example.com,A\nb@example.com,B\nc@example.com,C\n"))
+    Employee.objects.create(name="Someone else", email="c@example.com")
+    report = apply_plan(plan, batch_rows=2)
+    assert report.created == ["a@example.com", "b@example.com"]
+    assert [r.line for r in report.rejected] == [4]
+    assert "changed by someone else during the import" in report.rejected[0].reason
+    assert Employee.objects.get(email="c@example.com").name == "Someone else"
