@@ -179,12 +179,12 @@ class ProcessedTaskAdmin(AuditedAdmin):
 
     list_display = [
         "task",
-        "connection",
+        "workspace",
         "state",
         "source",
         "executor",
         "attempts",
-        "claimed_at",
+        "claimed",
         "ran",
         "result",
     ]
@@ -207,6 +207,18 @@ class ProcessedTaskAdmin(AuditedAdmin):
         no_save = {"show_save": False, "show_save_and_continue": False}
         return super().changeform_view(
             request, object_id, form_url, {**no_save, **(extra_context or {})}
+        )
+
+    @admin.display(description="Workspace", ordering="connection__workspace_name")
+    def workspace(self, obj: ProcessedTask) -> str:
+        return obj.connection.workspace_name or obj.connection.workspace_gid
+
+    @admin.display(description="Claimed", ordering="claimed_at")
+    def claimed(self, obj: ProcessedTask) -> str:
+        return (
+            timezone.localtime(obj.claimed_at).strftime("%Y-%m-%d %H:%M:%S")
+            if obj.claimed_at
+            else "—"
         )
 
     @admin.display(description="Task", ordering="task_name")

@@ -60,6 +60,11 @@ def describe(entry: AuditLog, *, with_detail: bool = True, with_actor: bool = Tr
         sentence += f" {_plain(entry.target)}"
     sentence = sentence.rstrip(":") + "."
     detail = _plain(entry.detail) if with_detail else ""
+    if with_actor and detail.lower().startswith(sentence.rstrip(".").lower().split(" ", 1)[-1]):
+        # The detail already is the sentence ("Imported people.csv: 2 created, …"): say it once.
+        return f"{entry.actor_label} {detail[0].lower()}{detail[1:]}" + OUTCOME_NOTE.get(
+            entry.outcome, ""
+        )
     if detail and detail.rstrip(".") not in sentence:
         if len(detail) > DETAIL_SHOWN:
             detail = detail[: DETAIL_SHOWN - 1] + "…"

@@ -17,6 +17,7 @@ One policy for the command line and the admin, in two steps:
 import csv
 import io
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO
@@ -27,6 +28,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
+from django.db import connection as db_connection
 from django.utils import timezone
 
 from integrations import audit
@@ -310,6 +312,13 @@ def plan_import(
     return ImportPlan(os.path.basename(name), planner.connection, planned)
 
 
+# SQLite grants its write lock to whoever asks first after it is released, and a writer that
+# waits (busy timeout) only retries every 100 ms once it has waited a while: an import that
+# starts its next batch at once would keep webhooks and pollers out for the whole import.
+# Pausing this long between batches lets each waiting writer in.
+SQLITE_BATCH_PAUSE = 0.1
+
+
 def _batches(rows: list[PlannedRow], size: int) -> Iterator[list[PlannedRow]]:
     for start in range(0, len(rows), size):
         yield rows[start : start + size]
@@ -374,7 +383,10 @@ def apply_plan(
     }
     rejected = {row.line: row for row in plan.rows if row.outcome == Outcome.REJECTED}
     to_write = [row for row in plan.rows if row.outcome in (Outcome.CREATE, Outcome.UPDATE)]
-    for batch in _batches(to_write, size):
+    pause = SQLITE_BATCH_PAUSE if db_connection.vendor == "sqlite" else 0
+    for number, batch in enumerate(_batches(to_write, size)):
+        if number and pause:
+            time.sleep(pause)
         try:
             with transaction.atomic():
                 _write_batch(batch, plan.connection)

@@ -121,6 +121,9 @@ class PilotAdminSite(admin.AdminSite):
     site_header = "pilotsite"
     site_title = "pilotsite"
     index_title = "pilotsite"
+    # The tabs and "All data" are the navigation; the sidebar would take 300 px that the
+    # lists need to fit a 1,366 px screen.
+    enable_nav_sidebar = False
 
     def register(self, model_or_iterable, admin_class=None, **options):
         # Every admin, Django's own (users, groups) and django-q2's included, is audited.

@@ -219,7 +219,7 @@ WEBHOOK_REFUSAL_AUDIT_SECONDS = env.int("WEBHOOK_REFUSAL_AUDIT_SECONDS", default
 # A CSV import writes this many rows per transaction, so SQLite's write lock is never held
 # for longer than one batch (see the README's "busy timeout" note); the admin keeps an
 # uploaded file for its preview in the session, up to this size.
-EMPLOYEE_IMPORT_BATCH_ROWS = env.int("EMPLOYEE_IMPORT_BATCH_ROWS", default=500)
+EMPLOYEE_IMPORT_BATCH_ROWS = env.int("EMPLOYEE_IMPORT_BATCH_ROWS", default=1000)
 EMPLOYEE_IMPORT_MAX_BYTES = env.int("EMPLOYEE_IMPORT_MAX_BYTES", default=4_000_000)
 REDIS_URL = env.str("REDIS_URL", default="")
 # Long-running processes (web server, q cluster workers, runpollers) record that they are

@@ -18,7 +18,7 @@ def permission_denied(request: HttpRequest, exception: Exception | None = None) 
     back = referer if referer and safe and referer != request.build_absolute_uri() else home
     context = {
         **admin.site.each_context(request),
-        "title": "Not allowed",
+        "title": "You may not see this page",
         "back_url": back,
         "home_url": home,
     }

@@ -29,7 +29,8 @@ document.addEventListener("DOMContentLoaded", () => {
         picker.replaceChildren(new Option("— pick a workspace —", ""));
         for (const w of answer.workspaces) picker.add(new Option(`${w.name} (${w.gid})`, w.gid, false, w.gid === gid.value));
         picker.hidden = answer.workspaces.length === 0;
-        if (answer.workspaces.length === 1) { picker.value = gid.value = answer.workspaces[0].gid; }
+        // One workspace is picked for the person, unless they already typed a GID.
+        if (answer.workspaces.length === 1 && !gid.value.trim()) { picker.value = gid.value = answer.workspaces[0].gid; }
         status.textContent = answer.workspaces.length
           ? `This token can connect ${answer.workspaces.length} workspace${answer.workspaces.length === 1 ? "" : "s"}: pick one, or type a GID.`
           : "This token's user belongs to no workspace.";
