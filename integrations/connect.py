@@ -64,7 +64,12 @@ def explain(exc: AsanaError) -> str:
             "whole and is not revoked, or create a new one (Asana: My settings → Apps → "
             "Developer apps)."
         )
-    if isinstance(exc, AsanaUnavailable):
+    if isinstance(exc, AsanaUnavailable) and exc.cause == "timeout":
+        return (
+            "Asana did not answer in time; nothing was saved. Asana may be slow right now: "
+            "try again in a few minutes."
+        )
+    if isinstance(exc, AsanaUnavailable) and exc.cause == "connect":
         return (
             f"Asana could not be reached at {settings.ASANA_API_BASE_URL}: check this server's "
             "network connection and the ASANA_API_BASE_URL setting. Nothing was saved."

@@ -207,12 +207,15 @@ class AsanaClient:
                     continue
                 unknown = not (idempotent or never_sent)
                 cls = AsanaOutcomeUnknown if unknown else AsanaUnavailable
-                raise cls(
+                unavailable = cls(
                     f"Asana could not be reached ({type(exc).__name__}): {cls.advice}",
                     method=method,
                     path=path,
                     detail=redact(str(exc), self._token),
-                ) from None
+                )
+                timed_out = isinstance(exc, httpx.TimeoutException)
+                unavailable.cause = "timeout" if timed_out else "connect"
+                raise unavailable from None
             log.debug(
                 "asana %s %s -> %s in %.0f ms",
                 method,

@@ -64,6 +64,9 @@ class AsanaUnavailable(AsanaError):
 
     permanent = False
     advice = "Asana could not be reached; check the network and ASANA_API_BASE_URL, then try again"
+    # Why, for messages to people: "timeout" (Asana was slow), "connect" (the address could
+    # not be reached: network or ASANA_API_BASE_URL), or "" (the request budget's store).
+    cause = ""
 
 
 class AsanaOutcomeUnknown(AsanaUnavailable):
