@@ -73,9 +73,11 @@ def test_adding_another_workspace_is_collapsed_once_one_is_connected(fake_asana,
     assert "Edit in admin" not in page
 
 
-def test_the_card_summary_leaves_a_slot_for_workers(connection, admin_client):
+def test_the_card_summary_says_when_no_worker_runs(connection, admin_client):
     page = admin_client.get(TAB).content.decode()
-    assert '<dd class="pilot-workers"><span class="help">not reported</span></dd>' in page
+    assert '<dd class="pilot-workers"><span class="pilot-error">none running</span></dd>' in page
+    # The workers' section is open then, so the reason is in sight.
+    assert f'id="workers-{connection.pk}" open' in page
 
 
 def test_retry_on_a_failed_row_makes_the_task_run_again(admin_client, connection, pilot, settings):
