@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('integrations', '0002_processedtask_task_subtype'),
+        ('integrations', '0003_executor_choice'),
     ]
 
     operations = [
