@@ -181,7 +181,6 @@ class ProcessedTaskAdmin(AuditedAdmin):
         "task",
         "workspace",
         "state",
-        "source",
         "executor",
         "attempts",
         "claimed",
@@ -223,10 +222,12 @@ class ProcessedTaskAdmin(AuditedAdmin):
 
     @admin.display(description="Task", ordering="task_name")
     def task(self, obj: ProcessedTask) -> str:
+        # The source (poll, webhook, admin) rides along here, so the list fits 1,366 px.
         return format_html(
-            "{}<br><small>ASANA-{}</small>",
+            "{}<br><small>ASANA-{} · {}</small>",
             Truncator(obj.task_name or "(untitled task)").chars(80),
             obj.task_gid,
+            obj.source or "—",
         )
 
     def get_readonly_fields(self, request, obj=None):
