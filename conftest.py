@@ -8,8 +8,8 @@ from django.conf import settings
 from django.core.cache import cache
 
 from integrations.asana import budget
-from integrations.asana.fake import FakeAsana
-from integrations.asana.fake_server import FakeAsanaServer
+from integrations.asana.fake.api import FakeAsana
+from integrations.asana.fake.server import FakeAsanaServer
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -59,7 +59,7 @@ def _served_elsewhere(fake: Any) -> Iterator[tuple[str, Callable[[], tuple[list,
 
     Yields the base URL and a function returning the requests the fake saw (and any
     contract violations)."""
-    from integrations.asana.fake_server import FakeAsanaServer
+    from integrations.asana.fake.server import FakeAsanaServer
 
     parent_end, child_end = multiprocessing.get_context("fork").Pipe()
 
@@ -90,7 +90,7 @@ def run(n_employees: int, n_goals: int, latency: float) -> None:
     from goals.models import Goal, KeyResult
     from goals.sync import sync_goals
     from integrations.asana.client import PAGE_SIZE, AsanaClient
-    from integrations.asana.fake import FakeAsana
+    from integrations.asana.fake.api import FakeAsana
     from integrations.models import AsanaConnection, AsanaMapping, Employee
 
     fake = FakeAsana()

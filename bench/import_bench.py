@@ -48,8 +48,8 @@ def _other_writer(stop: threading.Event, waits: list[float]) -> None:
 
 
 def run(rows: int, batch: int) -> None:
-    from integrations import employee_import
-    from integrations.employee_import import apply_plan, plan_import
+    from integrations.people import csv_import as employee_import
+    from integrations.people.csv_import import apply_plan, plan_import
 
     # Time each batch's transaction (the time SQLite's write lock is held) from outside.
     batch_times: list[float] = []

@@ -59,7 +59,7 @@ def _serve_forked(fake: Any) -> Iterator[tuple[str, Callable[[], list]]]:
     """Serve the fake from a child process; yields its URL and a way to read its request log."""
     from django.db import connections
 
-    from integrations.asana.fake_server import FakeAsanaServer
+    from integrations.asana.fake.server import FakeAsanaServer
 
     connections.close_all()  # the child must not inherit open database connections
     ours, theirs = multiprocessing.get_context("fork").Pipe()
@@ -86,7 +86,7 @@ def _serve_forked(fake: Any) -> Iterator[tuple[str, Callable[[], list]]]:
 
 def build_fake(tasks: int, latency: float, sizes: tuple[int, ...]) -> Any:
     """Every scenario's tasks up front (the fake is frozen once forked), one tag each."""
-    from integrations.asana.fake import FakeAsana
+    from integrations.asana.fake.api import FakeAsana
 
     fake = FakeAsana()
     fake.seed()
@@ -139,8 +139,8 @@ def run(tasks: int, latency: float, sizes: tuple[int, ...]) -> None:
     from django.core.management import call_command
 
     from integrations.models import AsanaConnection
-    from integrations.pipeline import claim, run_claimed
-    from integrations.poller import poll_connection
+    from integrations.pipeline.poll import poll_connection
+    from integrations.pipeline.runs import claim, run_claimed
 
     fake = build_fake(tasks, latency, sizes)
     with _serve_forked(fake) as (base_url, request_log):

@@ -173,8 +173,8 @@ def pickup_delays(fake: Any, webhook_gid: str, project: str, trials: int) -> lis
 
 
 def run(args: argparse.Namespace, tmp: Path) -> None:
-    from integrations.asana.fake import FakeAsana
-    from integrations.asana.fake_server import FakeAsanaServer
+    from integrations.asana.fake.api import FakeAsana
+    from integrations.asana.fake.server import FakeAsanaServer
 
     fake = FakeAsana()
     fake.seed()
@@ -191,7 +191,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
 
         from integrations.connect import connect_workspace
         from integrations.models import WebhookDelivery
-        from integrations.webhooks import register_webhook
+        from integrations.webhooks.registration import register_webhook
 
         connection = connect_workspace(fake.token, fake.workspace_gid, polling_enabled=False)
         port = _free_port()

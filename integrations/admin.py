@@ -11,12 +11,10 @@ from django.utils.html import format_html, strip_tags
 from django.utils.text import Truncator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from integrations import pipeline
 from integrations.asana.errors import AsanaError
 from integrations.asana.tokens import TokenField
 from integrations.audit_text import describe
 from integrations.connect import ConnectError, verify_workspace
-from integrations.executor import OUTPUT_LIMIT
 from integrations.models import (
     AsanaConnection,
     AsanaMapping,
@@ -25,8 +23,10 @@ from integrations.models import (
     ProcessedTask,
     WebhookRegistration,
 )
-from integrations.pipeline_tab import seconds
-from integrations.webhooks import mask_hook_ids
+from integrations.pipeline import runs
+from integrations.pipeline.card import seconds
+from integrations.pipeline.execute import OUTPUT_LIMIT
+from integrations.webhooks.registration import mask_hook_ids
 from pilotsite.admin import AuditedAdmin
 from pilotsite.liveness import worker_absent_note
 from pilotsite.untrusted import external_link
@@ -270,7 +270,7 @@ class ProcessedTaskAdmin(AuditedAdmin):
                 problems.append(f"{processed} was not retried: only failed tasks can be.")
                 continue
             try:
-                pipeline.retry_failed(processed, request.user)
+                runs.retry_failed(processed, request.user)
             except AsanaError as exc:
                 problems.append(f"{processed} was not retried: {exc}")
                 continue
@@ -290,7 +290,7 @@ class ProcessedTaskAdmin(AuditedAdmin):
     def release_skipped_tasks(self, request: HttpRequest, queryset) -> None:
         done, problems = 0, []
         for processed in queryset.select_related("connection"):
-            if pipeline.release_skipped(processed, request.user):
+            if runs.release_skipped(processed, request.user):
                 done += 1
             else:
                 problems.append(f"{processed} was not released: only skipped tasks can be.")

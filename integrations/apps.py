@@ -7,7 +7,8 @@ class IntegrationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from integrations import jobs, tab
+        from integrations import tab
+        from integrations.pipeline import jobs
         from pilotsite.admin import Tab, register_tab
 
         # The poll schedule is data, so it is (re)created after every migrate.

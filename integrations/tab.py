@@ -14,14 +14,6 @@ from django.urls import path
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from goals import card as goals_card
-from integrations import (
-    executor_tab,
-    import_views,
-    pipeline,
-    pipeline_tab,
-    webhook_admin_views,
-    webhooks_tab,
-)
 from integrations.asana.errors import AsanaError
 from integrations.audit_text import describe
 from integrations.connect import (
@@ -39,13 +31,6 @@ from integrations.forms import (
     ReplaceTokenForm,
     fields_with_errors,
 )
-from integrations.mapping import (
-    MappingError,
-    automap_by_email,
-    map_employee,
-    unmapped_employees,
-    workspace_users,
-)
 from integrations.models import (
     AsanaConnection,
     AsanaMapping,
@@ -54,6 +39,18 @@ from integrations.models import (
     ProcessedTask,
     WebhookRegistration,
 )
+from integrations.people import import_views
+from integrations.people.mapping import (
+    MappingError,
+    automap_by_email,
+    map_employee,
+    unmapped_employees,
+    workspace_users,
+)
+from integrations.pipeline import card as pipeline_card
+from integrations.pipeline import executor_card, runs
+from integrations.webhooks import admin_views as webhook_admin_views
+from integrations.webhooks import card as webhooks_card
 from pilotsite.admin import back_to_tab, tab_post
 from pilotsite.liveness import Liveness, liveness
 
@@ -111,7 +108,7 @@ def live(connection: AsanaConnection, facts: Liveness) -> dict[str, Any]:
     """The parts of a card that move on their own (the summary's workers, last poll and
     counts; workers, pipeline, goal sync), shown in a section that refreshes itself; `busy`
     while a task or a goal sync runs or waits."""
-    pipeline = pipeline_tab.card(connection, pollers_alive=facts.pollers_alive)
+    pipeline = pipeline_card.card(connection, pollers_alive=facts.pollers_alive)
     goals = goals_card.card(connection)
     latest = goals["last_sync"]
     goals_busy = latest is not None and (latest.is_live or latest.state == "queued")
@@ -161,7 +158,7 @@ def _card(
         # Show what was typed, not the stored values, next to the errors.
         settings_form.initial.update(settings_failed["data"])
     token_failed = failed.get(f"token-{connection.pk}", {})
-    webhooks = webhooks_tab.card(connection)
+    webhooks = webhooks_card.card(connection)
     return {
         "connection": connection,
         "health": _health(connection),
@@ -176,7 +173,7 @@ def _card(
         "token_errors": _form_level(token_failed),
         "automap_errors": _form_level(failed.get(f"automap-{connection.pk}", {})),
         "live": live(connection, facts),
-        "executor": executor_tab.card(request, connection),
+        "executor": executor_card.card(request, connection),
         "webhooks": webhooks,
         "unmapped": [
             _unmapped_row(e, failed.get(f"map-{connection.pk}-{e.pk}", {})) for e in shown
@@ -316,7 +313,7 @@ def retry_view(request: HttpRequest, pk: int) -> HttpResponse:
     processed = get_object_or_404(ProcessedTask.objects.select_related("connection"), pk=pk)
     name = processed.task_name or f"ASANA-{processed.task_gid}"
     try:
-        pipeline.retry_failed(processed, request.user)
+        runs.retry_failed(processed, request.user)
     except ValueError:
         messages.error(request, f"{name} was not retried: it is {processed.state}, not failed.")
     except AsanaError as exc:
@@ -430,6 +427,6 @@ urlpatterns = [
     path("<int:pk>/map/", map_view, name="map"),
     path("<int:pk>/automap/", automap_view, name="automap"),
     *webhook_admin_views.urlpatterns,
-    *executor_tab.urlpatterns,
+    *executor_card.urlpatterns,
     *import_views.urlpatterns,
 ]

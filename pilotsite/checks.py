@@ -1,14 +1,14 @@
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
-from integrations.executor_launch import (
+from integrations.pipeline.executors import DEFAULT, load
+from integrations.pipeline.launch import (
     LaunchError,
     NeedsRoot,
     executor_identity,
     workdir_problem,
     wrapper_problem,
 )
-from integrations.executor_registry import DEFAULT, load
 from pilotsite.secret_files import readable_by, secret_files
 
 

@@ -11,10 +11,10 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 
 OWNED_PREFIX = "pilotsite: "
 JOB_FUNCTIONS = (
-    "integrations.jobs.poll_all",
-    "integrations.jobs.run_claimed_job",
-    "integrations.webhook_jobs.check_all_webhooks",
-    "integrations.webhooks.handle_delivery",
+    "integrations.pipeline.jobs.poll_all",
+    "integrations.pipeline.jobs.run_claimed_job",
+    "integrations.webhooks.jobs.check_all_webhooks",
+    "integrations.webhooks.registration.handle_delivery",
     "goals.jobs.sync_all_due",
     "goals.jobs.sync_connection",
 )

@@ -189,7 +189,7 @@ PILOT_EXECUTOR = env.str("PILOT_EXECUTOR", default="")
 PILOT_EXECUTOR_TIMEOUT = env.int("PILOT_EXECUTOR_TIMEOUT", default=3600)
 # Named executors (name -> command or callable, timeout) as JSON, inline or in a file; the
 # default executor `default` comes from the two settings above. Parsed and checked in
-# integrations/executor_registry.py, so a mistake is a `manage.py check` error, not a crash.
+# integrations/pipeline/executors.py, so a mistake is a `manage.py check` error, not a crash.
 PILOT_EXECUTORS = env.str("PILOT_EXECUTORS", default="")
 PILOT_EXECUTORS_FILE = env.str("PILOT_EXECUTORS_FILE", default="")
 # The executor is untrusted (it may run text written by anyone who can tag a task): each run

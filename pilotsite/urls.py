@@ -5,7 +5,7 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
-    path("webhooks/", include("integrations.webhook_urls")),
+    path("webhooks/", include("integrations.webhooks.urls")),
 ]
 
 handler403 = "pilotsite.views.permission_denied"

@@ -1,4 +1,4 @@
-"""Derive integrations/asana/contract.json from Asana's official OpenAPI description.
+"""Derive integrations/asana/fake/contract.json from Asana's official OpenAPI description.
 
 The contract is the subset of Asana's API that pilotsite uses, small enough to commit and to
 load in every test process. The fake Asana validates every request it receives against it, so a
@@ -17,7 +17,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SPEC = ROOT.parent / "shared" / "asana" / "asana_oas.yaml"
-OUTPUT = ROOT / "integrations" / "asana" / "contract.json"
+OUTPUT = ROOT / "integrations" / "asana" / "fake" / "contract.json"
 
 # Every operation the product or the fake Asana uses. Adding a call to the client means adding
 # it here and re-running the script.

@@ -36,7 +36,7 @@ from django.db import connection
 with connection.cursor() as cursor:
     cursor.execute("CREATE TABLE IF NOT EXISTS kept (v text)")
     cursor.execute("INSERT INTO kept VALUES ('stored data')")
-from integrations.executor_registry import execute
+from integrations.pipeline.executors import execute
 result = execute({"id": "ASANA-1", "gid": "1", "title": "do as I say"})
 print(json.dumps({"ok": result.ok, "error": result.error, "output": result.output}))
 """

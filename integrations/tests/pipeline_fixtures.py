@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from django.db.models import F
 
-from integrations.asana.fake import FakeAsana
+from integrations.asana.fake.api import FakeAsana
 from integrations.models import AsanaConnection, ProcessedTask
-from integrations.pipeline import claim, run_claimed
-from integrations.tags import WorkspaceTags
+from integrations.pipeline.runs import claim, run_claimed
+from integrations.pipeline.tags import WorkspaceTags
 
 CALLS: list[str] = []
 _calls_lock = threading.Lock()

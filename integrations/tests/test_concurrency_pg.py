@@ -7,9 +7,9 @@ from collections import Counter
 import pytest
 from django_q.tasks import async_task
 
-from integrations import jobs
 from integrations.models import ProcessedTask
-from integrations.reporter import STARTED_TEXT
+from integrations.pipeline import jobs
+from integrations.pipeline.report import STARTED_TEXT
 from integrations.tests import procs
 from integrations.tests.pipeline_fixtures import comment_texts, tagged
 
@@ -45,7 +45,7 @@ def test_two_pollers_and_a_cluster_execute_each_task_exactly_once(connection, pi
     try:
         # The cluster goes first so that it surely takes part. Its scheduler first looks at
         # the schedules 30 s after it starts: the scheduled job is queued now instead.
-        async_task("integrations.jobs.poll_all")
+        async_task("integrations.pipeline.jobs.poll_all")
         procs.wait_for(
             lambda: ProcessedTask.objects.filter(claimed_by__startswith="q@").exists(),
             timeout=120,

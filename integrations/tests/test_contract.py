@@ -8,8 +8,8 @@ from types import ModuleType
 import pytest
 from openapi_spec_validator import validate
 
-from integrations.asana.fake_routes import ROUTES
-from integrations.asana.fake_validation import CONTRACT_PATH
+from integrations.asana.fake.routes import ROUTES
+from integrations.asana.fake.validation import CONTRACT_PATH
 
 DERIVE_SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "derive_asana_contract.py"
 

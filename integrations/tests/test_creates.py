@@ -6,11 +6,11 @@ can); pilotsite must look before sending the create again."""
 import pytest
 
 from integrations.models import AsanaConnection, ProcessedTask, WebhookRegistration
-from integrations.poller import poll_connection
-from integrations.reporter import STARTED_TEXT
-from integrations.taskconvert import STATUS_TAGS
+from integrations.pipeline.convert import STATUS_TAGS
+from integrations.pipeline.poll import poll_connection
+from integrations.pipeline.report import STARTED_TEXT
 from integrations.tests.pipeline_fixtures import comment_texts, process, tagged
-from integrations.webhooks import register_webhook
+from integrations.webhooks.registration import register_webhook
 
 State = ProcessedTask.State
 STATUSES = ["500", "502", "503", "504"]

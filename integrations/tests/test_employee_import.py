@@ -7,9 +7,9 @@ from django.db import connection as connection_db
 from django.test.utils import CaptureQueriesContext
 
 from integrations.connect import connect_workspace
-from integrations.employee_import import apply_plan, plan_import
-from integrations.mapping import CsvImportError, import_employees_csv
 from integrations.models import AsanaMapping, AuditLog, Employee
+from integrations.people.csv_import import apply_plan, plan_import
+from integrations.people.mapping import CsvImportError, import_employees_csv
 
 pytestmark = pytest.mark.django_db
 

@@ -9,13 +9,13 @@ import pytest
 from django.core.checks import run_checks
 from django.core.management import call_command
 
-from integrations import jobs
-from integrations.executor import ERROR_LIMIT, OUTPUT_LIMIT, run_callable, run_command
-from integrations.executor_launch import WITHHELD_ENV
-from integrations.executor_registry import execute, executor_configured, executor_description
 from integrations.models import ProcessedTask
-from integrations.pipeline import dispatch_task
-from integrations.reporter import FAILED_PREFIX, FAILURE_DETAIL_LIMIT
+from integrations.pipeline import jobs
+from integrations.pipeline.execute import ERROR_LIMIT, OUTPUT_LIMIT, run_callable, run_command
+from integrations.pipeline.executors import execute, executor_configured, executor_description
+from integrations.pipeline.launch import WITHHELD_ENV
+from integrations.pipeline.report import FAILED_PREFIX, FAILURE_DETAIL_LIMIT
+from integrations.pipeline.runs import dispatch_task
 from integrations.tests.pipeline_fixtures import comment_texts, process, tagged
 
 TASK = {

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from django.core.checks import run_checks
 
-from integrations.executor import run_command
-from integrations.executor_launch import LaunchError, executor_identity
+from integrations.pipeline.execute import run_command
+from integrations.pipeline.launch import LaunchError, executor_identity
 from integrations.tests.hostile_support import (  # noqa: F401 - the fixture
     MANAGE,
     ensure_test_user,
@@ -119,7 +119,7 @@ def test_the_wrapper_runs_the_command_with_the_work_directory_filled_in(tmp_path
 
 def test_an_executor_user_without_root_is_a_warning_not_an_error(settings, monkeypatch):
     # The web server may run unprivileged (it never executes tasks): it must still start.
-    monkeypatch.setattr("integrations.executor_launch.os.geteuid", lambda: 12345)
+    monkeypatch.setattr("integrations.pipeline.launch.os.geteuid", lambda: 12345)
     settings.PILOT_EXECUTOR_USER = "root"
     with pytest.raises(LaunchError, match="needs pilotsite to run as root"):
         executor_identity()

@@ -10,8 +10,8 @@ from jsonschema_path import SchemaPath
 from openapi_core import V30ResponseValidator
 from openapi_core.testing import MockRequest, MockResponse
 
-from integrations.asana.fake import FakeAsana
-from integrations.asana.fake_validation import CONTRACT_PATH
+from integrations.asana.fake.api import FakeAsana
+from integrations.asana.fake.validation import CONTRACT_PATH
 
 
 @pytest.fixture

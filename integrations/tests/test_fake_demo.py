@@ -14,12 +14,12 @@ from django.conf import settings
 
 from goals.models import Goal
 from goals.sync import sync_goals
-from integrations.asana.fake import FakeAsana
-from integrations.asana.fake_control import CONTROL_PREFIX, PEOPLE, seed_demo
-from integrations.asana.fake_server import FakeAsanaServer
+from integrations.asana.fake.api import FakeAsana
+from integrations.asana.fake.control import CONTROL_PREFIX, PEOPLE, seed_demo
+from integrations.asana.fake.server import FakeAsanaServer
 from integrations.connect import connect_workspace
 from integrations.models import AsanaMapping, Employee
-from integrations.poller import poll_connection
+from integrations.pipeline.poll import poll_connection
 from integrations.tests.procs import clean_env
 
 ROOT = Path(settings.BASE_DIR)
@@ -108,7 +108,7 @@ def _free_port() -> int:
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "integrations.asana.fake_server", *args],
+        [sys.executable, "-m", "integrations.asana.fake.server", *args],
         cwd=ROOT,
         env=clean_env(),
         capture_output=True,
@@ -120,7 +120,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
 def test_the_demo_server_prints_what_to_paste_and_its_commands_work(tmp_path):
     port = str(_free_port())
     server = subprocess.Popen(
-        [sys.executable, "-m", "integrations.asana.fake_server", "--port", port, "--seed", "demo"],
+        [sys.executable, "-m", "integrations.asana.fake.server", "--port", port, "--seed", "demo"],
         cwd=ROOT,
         env=clean_env(PYTHONUNBUFFERED="1"),
         stdout=subprocess.PIPE,

@@ -4,8 +4,13 @@ import pytest
 from django.urls import reverse
 
 from integrations.connect import connect_workspace
-from integrations.mapping import MappingError, automap_by_email, map_employee, unmapped_employees
 from integrations.models import AsanaMapping, AuditLog, Employee
+from integrations.people.mapping import (
+    MappingError,
+    automap_by_email,
+    map_employee,
+    unmapped_employees,
+)
 
 pytestmark = pytest.mark.django_db
 TAB = "/admin/?tab=integrations"

@@ -8,7 +8,8 @@ import pytest
 from django.core.checks import run_checks
 from django.urls import reverse
 
-from integrations.executor_registry import (
+from integrations.models import AuditLog, ProcessedTask
+from integrations.pipeline.executors import (
     ExecutorChoiceError,
     choose,
     describe,
@@ -16,8 +17,7 @@ from integrations.executor_registry import (
     load,
     set_executor_choice,
 )
-from integrations.models import AuditLog, ProcessedTask
-from integrations.pipeline import dispatch_task
+from integrations.pipeline.runs import dispatch_task
 from integrations.tests.pipeline_fixtures import CALLS, process, tagged
 
 TAB = reverse("admin:index") + "?tab=integrations"

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from integrations.models import ProcessedTask
-from integrations.reporter import success_html
+from integrations.pipeline.report import success_html
 from integrations.tests.pipeline_fixtures import process, tagged
 from pilotsite.untrusted import external_link, web_url
 

@@ -44,7 +44,7 @@ def test_tracebacks_keep_their_line_breaks_but_not_escape_codes(console):
     try:
         raise ValueError(HOSTILE_NAME)
     except ValueError:
-        logging.getLogger("integrations.pipeline").exception("failed: %s", "x\ny")
+        logging.getLogger("integrations.pipeline.runs").exception("failed: %s", "x\ny")
     written = console.getvalue()
     assert "failed: x\\ny" in written
     assert "Traceback (most recent call last):\n" in written

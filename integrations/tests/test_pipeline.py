@@ -2,17 +2,17 @@
 
 from django_q.models import OrmQ, Schedule
 
-from integrations import jobs
 from integrations.models import AuditLog, ProcessedTask
-from integrations.pipeline import (
+from integrations.pipeline import jobs
+from integrations.pipeline.poll import poll_connection
+from integrations.pipeline.report import STARTED_TEXT, success_html
+from integrations.pipeline.runs import (
     claim,
     dispatch_task,
     release_skipped,
     retry_failed,
     run_claimed,
 )
-from integrations.poller import poll_connection
-from integrations.reporter import STARTED_TEXT, success_html
 from integrations.tests.pipeline_fixtures import comment_texts, process, tag_gid, tagged
 
 State = ProcessedTask.State

@@ -5,8 +5,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from integrations.models import AuditLog, ProcessedTask, WebhookRegistration
-from integrations.pipeline_tab import card, seconds
-from integrations.poller import poll_connection
+from integrations.pipeline.card import card, seconds
+from integrations.pipeline.poll import poll_connection
 from integrations.tests.pipeline_fixtures import process, tagged
 from pilotsite.liveness import Kind, beat
 

@@ -5,8 +5,8 @@ from datetime import UTC, datetime, timedelta
 from django.utils import timezone
 
 from integrations.models import AsanaConnection, AuditLog, ProcessedTask
-from integrations.poller import LIST_FIELDS, poll_connection, poll_if_due, take_poll_slot
-from integrations.taskconvert import STATUS_TAGS
+from integrations.pipeline.convert import STATUS_TAGS
+from integrations.pipeline.poll import LIST_FIELDS, poll_connection, poll_if_due, take_poll_slot
 from integrations.tests.pipeline_fixtures import tagged
 
 State = ProcessedTask.State

@@ -8,9 +8,9 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from integrations.models import AuditLog, ProcessedTask
-from integrations.pipeline import INTERRUPTED, claim, recover_stale, run_claimed
-from integrations.poller import poll_connection
-from integrations.reporter import STARTED_TEXT
+from integrations.pipeline.poll import poll_connection
+from integrations.pipeline.report import STARTED_TEXT
+from integrations.pipeline.runs import INTERRUPTED, claim, recover_stale, run_claimed
 from integrations.tests.pipeline_fixtures import (
     comment_texts,
     interval_passes,

@@ -10,10 +10,10 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.utils import timezone
 
-from integrations import jobs
 from integrations.models import ProcessedTask
-from integrations.pipeline import INTERRUPTED
-from integrations.reporter import STARTED_TEXT
+from integrations.pipeline import jobs
+from integrations.pipeline.report import STARTED_TEXT
+from integrations.pipeline.runs import INTERRUPTED
 from integrations.tests import procs
 from integrations.tests.pipeline_fixtures import comment_texts, interval_passes, tag_gid, tagged
 

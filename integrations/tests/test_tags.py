@@ -11,10 +11,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from integrations.models import AsanaConnection, ProcessedTask
-from integrations.pipeline import dispatch_task
-from integrations.poller import poll_connection
-from integrations.tags import WorkspaceTags, ineligible_reason
-from integrations.taskconvert import STATUS_TAGS
+from integrations.pipeline.convert import STATUS_TAGS
+from integrations.pipeline.poll import poll_connection
+from integrations.pipeline.runs import dispatch_task
+from integrations.pipeline.tags import WorkspaceTags, ineligible_reason
 from integrations.tests.pipeline_fixtures import process, tag_gid
 
 State = ProcessedTask.State

@@ -2,7 +2,7 @@
 
 import pytest
 
-from integrations.taskconvert import convert
+from integrations.pipeline.convert import convert
 
 TASK = {
     "gid": "1201",

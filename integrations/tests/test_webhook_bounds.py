@@ -7,12 +7,12 @@ import re
 import pytest
 from django_q.models import OrmQ
 
-from integrations import jobs
 from integrations.models import AsanaConnection, ProcessedTask, WebhookRegistration
-from integrations.poller import poll_connection
+from integrations.pipeline import jobs
+from integrations.pipeline.poll import poll_connection
 from integrations.tests.pipeline_fixtures import tagged
 from integrations.tests.webhook_support import drain_queue
-from integrations.webhooks import TASKS_PER_DELIVERY, handle_delivery
+from integrations.webhooks.registration import TASKS_PER_DELIVERY, handle_delivery
 
 State = ProcessedTask.State
 

@@ -14,13 +14,13 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.models import OrmQ
 
-from integrations import jobs
 from integrations.asana.client import client_for
 from integrations.models import AuditLog, ProcessedTask, WebhookDelivery, WebhookRegistration
+from integrations.pipeline import jobs
 from integrations.tests import webhook_support
 from integrations.tests.webhook_support import drain_queue, queued
-from integrations.webhook_views import HANDLER, MAX_BODY_BYTES
-from integrations.webhooks import check_webhook_health, handle_delivery
+from integrations.webhooks.registration import check_webhook_health, handle_delivery
+from integrations.webhooks.views import HANDLER, MAX_BODY_BYTES
 
 connection = webhook_support.connection
 project = webhook_support.project

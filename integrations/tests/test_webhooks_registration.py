@@ -9,11 +9,11 @@ from django.db import connection as db_connection
 from django.urls import reverse
 from django_q.models import Schedule
 
-from integrations.jobs import ensure_schedules
 from integrations.models import AuditLog, WebhookRegistration
+from integrations.pipeline.jobs import ensure_schedules
 from integrations.tests import webhook_support
-from integrations.webhook_jobs import HEALTH_SCHEDULE, check_all_webhooks
-from integrations.webhooks import (
+from integrations.webhooks.jobs import HEALTH_SCHEDULE, check_all_webhooks
+from integrations.webhooks.registration import (
     WebhookError,
     check_webhook_health,
     delete_webhook,
@@ -182,7 +182,7 @@ def test_health_schedule_is_created_once(transactional_db):
     ensure_schedules()
     ensure_schedules()
     [schedule] = Schedule.objects.filter(name=HEALTH_SCHEDULE)
-    assert schedule.func == "integrations.webhook_jobs.check_all_webhooks"
+    assert schedule.func == "integrations.webhooks.jobs.check_all_webhooks"
     assert schedule.schedule_type == Schedule.MINUTES and schedule.minutes == 15
 
 

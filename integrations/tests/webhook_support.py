@@ -14,9 +14,9 @@ import pytest
 from django_q.models import OrmQ
 from django_q.signing import SignedPackage
 
-from integrations.asana.fake import FakeAsana
+from integrations.asana.fake.api import FakeAsana
 from integrations.models import AsanaConnection, WebhookRegistration
-from integrations.webhooks import register_webhook
+from integrations.webhooks.registration import register_webhook
 
 EXECUTOR = "integrations.tests.webhook_support:recording_executor"
 executions: list[str] = []

@@ -10,9 +10,9 @@ from django.contrib.sessions.backends.db import SessionStore
 from django.urls import reverse
 from django.views.debug import ExceptionReporter
 
-from integrations import webhook_views
 from integrations.connect import ConnectError, verify_workspace
 from integrations.tab import connect_view
+from integrations.webhooks import views as webhook_views
 
 # Not shaped like a known token, so only the markers can hide them. Built from parts: the
 # report also shows source lines, and these must not be found there either.

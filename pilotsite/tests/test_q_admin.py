@@ -9,15 +9,15 @@ from django_q.signing import SignedPackage
 
 from goals.jobs import FORMER_SCHEDULE_NAMES
 from goals.jobs import ensure_schedules as ensure_goal_schedules
-from integrations.jobs import ensure_schedules
 from integrations.models import AuditLog
+from integrations.pipeline.jobs import ensure_schedules
 from pilotsite.schedules import OWNED_PREFIX
 
 ADD = reverse("admin:django_q_schedule_add")
 CHANGELIST = reverse("admin:django_q_schedule_changelist")
 SCHEDULE = {
     "name": "nightly poll",
-    "func": "integrations.jobs.poll_all",
+    "func": "integrations.pipeline.jobs.poll_all",
     "args": "",
     "kwargs": "",
     "schedule_type": "D",
@@ -62,7 +62,7 @@ def test_a_schedule_cannot_name_an_arbitrary_function(admin_client):
 def test_a_superuser_may_schedule_one_of_pilotsites_jobs_and_it_is_audited(admin_client):
     response = admin_client.post(ADD, SCHEDULE)
     assert response.status_code == 302
-    assert Schedule.objects.get(name="nightly poll").func == "integrations.jobs.poll_all"
+    assert Schedule.objects.get(name="nightly poll").func == "integrations.pipeline.jobs.poll_all"
     assert AuditLog.objects.filter(action="admin.schedule.add").exists()
 
 
@@ -74,12 +74,12 @@ def test_the_owned_prefix_is_reserved(admin_client):
 def test_staff_with_django_q_permissions_may_look_but_not_change(q_staff, owned):
     assert q_staff.get(CHANGELIST).status_code == 200
     assert q_staff.post(ADD, SCHEDULE).status_code == 403
-    mine = Schedule.objects.create(name="someone's", func="integrations.jobs.poll_all")
+    mine = Schedule.objects.create(name="someone's", func="integrations.pipeline.jobs.poll_all")
     change = reverse("admin:django_q_schedule_change", args=[mine.pk])
     assert q_staff.post(change, {**SCHEDULE, "func": "goals.jobs.sync_all_due"}).status_code == 403
     delete = reverse("admin:django_q_schedule_delete", args=[mine.pk])
     assert q_staff.post(delete, {"post": "yes"}).status_code == 403
-    assert Schedule.objects.filter(pk=mine.pk, func="integrations.jobs.poll_all").exists()
+    assert Schedule.objects.filter(pk=mine.pk, func="integrations.pipeline.jobs.poll_all").exists()
 
 
 def test_owned_schedules_are_read_only_even_for_superusers(admin_client, owned):
@@ -125,14 +125,14 @@ def test_resubmit_runs_only_pilotsites_jobs_and_is_audited(admin_client):
     admin_client.post(failure, {"action": "resubmit_task", "_selected_action": [task.pk]})
     assert queued_funcs() == []
     Task.objects.all().delete()
-    task = _failed_task("integrations.webhook_jobs.check_all_webhooks")
+    task = _failed_task("integrations.webhooks.jobs.check_all_webhooks")
     admin_client.post(failure, {"action": "resubmit_task", "_selected_action": [task.pk]})
-    assert queued_funcs() == ["integrations.webhook_jobs.check_all_webhooks"]
+    assert queued_funcs() == ["integrations.webhooks.jobs.check_all_webhooks"]
     assert AuditLog.objects.filter(action="admin.task.resubmit").count() == 1
 
 
 def test_staff_who_are_not_superusers_cannot_resubmit(q_staff):
-    task = _failed_task("integrations.webhook_jobs.check_all_webhooks")
+    task = _failed_task("integrations.webhooks.jobs.check_all_webhooks")
     q_staff.post(
         reverse("admin:django_q_failure_changelist"),
         {"action": "resubmit_task", "_selected_action": [task.pk]},

@@ -13,11 +13,11 @@ from django.db.models import Count
 
 from integrations.asana.tokens import InvalidToken, clean_token
 from integrations.connect import ConnectError, connect_workspace
-from integrations.executor_registry import executor_description
 from integrations.management.cli import Subcommand, SubcommandsCommand
-from integrations.management.webhook_cli import WEBHOOK
 from integrations.models import AsanaConnection, ProcessedTask
-from integrations.tags import duplicate_tags_text
+from integrations.pipeline.executors import executor_description
+from integrations.pipeline.tags import duplicate_tags_text
+from integrations.webhooks.cli import WEBHOOK
 
 TOKEN_VARIABLE = "ASANA_ACCESS_TOKEN"  # noqa: S105 (a variable name, not a secret)
 

@@ -10,9 +10,9 @@ from integrations.management.cli import (
     add_workspace_option,
     connection_for,
 )
-from integrations.mapping import CsvImportError, MappingError, automap_by_email
-from integrations.mapping import import_employees_csv as import_csv
 from integrations.models import AsanaConnection
+from integrations.people.mapping import CsvImportError, MappingError, automap_by_email
+from integrations.people.mapping import import_employees_csv as import_csv
 
 
 def _import_arguments(parser: CommandParser) -> None:

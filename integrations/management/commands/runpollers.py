@@ -24,10 +24,10 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from integrations import pipeline
-from integrations.executor_registry import executor_configured, executor_description
 from integrations.models import AsanaConnection, ProcessedTask
-from integrations.poller import poll_if_due
+from integrations.pipeline import runs
+from integrations.pipeline.executors import executor_configured, executor_description
+from integrations.pipeline.poll import poll_if_due
 from pilotsite.liveness import Kind, start_beating
 
 log = logging.getLogger("integrations.runpollers")
@@ -111,9 +111,9 @@ class Command(BaseCommand):
         now = time.monotonic()
         if now < self.next_recovery:
             return False
-        self.next_recovery = now + pipeline.run_lease().total_seconds() / 2
+        self.next_recovery = now + runs.run_lease().total_seconds() / 2
         try:
-            handled = pipeline.recover_stale(owner=OWNER)
+            handled = runs.recover_stale(owner=OWNER)
         except Exception:  # the database may be briefly unavailable; try again later
             log.exception("recovering stale tasks failed")
             return False
@@ -176,7 +176,7 @@ class Command(BaseCommand):
                 conn = AsanaConnection.objects.filter(pk=conn_pk, polling_enabled=True).first()
                 processed = None
                 if conn is not None:
-                    processed = pipeline.claim(
+                    processed = runs.claim(
                         conn,
                         gid,
                         source="poll",
@@ -200,9 +200,9 @@ class Command(BaseCommand):
             if self.stopping.is_set():
                 processed = ProcessedTask.objects.filter(pk=pk).first()
                 if processed is not None:
-                    pipeline.release(processed, token, "shutting down before it started")
+                    runs.release(processed, token, "shutting down before it started")
                 return
-            if pipeline.run_claimed(pk, token) is not None:
+            if runs.run_claimed(pk, token) is not None:
                 with self.executed_lock:
                     self.executed += 1
         except Exception:

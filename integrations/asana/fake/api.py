@@ -2,7 +2,7 @@
 
 Every request goes through `FakeAsana.handle()`: it is recorded, checked against the committed
 contract (violations are kept in `violations` and answered 400), authenticated, passed through
-any injected fault and routed (see fake_routes.py). Serve it in-process with `transport()` or
+any injected fault and routed (see routes.py). Serve it in-process with `transport()` or
 over HTTP with fake_server.FakeAsanaServer. The state and its test API are in fake_state.py.
 """
 
@@ -18,10 +18,10 @@ from urllib.parse import parse_qsl
 
 import httpx
 
-from integrations.asana import fake_routes
-from integrations.asana.fake_render import ApiError, now_iso, runaway_next_page
-from integrations.asana.fake_state import FakeAsanaState
-from integrations.asana.fake_validation import API_PREFIX, request_errors
+from integrations.asana.fake import routes
+from integrations.asana.fake.render import ApiError, now_iso, runaway_next_page
+from integrations.asana.fake.state import FakeAsanaState
+from integrations.asana.fake.validation import API_PREFIX, request_errors
 
 SERVER_ERRORS = ("500", "502", "503", "504")
 # "<status>-after-apply": the request is applied, then answered with that status. Asana's error
@@ -234,9 +234,7 @@ class FakeAsana(FakeAsanaState):
                 raise ApiError(401, "Not Authorized", phrase=True)
             if problems:
                 raise ApiError(400, "; ".join(problems))
-            status, payload = fake_routes.dispatch(
-                self, method, path, query, headers, body, user_gid
-            )
+            status, payload = routes.dispatch(self, method, path, query, headers, body, user_gid)
         except ApiError as error:
             return error.status, dict(_JSON), json.dumps(error.body()).encode()
         if fault is not None and fault.kind == "timeout-after-apply":

@@ -1,6 +1,6 @@
 """One poll of one connection: which tagged tasks are new, oldest first.
 
-Steady-state cost: the tag GIDs are cached on the connection (`integrations.tags`) and the
+Steady-state cost: the tag GIDs are cached on the connection (`integrations.pipeline.tags`) and the
 list call asks for every field the filter needs, so a cycle with nothing new costs one
 request per page of tagged tasks (per tag named like the pilot tag) and nothing per task. Claiming is the pipeline's job, not this module's.
 
@@ -27,7 +27,7 @@ from integrations.asana.errors import (
     AsanaPaymentRequired,
 )
 from integrations.models import AsanaConnection, ProcessedTask
-from integrations.tags import (
+from integrations.pipeline.tags import (
     PilotTagMissing,
     carries_unknown_tag,
     forget_tags,

@@ -4,9 +4,9 @@
         settings.ASANA_API_BASE_URL = server.base_url   # http://127.0.0.1:<port>/api/1.0
 
 Local simulation: `--seed demo` builds a small workspace and prints the token, the workspace
-GID and the commands that act in it as a person would (see `integrations.asana.fake_control`):
-    .venv/bin/python -m integrations.asana.fake_server --port 8765 --seed demo
-    .venv/bin/python -m integrations.asana.fake_server tag-task "Fix the login redirect loop"
+GID and the commands that act in it as a person would (see `integrations.asana.fake.control`):
+    .venv/bin/python -m integrations.asana.fake.server --port 8765 --seed demo
+    .venv/bin/python -m integrations.asana.fake.server tag-task "Fix the login redirect loop"
 """
 
 import argparse
@@ -20,9 +20,9 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from integrations.asana import fake_control
-from integrations.asana.fake import DropConnection, FakeAsana
-from integrations.asana.fake_validation import API_PREFIX
+from integrations.asana.fake import control
+from integrations.asana.fake.api import DropConnection, FakeAsana
+from integrations.asana.fake.validation import API_PREFIX
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -38,8 +38,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         url = urlsplit(self.path)
-        if url.path.startswith(fake_control.CONTROL_PREFIX):
-            status, answer = fake_control.handle(self.server.fake, self.command, url.path, body)
+        if url.path.startswith(control.CONTROL_PREFIX):
+            status, answer = control.handle(self.server.fake, self.command, url.path, body)
             self._send(status, {"Content-Type": "application/json"}, json.dumps(answer).encode())
             return
         query = dict(parse_qsl(url.query, keep_blank_values=True))
@@ -134,9 +134,9 @@ def seed_basic(fake: FakeAsana) -> None:
     fake.add_goal(ws, "Write the handbook", parent_gid=parent)
 
 
-SEEDS = {"basic": seed_basic, "demo": fake_control.seed_demo}
+SEEDS = {"basic": seed_basic, "demo": control.seed_demo}
 CONTROL_COMMANDS = ("tag-task", "comment", "goal-progress", "state", "employees-csv")
-ME = "python -m integrations.asana.fake_server"
+ME = "python -m integrations.asana.fake.server"
 
 
 def tour(server: "FakeAsanaServer", port: int) -> str:
@@ -163,7 +163,7 @@ Fake Asana (demo) at {server.base_url}
 
 
 def _control(args: argparse.Namespace) -> int:
-    base = f"http://127.0.0.1:{args.port}{fake_control.CONTROL_PREFIX}"
+    base = f"http://127.0.0.1:{args.port}{control.CONTROL_PREFIX}"
     payload: dict = {}
     if args.command == "tag-task":
         payload = {"task": args.task, "tag": args.tag}

@@ -8,9 +8,9 @@ from django.db.models import Count
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations.executor_registry import executor_configured, executor_description
 from integrations.models import AsanaConnection, ProcessedTask
-from integrations.tags import duplicate_tags_text
+from integrations.pipeline.executors import executor_configured, executor_description
+from integrations.pipeline.tags import duplicate_tags_text
 from pilotsite.untrusted import web_url
 
 State = ProcessedTask.State

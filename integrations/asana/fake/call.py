@@ -8,10 +8,10 @@ from email.parser import BytesParser
 from typing import TYPE_CHECKING, Any
 from xml.etree import ElementTree
 
-from integrations.asana.fake_render import ApiError, full, paginate, project
+from integrations.asana.fake.render import ApiError, full, paginate, project
 
 if TYPE_CHECKING:
-    from integrations.asana.fake import FakeAsana
+    from integrations.asana.fake.api import FakeAsana
 
 Result = tuple[int, dict[str, Any]]
 _PARENT_LINK = {"story": "target", "attachment": "parent", "goal_relationship": "supported_goal"}

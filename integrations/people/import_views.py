@@ -1,6 +1,6 @@
 """Admin form posts for the CSV import on the integrations tab: upload → preview → confirm.
 
-Thin callers of `integrations.employee_import` (the same plan and policy as
+Thin callers of `integrations.people.csv_import` (the same plan and policy as
 `manage.py employees import`). The preview writes nothing; the uploaded text waits in the
 session (at most EMPLOYEE_IMPORT_MAX_BYTES) keyed by its digest, and "Import" plans it again
 against the database as it is then, so what is written is never older than the click.
@@ -16,8 +16,8 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import path
 
-from integrations.employee_import import CsvImportError, Outcome, apply_plan, plan_import
 from integrations.models import AsanaConnection
+from integrations.people.csv_import import CsvImportError, Outcome, apply_plan, plan_import
 from pilotsite.admin import back_to_tab, tab_post
 
 IMPORT_PERMS = ("integrations.add_employee", "integrations.change_employee")

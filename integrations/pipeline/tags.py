@@ -29,7 +29,7 @@ from integrations.asana.client import AsanaClient
 from integrations.asana.creates import create_once
 from integrations.asana.errors import AsanaError
 from integrations.models import AsanaConnection, AuditLog
-from integrations.taskconvert import STATUS_TAGS
+from integrations.pipeline.convert import STATUS_TAGS
 
 # How long the workspace's tag list is trusted before it is listed again (a new duplicate
 # of the pilot tag is watched from then on).

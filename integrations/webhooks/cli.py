@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from integrations.management.cli import Subcommand, add_workspace_option, connection_for
 from integrations.models import WebhookRegistration
-from integrations.webhooks import (
+from integrations.webhooks.registration import (
     WebhookError,
     check_webhook_health,
     delete_webhook,

@@ -9,14 +9,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path
 
-from integrations.executor_registry import (
+from integrations.models import AsanaConnection, ProcessedTask
+from integrations.pipeline.executors import (
     ExecutorChoiceError,
     describe,
     executor_configured,
     load,
     set_executor_choice,
 )
-from integrations.models import AsanaConnection, ProcessedTask
 from pilotsite.admin import back_to_tab, tab_post
 
 RECENT_RUNS = 5

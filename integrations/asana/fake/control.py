@@ -2,7 +2,7 @@
 (tag a task, comment, move a goal's progress) while pilotsite watches.
 
 Only the fake has these: the fake server answers them under `/_fake/` (never under the API
-prefix), and `python -m integrations.asana.fake_server tag-task …` calls them over HTTP. Task
+prefix), and `python -m integrations.asana.fake.server tag-task …` calls them over HTTP. Task
 changes go through the fake's own API (as the seeded user), so they leave the same stories
 Asana would; a goal's progress has no API call in the contract, so it is changed in place.
 """
@@ -11,8 +11,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from integrations.asana.fake import FakeAsana
-from integrations.asana.fake_validation import API_PREFIX
+from integrations.asana.fake.api import FakeAsana
+from integrations.asana.fake.validation import API_PREFIX
 
 CONTROL_PREFIX = "/_fake/"
 

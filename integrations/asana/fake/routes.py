@@ -13,11 +13,11 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from integrations.asana.fake_call import Call, Result, parse_form, rich_text, workspace_of
-from integrations.asana.fake_render import ApiError, now_iso
+from integrations.asana.fake.call import Call, Result, parse_form, rich_text, workspace_of
+from integrations.asana.fake.render import ApiError, now_iso
 
 if TYPE_CHECKING:
-    from integrations.asana.fake import FakeAsana
+    from integrations.asana.fake.api import FakeAsana
 
 # Asana requires https webhook targets; plain http is let through for local test servers only.
 _LOCAL_HOSTS = {"localhost", "127.0.0.1", "::1", "testserver"}

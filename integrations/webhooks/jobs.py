@@ -1,4 +1,4 @@
-"""django-q2 job for the periodic webhook health check (scheduled by `integrations.jobs`).
+"""django-q2 job for the periodic webhook health check (scheduled by `integrations.pipeline.jobs`).
 
 Asana deletes a webhook whose deliveries have failed for 24 hours; checking every
 15 minutes shows that on the card long before, and offers re-registration. Polling keeps
@@ -8,7 +8,7 @@ working as the fallback whatever the webhook state.
 from typing import Any
 
 from integrations.models import AsanaConnection
-from integrations.webhooks import check_webhook_health, health_text, prune_deliveries
+from integrations.webhooks.registration import check_webhook_health, health_text, prune_deliveries
 
 HEALTH_SCHEDULE = "pilotsite: check Asana webhooks"
 HEALTH_MINUTES = 15

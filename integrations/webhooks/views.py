@@ -42,7 +42,7 @@ from django_q.tasks import async_task
 
 from integrations import audit
 from integrations.models import AuditLog, WebhookDelivery, WebhookRegistration
-from integrations.webhooks import ACTOR, DELIVERY_RETENTION, describe, mask_hook_ids
+from integrations.webhooks.registration import ACTOR, DELIVERY_RETENTION, describe, mask_hook_ids
 from pilotsite.redact import redact, register_secret
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ MAX_SECRET_LENGTH = 256
 # Asana's events nest four levels at most (delivery → events → event → resource/change); the
 # bound leaves room while keeping anything derived from the events cheap and recursion-safe.
 MAX_JSON_DEPTH = 16
-HANDLER = "integrations.webhooks.handle_delivery"
+HANDLER = "integrations.webhooks.registration.handle_delivery"
 # Long enough to outlive any window; the count is read back when the next row is written.
 _COUNT_SECONDS = 24 * 3600
 

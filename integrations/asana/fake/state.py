@@ -13,7 +13,7 @@ from datetime import datetime
 from html import escape, unescape
 from typing import Any
 
-from integrations.asana.fake_render import full, iso, now_iso, permalink
+from integrations.asana.fake.render import full, iso, now_iso, permalink
 
 _GOAL_FIELDS = {
     "name",

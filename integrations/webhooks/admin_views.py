@@ -1,6 +1,6 @@
 """Admin form posts for webhooks on the Asana card: register, delete, re-register.
 
-Thin callers of `integrations.webhooks`; mounted by `integrations.tab` under
+Thin callers of `integrations.webhooks.registration`; mounted by `integrations.tab` under
 `/admin/tabs/integrations/webhooks/…` (URL names `admin:integrations:webhook-…`).
 """
 
@@ -11,7 +11,12 @@ from django.shortcuts import get_object_or_404
 from django.urls import path
 
 from integrations.models import AsanaConnection, WebhookRegistration, gid_validator
-from integrations.webhooks import WebhookError, delete_webhook, register_webhook, reregister
+from integrations.webhooks.registration import (
+    WebhookError,
+    delete_webhook,
+    register_webhook,
+    reregister,
+)
 from pilotsite.admin import back_to_tab, tab_post
 
 

@@ -13,11 +13,11 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
 
-from integrations import pipeline
-from integrations.executor_registry import executor_configured
 from integrations.models import AsanaConnection
-from integrations.poller import poll_if_due
-from integrations.webhook_jobs import HEALTH_MINUTES, HEALTH_SCHEDULE
+from integrations.pipeline import runs
+from integrations.pipeline.executors import executor_configured
+from integrations.pipeline.poll import poll_if_due
+from integrations.webhooks.jobs import HEALTH_MINUTES, HEALTH_SCHEDULE
 from pilotsite.schedules import ensure_schedule
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ POLL_SCHEDULE = "pilotsite: poll Asana for tagged tasks"
 def poll_all() -> dict[str, Any]:
     """Scheduled: recover stale leases, poll every enabled connection that is due, enqueue
     its claims."""
-    summary: dict[str, Any] = {"recovered": pipeline.recover_stale(owner=pipeline.QUEUE_OWNER)}
+    summary: dict[str, Any] = {"recovered": runs.recover_stale(owner=runs.QUEUE_OWNER)}
     if not executor_configured():
         summary["skipped"] = "no executor configured"
         return summary
@@ -41,16 +41,16 @@ def poll_all() -> dict[str, Any]:
             summary[connection.workspace_gid] = "not due"
             continue
         claimed = 0
-        for gid in result.candidates[: pipeline.queue_budget()]:
-            processed = pipeline.claim(
+        for gid in result.candidates[: runs.queue_budget()]:
+            processed = runs.claim(
                 connection,
                 gid,
                 source="poll",
                 task_name=result.names.get(gid, ""),
-                owner=pipeline.QUEUE_OWNER,
+                owner=runs.QUEUE_OWNER,
             )
             if processed is not None:
-                pipeline.enqueue(processed)
+                runs.enqueue(processed)
                 claimed += 1
         log.info(
             "poll %s: %s; %d claimed for the cluster (%d requests)",
@@ -64,14 +64,14 @@ def poll_all() -> dict[str, Any]:
 
 
 def run_claimed_job(pk: int, claim_token: str | None = None) -> str:
-    processed = pipeline.run_claimed(pk, claim_token)
+    processed = runs.run_claimed(pk, claim_token)
     return f"ASANA-{processed.task_gid} {processed.state}" if processed else "not ours any more"
 
 
 def ensure_schedules(using: str = DEFAULT_DB_ALIAS, **_: object) -> None:
     """Create or update the poll and webhook-health schedules; running it again never adds a
     duplicate (post_migrate runs it)."""
-    ensure_schedule(POLL_SCHEDULE, "integrations.jobs.poll_all", 1, using)
+    ensure_schedule(POLL_SCHEDULE, "integrations.pipeline.jobs.poll_all", 1, using)
     ensure_schedule(
-        HEALTH_SCHEDULE, "integrations.webhook_jobs.check_all_webhooks", HEALTH_MINUTES, using
+        HEALTH_SCHEDULE, "integrations.webhooks.jobs.check_all_webhooks", HEALTH_MINUTES, using
     )

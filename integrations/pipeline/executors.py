@@ -32,8 +32,8 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
 from integrations import audit
-from integrations.executor import Execution, resolve_callable, run_callable, run_command
 from integrations.models import AsanaConnection
+from integrations.pipeline.execute import Execution, resolve_callable, run_callable, run_command
 from pilotsite.redact import redact
 
 DEFAULT = "default"

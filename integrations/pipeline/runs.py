@@ -27,12 +27,12 @@ from django.utils import timezone
 from integrations import audit
 from integrations.asana.client import AsanaClient, client_for
 from integrations.asana.errors import AsanaError, AsanaForbidden, AsanaNotFound
-from integrations.executor import Execution
-from integrations.executor_registry import Choice, choose, describe, execute, executor_configured
 from integrations.models import AsanaConnection, AuditLog, ProcessedTask
-from integrations.reporter import GONE, Reporter
-from integrations.tags import eligibility, resolve_tags
-from integrations.taskconvert import DETAIL_FIELDS, convert
+from integrations.pipeline.convert import DETAIL_FIELDS, convert
+from integrations.pipeline.execute import Execution
+from integrations.pipeline.executors import Choice, choose, describe, execute, executor_configured
+from integrations.pipeline.report import GONE, Reporter
+from integrations.pipeline.tags import eligibility, resolve_tags
 from pilotsite.redact import redact
 
 log = logging.getLogger(__name__)
@@ -358,7 +358,7 @@ def enqueue(processed: ProcessedTask) -> None:
     from django_q.tasks import async_task
 
     async_task(
-        "integrations.jobs.run_claimed_job",
+        "integrations.pipeline.jobs.run_claimed_job",
         processed.pk,
         processed.claimed_by,
         task_name=f"run ASANA-{processed.task_gid}",

@@ -30,13 +30,13 @@ from integrations.asana.errors import (
     AsanaNotFound,
 )
 from integrations.asana.richtext import to_text
-from integrations.executor import last_lines
 from integrations.models import AuditLog, ProcessedTask
+from integrations.pipeline.execute import last_lines
 from pilotsite.redact import redact
 from pilotsite.untrusted import web_url
 
 if TYPE_CHECKING:
-    from integrations.tags import WorkspaceTags
+    from integrations.pipeline.tags import WorkspaceTags
 
 log = logging.getLogger(__name__)
 

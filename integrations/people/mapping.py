@@ -8,8 +8,8 @@ from integrations import audit
 from integrations.asana.client import client_for
 from integrations.asana.errors import AsanaError
 from integrations.connect import ConnectError, explain, interactive, validate_gid
-from integrations.employee_import import CsvImportError, ImportReport, import_employees_csv
 from integrations.models import AsanaConnection, AsanaMapping, Employee
+from integrations.people.csv_import import CsvImportError, ImportReport, import_employees_csv
 from pilotsite.untrusted import ascii_lower
 
 __all__ = [

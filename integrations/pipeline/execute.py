@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from integrations.executor_launch import (
+from integrations.pipeline.launch import (
     Identity,
     command_argv,
     executor_environment,

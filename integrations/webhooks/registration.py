@@ -5,7 +5,7 @@ what the admin, the CLI and the django-q2 jobs call.
 
 Events are compact and may arrive out of order, several per delivery, at the same moment
 the poller finds the same task. So a delivery never decides anything by itself: every task
-it mentions is handed to `pipeline.dispatch_task`, which re-reads the task from Asana and
+it mentions is handed to `runs.dispatch_task`, which re-reads the task from Asana and
 claims it only if it is eligible now (pilot tag, not completed, no status tag) and not
 already claimed. That is also how "the pilot tag was just added" is recognised: a `changed`
 event does not say which tag changed, but a task that is eligible and unclaimed after the
@@ -31,7 +31,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations import audit, pipeline
+from integrations import audit
 from integrations.asana.client import client_for
 from integrations.asana.creates import create_once
 from integrations.asana.errors import AsanaError, AsanaNotFound
@@ -42,6 +42,7 @@ from integrations.models import (
     WebhookDelivery,
     WebhookRegistration,
 )
+from integrations.pipeline import runs
 from pilotsite.redact import redact
 
 ACTOR = "webhook"
@@ -409,7 +410,7 @@ def handle_delivery(registration_id: int, events: list[dict[str, Any]]) -> dict[
     """django-q2 task: dispatch the tasks the delivery's events mention, within bounds.
 
     Events are coalesced per task. One delivery reads at most `TASKS_PER_DELIVERY` tasks and
-    claims at most `pipeline.queue_budget()` (the bound polling keeps too), so a delivery of
+    claims at most `runs.queue_budget()` (the bound polling keeps too), so a delivery of
     thousands of events cannot start thousands of reads, claims or jobs; the tasks it leaves
     are counted as deferred and the next poll takes them. Returns a summary (lists of GIDs).
     """
@@ -431,7 +432,7 @@ def handle_delivery(registration_id: int, events: list[dict[str, Any]]) -> dict[
         "deferred": [],
     }
     candidates = [gid for gid in gids if gid not in blocked]
-    claims_left = pipeline.queue_budget()
+    claims_left = runs.queue_budget()
     reads_left = TASKS_PER_DELIVERY
     for index, gid in enumerate(candidates):
         if claims_left <= 0 or reads_left <= 0:
@@ -439,7 +440,7 @@ def handle_delivery(registration_id: int, events: list[dict[str, Any]]) -> dict[
             break
         reads_left -= 1
         try:
-            processed = pipeline.dispatch_task(connection, gid, source="webhook")
+            processed = runs.dispatch_task(connection, gid, source="webhook")
         except AsanaError as exc:
             # Polling picks the task up later; one bad task must not stop the others.
             summary["errors"].append(f"{gid}: {exc}")

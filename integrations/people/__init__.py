@@ -1,0 +1,1 @@
+"""Employees and their Asana users: mapping and CSV import."""

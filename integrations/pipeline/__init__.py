@@ -1,0 +1,1 @@
+"""The task pipeline: poll, claim and lease, convert, execute, report."""

@@ -1,0 +1,1 @@
+"""Asana webhooks: registration and health, deliveries, the endpoint."""
