@@ -1,32 +1,19 @@
 """Read-only admin for synced goals. Asana is the source of truth, so nothing is edited here,
-and a manager only ever loads their own reports' rows (enforced in `get_queryset`, through
-goals.scope)."""
+and a manager only ever loads their own reports' rows (enforced in `get_queryset`, by the
+rule in integrations.people.scope)."""
 
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from goals.models import EmployeeGoalState, Goal, GoalSync, KeyResult
-from goals.scope import scope_to_reports, scoped_syncs
+from goals.scope import scoped_syncs
+from integrations.people.scope import ReportsScopedAdmin
+from pilotsite.admin import ReadOnlyAdmin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return request.user.is_superuser
-
-
-class ManagerScopedAdmin(ReadOnlyAdmin):
-    # The lookup from this model to the employee whose manager may see it.
-    employee_path = "employee"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        return scope_to_reports(super().get_queryset(request), request.user, self.employee_path)
+class ManagerScopedAdmin(ReportsScopedAdmin, ReadOnlyAdmin):
+    manager_lookup = "employee__manager"
 
 
 @admin.display(description="Progress", ordering="progress")
@@ -61,7 +48,7 @@ class GoalAdmin(ManagerScopedAdmin):
 
 @admin.register(KeyResult)
 class KeyResultAdmin(ManagerScopedAdmin):
-    employee_path = "goal__employee"
+    manager_lookup = "goal__employee__manager"
     list_display = ("name", "goal", "status", "due_on", progress_percent)
     list_filter = ("status",)
     search_fields = ("name", "goal__name", "goal__employee__name", "goal__employee__email")

@@ -1,12 +1,16 @@
-"""The "Managers" role: view-only access to goals and employees.
+"""The "Managers" role: view-only access to goals and employees, defined here once.
 
-The 0002 migration creates the group on a new database; this post_migrate handler keeps it
-in place after anything that empties tables (a `flush`, transactional tests), idempotently.
+Both the 0002 migration (a new database) and a post_migrate handler (after anything that
+empties tables: a `flush`, transactional tests) call `ensure_managers_group`; it is
+idempotent (`get_or_create`, and `permissions.add` skips permissions already held).
 """
 
-from django.contrib.auth.models import Group, Permission
+from django.apps import apps as global_apps
+from django.apps.registry import Apps
+from django.contrib.auth.models import Group
 
 MANAGERS = "Managers"
+# (app label, permission codename) pairs the group holds: viewing, never changing.
 MANAGER_PERMISSIONS = [
     ("goals", "view_goal"),
     ("goals", "view_keyresult"),
@@ -16,11 +20,21 @@ MANAGER_PERMISSIONS = [
 ]
 
 
-def ensure_managers_group(using: str = "default", **kwargs: object) -> Group:
-    group, _ = Group.objects.using(using).get_or_create(name=MANAGERS)
+def ensure_managers_group(
+    using: str = "default", apps: Apps = global_apps, **kwargs: object
+) -> Group:
+    """Create the group if missing and give it MANAGER_PERMISSIONS that exist in `using`.
+
+    `apps` is the registry to take Group and Permission from: a migration passes its
+    historical one, post_migrate passes the migrated state's (the live one by default).
+    A permission not created yet is skipped; the next migrate's handler adds it.
+    """
+    group_model = apps.get_model("auth", "Group")
+    permission_model = apps.get_model("auth", "Permission")
+    group, _ = group_model.objects.using(using).get_or_create(name=MANAGERS)
     for app_label, codename in MANAGER_PERMISSIONS:
         permission = (
-            Permission.objects.using(using)
+            permission_model.objects.using(using)
             .filter(content_type__app_label=app_label, codename=codename)
             .first()
         )

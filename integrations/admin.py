@@ -3,7 +3,6 @@ is read-only, and every change made here is also written to the audit log."""
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.decorators import method_decorator
@@ -23,11 +22,12 @@ from integrations.models import (
     ProcessedTask,
     WebhookRegistration,
 )
+from integrations.people.scope import ReportsScopedAdmin
 from integrations.pipeline import runs
 from integrations.pipeline.card import seconds
 from integrations.pipeline.execute import OUTPUT_LIMIT
 from integrations.webhooks.registration import mask_hook_ids
-from pilotsite.admin import AuditedAdmin
+from pilotsite.admin import AuditedAdmin, ReadOnlyAdmin
 from pilotsite.liveness import worker_absent_note
 from pilotsite.untrusted import external_link
 
@@ -128,34 +128,8 @@ class AsanaMappingInline(admin.TabularInline):
     fields = ["connection", "asana_user_gid", "asana_user_name"]
 
 
-class ReadOnlyAdmin(AuditedAdmin):
-    """Rows written by the application only: viewable, never added, changed or deleted here."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:
-        return False
-
-
-class ReportsScopedAdmin(AuditedAdmin):
-    """Users who may view but not change these rows (managers) load their own reports' rows
-    only; the scope is enforced here, on the server, not by hiding links."""
-
-    manager_lookup = "manager"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        queryset = super().get_queryset(request)
-        if request.user.has_perm(f"{self.opts.app_label}.change_{self.opts.model_name}"):
-            return queryset
-        return queryset.filter(**{self.manager_lookup: request.user})
-
-
 @admin.register(Employee)
-class EmployeeAdmin(ReportsScopedAdmin):
+class EmployeeAdmin(ReportsScopedAdmin, AuditedAdmin):
     list_display = ["name", "email", "manager"]
     list_select_related = ["manager"]
     # Only managers of the rows this user may load: a manager's list names nobody else.
@@ -165,7 +139,7 @@ class EmployeeAdmin(ReportsScopedAdmin):
 
 
 @admin.register(AsanaMapping)
-class AsanaMappingAdmin(ReportsScopedAdmin):
+class AsanaMappingAdmin(ReportsScopedAdmin, AuditedAdmin):
     manager_lookup = "employee__manager"
     list_display = ["employee", "connection", "asana_user_gid", "asana_user_name"]
     list_select_related = ["employee", "connection"]

@@ -117,6 +117,21 @@ class AuditedAdmin(admin.ModelAdmin):
         return super().log_deletions(request, queryset)
 
 
+class ReadOnlyAdmin(AuditedAdmin):
+    """Rows the application writes (synced from Asana, recorded by the pipeline, the audit
+    log): viewable by who holds the view permission, never added, changed or deleted by hand
+    (a deleted synced row would only come back at the next sync)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
 class PilotAdminSite(admin.AdminSite):
     site_header = "pilotsite"
     site_title = "pilotsite"

@@ -36,3 +36,14 @@ def test_running_the_migration_again_duplicates_nothing(db):
 
     assert Group.objects.filter(name="Managers").count() == 1
     assert len(_codenames()) == 5
+
+
+def test_post_migrate_restores_the_same_permissions_the_migration_grants(db):
+    from goals.roles import MANAGER_PERMISSIONS, ensure_managers_group
+
+    granted_by_migration = _codenames()
+    Group.objects.filter(name="Managers").delete()
+
+    ensure_managers_group()
+
+    assert _codenames() == granted_by_migration == {codename for _, codename in MANAGER_PERMISSIONS}
