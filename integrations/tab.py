@@ -18,9 +18,9 @@ from integrations.asana.errors import AsanaError
 from integrations.audit_text import describe
 from integrations.connect import (
     ConnectError,
+    check_connection,
     connect_workspace,
     explain,
-    test_connection,
     token_workspaces,
     update_settings,
 )
@@ -324,9 +324,9 @@ def retry_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @tab_post("integrations.change_asanaconnection")
-def test_view(request: HttpRequest, pk: int) -> HttpResponse:
+def check_view(request: HttpRequest, pk: int) -> HttpResponse:
     connection = get_object_or_404(AsanaConnection, pk=pk)
-    ok, message = test_connection(connection, actor=request.user)
+    ok, message = check_connection(connection, actor=request.user)
     (messages.success if ok else messages.error)(request, f"{connection}: {message}")
     return _back()
 
@@ -422,7 +422,7 @@ urlpatterns = [
     path("workspaces/", workspaces_view, name="workspaces"),
     path("<int:pk>/token/", replace_token_view, name="replace-token"),
     path("tasks/<int:pk>/retry/", retry_view, name="retry"),
-    path("<int:pk>/test/", test_view, name="test"),
+    path("<int:pk>/check/", check_view, name="check"),
     path("<int:pk>/settings/", settings_view, name="settings"),
     path("<int:pk>/map/", map_view, name="map"),
     path("<int:pk>/automap/", automap_view, name="automap"),

@@ -24,10 +24,6 @@ class AsanaError(Exception):
         self.detail = redact(detail)
         super().__init__(redact(message))
 
-    @property
-    def message(self) -> str:
-        return str(self)
-
 
 class AsanaInvalidRequest(AsanaError):
     advice = "check the values given (Asana's reason follows); if they are right, report a bug"

@@ -172,12 +172,6 @@ def named_executors() -> dict[str, ExecutorSpec]:
     return load()[0]
 
 
-def executor_problem() -> str:
-    """What is wrong with the default executor's callable, or "" when nothing is."""
-    spec = named_executors().get(DEFAULT)
-    return spec.problem if spec else ""
-
-
 def _usable(name: str) -> bool:
     spec = named_executors().get(name)
     return spec is not None and not spec.problem

@@ -59,7 +59,9 @@ class PollResult:
 def poll_connection(
     connection: AsanaConnection, *, client: AsanaClient | None = None
 ) -> PollResult:
-    """Steps 1–5 of a poll; returns the candidate GIDs oldest first and records the outcome."""
+    """Find the tags, list the tasks tagged with the pilot tag, drop the ineligible and those
+    already in the ledger; returns the candidate GIDs oldest first and records the outcome
+    (`last_poll_at`/`last_poll_result`, health on a token error) on the connection."""
     started = timezone.now()
     own_client = client is None
     client = client or client_for(connection)

@@ -259,7 +259,7 @@ def test_test_connection_records_ok_health(fake_asana, admin_user):
     connection = connect_workspace(fake_asana.token, fake_asana.workspace_gid)
     AsanaConnection.objects.filter(pk=connection.pk).update(last_checked_at=None)
     connection.refresh_from_db()
-    ok, message = connect.test_connection(connection, actor=admin_user)
+    ok, message = connect.check_connection(connection, actor=admin_user)
     connection.refresh_from_db()
     assert ok and "Pilot Admin" in message
     assert connection.last_checked_at is not None and connection.last_error == ""
@@ -270,7 +270,7 @@ def test_test_connection_records_the_error_of_a_revoked_token(fake_asana):
     connection = connect_workspace(fake_asana.token, fake_asana.workspace_gid)
     connection.access_token = BAD_TOKEN
     connection.save()
-    ok, message = connect.test_connection(connection)
+    ok, message = connect.check_connection(connection)
     connection.refresh_from_db()
     assert not ok and "401" in message
     assert "401" in connection.last_error and BAD_TOKEN not in connection.last_error
@@ -281,7 +281,7 @@ def test_test_button_shows_the_result_and_updates_health(fake_asana, admin_clien
     connection = connect_workspace(fake_asana.token, fake_asana.workspace_gid)
     fake_asana.inject("500", times=99)
     response = admin_client.post(
-        reverse("admin:integrations:test", args=[connection.pk]), follow=True
+        reverse("admin:integrations:check", args=[connection.pk]), follow=True
     )
     connection.refresh_from_db()
     assert "Asana is not available right now" in response.content.decode()

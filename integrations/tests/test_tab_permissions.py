@@ -20,7 +20,7 @@ def connection():
 def _posts(connection: AsanaConnection, employee: Employee) -> list[tuple[str, dict]]:
     return [
         (reverse("admin:integrations:connect"), {"token": "t", "workspace_gid": "111"}),
-        (reverse("admin:integrations:test", args=[connection.pk]), {}),
+        (reverse("admin:integrations:check", args=[connection.pk]), {}),
         (
             reverse("admin:integrations:settings", args=[connection.pk]),
             {f"c{connection.pk}-pilot_tag": "x", f"c{connection.pk}-poll_interval": "60"},
@@ -80,7 +80,7 @@ def test_only_staff_reach_the_admin_whatever_their_permissions(client, employee_
     client.force_login(employee_user)
     response = client.get("/admin/?tab=integrations")
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
-    test_url = reverse("admin:integrations:test", args=[connection.pk])
+    test_url = reverse("admin:integrations:check", args=[connection.pk])
     assert client.post(test_url).status_code == 403
 
 

@@ -131,7 +131,7 @@ def test_test_connection_shows_a_malformed_answer_as_a_message(admin_client, hos
         access_token=hostile_asana.token,
     )
     hostile_asana.misbehave(kind, path=r"^/users/me$")
-    page = admin_client.post(f"/admin/tabs/integrations/{connection.pk}/test/", follow=True)
+    page = admin_client.post(f"/admin/tabs/integrations/{connection.pk}/check/", follow=True)
     assert page.status_code == 200
     assert "check ASANA_API_BASE_URL" in page.content.decode()
     connection.refresh_from_db()
@@ -185,7 +185,7 @@ def test_test_connection_gives_up_after_the_short_timeout(admin_client, hostile_
         access_token=hostile_asana.token,
     )
     hostile_asana.misbehave("slow", path=r"^/users/me$", delay=3)
-    page = admin_client.post(f"/admin/tabs/integrations/{connection.pk}/test/", follow=True)
+    page = admin_client.post(f"/admin/tabs/integrations/{connection.pk}/check/", follow=True)
     assert "Asana did not answer in time; nothing was saved." in page.content.decode()
     assert "ReadTimeout" not in page.content.decode()
     assert len(hostile_asana.requests) == 1  # one try: a person is waiting
