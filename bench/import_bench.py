@@ -41,7 +41,7 @@ def _other_writer(stop: threading.Event, waits: list[float]) -> None:
 
     while not stop.is_set():
         started = time.monotonic()
-        audit.record("bench.write", detail="a concurrent write")
+        audit.record(audit.Action.WEBHOOK_DELIVERY, detail="a concurrent write")
         waits.append(time.monotonic() - started)
         time.sleep(0.02)
     connection.close()

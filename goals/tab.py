@@ -15,7 +15,7 @@ from django.urls import path, reverse
 from goals.jobs import request_sync
 from goals.models import CLOSED_STATUSES, EmployeeGoalState, Goal, GoalStatus, GoalSync, KeyResult
 from goals.scope import scoped_employees, scoped_syncs
-from integrations.audit import record
+from integrations.audit import Action, record
 from integrations.models import AsanaConnection, AsanaMapping
 from pilotsite.admin import tab_post
 from pilotsite.liveness import cluster_absent_note, liveness
@@ -104,7 +104,7 @@ def sync_now(request: HttpRequest, connection_id: int) -> HttpResponse:
         )
     else:
         record(
-            "goals.sync_requested",
+            Action.GOALS_SYNC_REQUESTED,
             target=str(connection),
             actor=request.user,
             connection=connection,

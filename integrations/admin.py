@@ -12,7 +12,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 
 from integrations.asana.errors import AsanaError
 from integrations.asana.tokens import TokenField
-from integrations.audit_text import describe
+from integrations.audit.text import describe
 from integrations.connect import ConnectError, verify_workspace
 from integrations.models import (
     AsanaConnection,

@@ -23,6 +23,7 @@ from integrations.asana.errors import (
     AsanaUnavailable,
 )
 from integrations.asana.tokens import InvalidToken, clean_token
+from integrations.audit import Action
 from integrations.models import AsanaConnection, AuditLog
 from pilotsite.redact import redact
 
@@ -218,7 +219,7 @@ def connect_workspace(
         connection.save()
         polling = f"every {connection.poll_interval}s" if connection.polling_enabled else "off"
         audit.record(
-            "connection.create" if created else "connection.update",
+            Action.CONNECTION_CREATE if created else Action.CONNECTION_UPDATE,
             target=str(connection),
             detail=(
                 f"token {connection.masked_token}; pilot tag {connection.pilot_tag!r}; "
@@ -253,7 +254,7 @@ def check_connection(
     connection.last_error = "" if ok else message
     connection.save(update_fields=["last_checked_at", "last_error", "updated_at"])
     audit.record(
-        "connection.test",
+        Action.CONNECTION_TEST,
         target=str(connection),
         outcome=AuditLog.Outcome.OK if ok else AuditLog.Outcome.ERROR,
         detail=message,
@@ -295,7 +296,7 @@ def update_settings(
         connection.full_clean()
         connection.save()
         audit.record(
-            "connection.settings",
+            Action.CONNECTION_SETTINGS,
             target=str(connection),
             detail="; ".join(f"{name} = {wanted[name]!r}" for name in changed),
             actor=actor,

@@ -15,7 +15,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 
 from goals import card as goals_card
 from integrations.asana.errors import AsanaError
-from integrations.audit_text import describe
+from integrations.audit.text import describe
 from integrations.connect import (
     ConnectError,
     check_connection,

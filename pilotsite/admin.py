@@ -96,7 +96,7 @@ class AuditedAdmin(admin.ModelAdmin):
             if not isinstance(connection, AsanaConnection):
                 connection = None
         audit.record(
-            f"admin.{self.opts.model_name}.{verb}",
+            audit.AdminChange(self.opts.model_name, audit.AdminVerb(verb)),
             target=str(obj),
             detail=detail,
             actor=request.user,

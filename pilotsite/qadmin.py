@@ -100,7 +100,9 @@ def resubmit_task(model_admin: admin.ModelAdmin, request: HttpRequest, queryset:
             )
             continue
         async_task(task.func, *task.args or (), group=task.group, **task.kwargs or {})
-        audit.record("admin.task.resubmit", target=f"{task.func} ({task.name})", actor=request.user)
+        audit.record(
+            audit.Action.TASK_RESUBMIT, target=f"{task.func} ({task.name})", actor=request.user
+        )
         if isinstance(task, Failure):
             task.delete()
         model_admin.message_user(request, f"{task.name} resubmitted.", messages.SUCCESS)

@@ -32,6 +32,7 @@ from django.db import connection as db_connection
 from django.utils import timezone
 
 from integrations import audit
+from integrations.audit import Action
 from integrations.models import AsanaConnection, AsanaMapping, AuditLog, Employee, gid_validator
 from pilotsite.untrusted import ascii_lower
 
@@ -405,7 +406,7 @@ def apply_plan(
         RejectedRow(row.line, row.email, row.reason) for _, row in sorted(rejected.items())
     ]
     audit.record(
-        "employees.import",
+        Action.EMPLOYEES_IMPORT,
         target=plan.file_name,
         outcome=AuditLog.Outcome.WARNING if report.rejected else AuditLog.Outcome.OK,
         detail=report.sentence(plan.file_name),

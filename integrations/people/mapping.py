@@ -7,6 +7,7 @@ from django.db.models import QuerySet
 from integrations import audit
 from integrations.asana.client import client_for
 from integrations.asana.errors import AsanaError
+from integrations.audit import Action
 from integrations.connect import ConnectError, explain, interactive, validate_gid
 from integrations.models import AsanaConnection, AsanaMapping, Employee
 from integrations.people.csv_import import CsvImportError, ImportReport, import_employees_csv
@@ -96,7 +97,7 @@ def map_employee(
                 asana_user_name=asana_user_name[:255],
             )
             audit.record(
-                "mapping.create",
+                Action.MAPPING_CREATE,
                 target=str(mapping),
                 detail=asana_user_name,
                 actor=actor,
@@ -140,7 +141,7 @@ def automap_by_email(
             )
             mapped.append(mapping)
         audit.record(
-            "mapping.automap",
+            Action.MAPPING_AUTOMAP,
             target=str(connection),
             detail=(
                 f"mapped {len(mapped)} by email: "

@@ -32,6 +32,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
 from integrations import audit
+from integrations.audit import Action
 from integrations.models import AsanaConnection
 from integrations.pipeline.execute import Execution, resolve_callable, run_callable, run_command
 from pilotsite.redact import redact
@@ -277,7 +278,7 @@ def set_executor_choice(
         connection.executor, connection.executor_routes = executor, rules
         routing = "; ".join(f"tagged {r['tag']!r} → {r['executor']}" for r in rules)
         audit.record(
-            "connection.executor",
+            Action.CONNECTION_EXECUTOR,
             target=str(connection),
             detail=f"executor {executor}" + (f"; {routing}" if routing else "; no tag rules"),
             actor=actor,

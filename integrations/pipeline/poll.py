@@ -26,6 +26,7 @@ from integrations.asana.errors import (
     AsanaNotFound,
     AsanaPaymentRequired,
 )
+from integrations.audit import Action
 from integrations.models import AsanaConnection, ProcessedTask
 from integrations.pipeline.tags import (
     PilotTagMissing,
@@ -199,7 +200,7 @@ def _backlog_guard(connection: AsanaConnection, fresh: list[dict[str, Any]]) -> 
         )
         skipped = len(fresh)
         audit.record(
-            "pipeline.backlog_skipped",
+            Action.PIPELINE_BACKLOG_SKIPPED,
             target=f"workspace {connection.workspace_gid}",
             detail=f"{skipped} task(s) already tagged {connection.pilot_tag!r} recorded as skipped",
             actor_label="poller",

@@ -30,6 +30,7 @@ from integrations.asana.errors import (
     AsanaNotFound,
 )
 from integrations.asana.richtext import to_text
+from integrations.audit import Action
 from integrations.models import AuditLog, ProcessedTask
 from integrations.pipeline.execute import last_lines
 from pilotsite.redact import redact
@@ -104,7 +105,7 @@ class Reporter:
         self._step(
             f"tag:{name}" if add else f"untag:{name}",
             lambda: send(self.gid, self.tags[name]),
-            action="asana.add_tag" if add else "asana.remove_tag",
+            action=Action.ASANA_ADD_TAG if add else Action.ASANA_REMOVE_TAG,
             detail=name,
         )
 
@@ -141,13 +142,13 @@ class Reporter:
                 sleep=self._sleep,
             )
 
-        self._step("attachment", attach, action="asana.attach_link", detail=url)
+        self._step("attachment", attach, action=Action.ASANA_ATTACH_LINK, detail=url)
 
     def _complete(self) -> None:
         if "complete" in self.steps:
             return
         if self.is_approval:
-            self._audit("asana.complete_task", AuditLog.Outcome.OK, "left to the approver")
+            self._audit(Action.ASANA_COMPLETE_TASK, AuditLog.Outcome.OK, "left to the approver")
             self._done("complete")
             return
         try:
@@ -157,9 +158,9 @@ class Reporter:
                 raise
             # Non-blocking: the task keeps pilot-done, the person can complete it by hand.
             log.warning("ASANA-%s: could not mark the task completed: %s", self.gid, exc)
-            self._audit("asana.complete_task", AuditLog.Outcome.WARNING, str(exc))
+            self._audit(Action.ASANA_COMPLETE_TASK, AuditLog.Outcome.WARNING, str(exc))
         else:
-            self._audit("asana.complete_task", AuditLog.Outcome.OK, "completed")
+            self._audit(Action.ASANA_COMPLETE_TASK, AuditLog.Outcome.OK, "completed")
         self._done("complete")
 
     def _comment(self, step: str, *, text: str | None = None, html_text: str | None = None) -> None:
@@ -171,7 +172,7 @@ class Reporter:
                 sleep=self._sleep,
             )
 
-        self._step(step, post, action="asana.comment", detail=text or html_text or "")
+        self._step(step, post, action=Action.ASANA_COMMENT, detail=text or html_text or "")
 
     def _landed_comment(self, text: str | None, html_text: str | None) -> dict[str, Any] | None:
         """Our comment with this text posted during this attempt, or None."""
@@ -191,7 +192,7 @@ class Reporter:
                 return story
         return None
 
-    def _step(self, step: str, send: Callable[[], None], *, action: str, detail: str) -> None:
+    def _step(self, step: str, send: Callable[[], None], *, action: Action, detail: str) -> None:
         """Send one mutation unless already recorded; retry what may succeed later."""
         if step in self.steps:
             return
@@ -215,7 +216,7 @@ class Reporter:
         )
         self.pt.report_steps = list(self.steps)
 
-    def _audit(self, action: str, outcome: str, detail: str) -> None:
+    def _audit(self, action: Action, outcome: str, detail: str) -> None:
         audit.record(
             action,
             target=f"task {self.gid}",

@@ -27,6 +27,7 @@ from django.utils import timezone
 from integrations import audit
 from integrations.asana.client import AsanaClient, client_for
 from integrations.asana.errors import AsanaError, AsanaForbidden, AsanaNotFound
+from integrations.audit import Action
 from integrations.models import AsanaConnection, AuditLog, ProcessedTask
 from integrations.pipeline.convert import DETAIL_FIELDS, convert
 from integrations.pipeline.execute import Execution
@@ -416,13 +417,13 @@ def retry_failed(processed: ProcessedTask, actor: AbstractBaseUser | None) -> No
                 client.remove_tag(processed.task_gid, tag_gid)
     except AsanaError as exc:
         record(
-            "asana.remove_tag",
+            Action.ASANA_REMOVE_TAG,
             outcome=AuditLog.Outcome.ERROR,
             detail=f"pilot-failed (retry) — {exc}",
         )
         raise
-    record("asana.remove_tag", detail="pilot-failed (retry)")
-    record("pipeline.retry", detail="retry requested")
+    record(Action.ASANA_REMOVE_TAG, detail="pilot-failed (retry)")
+    record(Action.PIPELINE_RETRY, detail="retry requested")
 
 
 def release_skipped(processed: ProcessedTask, actor: AbstractBaseUser | None) -> bool:
@@ -430,7 +431,7 @@ def release_skipped(processed: ProcessedTask, actor: AbstractBaseUser | None) ->
     deleted = ProcessedTask.objects.filter(pk=processed.pk, state=State.SKIPPED).delete()[0] > 0
     if deleted:
         audit.record(
-            "pipeline.release",
+            Action.PIPELINE_RELEASE,
             target=f"task {processed.task_gid}",
             detail=processed.skip_reason,
             actor=actor,

@@ -28,6 +28,7 @@ from integrations import audit
 from integrations.asana.client import AsanaClient
 from integrations.asana.creates import create_once
 from integrations.asana.errors import AsanaError
+from integrations.audit import Action
 from integrations.models import AsanaConnection, AuditLog
 from integrations.pipeline.convert import STATUS_TAGS
 
@@ -159,7 +160,7 @@ def _oldest(gids: tuple[str, ...]) -> dict[str, str] | None:
 
 def _audit_create(connection: AsanaConnection, target: str, outcome: str, detail: str) -> None:
     audit.record(
-        "asana.create_tag",
+        Action.ASANA_CREATE_TAG,
         target=target,
         outcome=outcome,
         detail=detail,

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from integrations import audit
+from integrations.audit import Action
 from integrations.models import AsanaConnection, Employee, ProcessedTask, WebhookRegistration
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
@@ -131,21 +132,21 @@ def test_the_pipeline_offers_retry_on_failed_rows_and_lists_fit_the_screen(
             finished_at=now if state != "running" else None,
         )
     audit.record(
-        "connection.test",
+        Action.CONNECTION_TEST,
         target=str(connection),
         detail="Connected as Pilot Admin.",
         actor=admin_user,
         connection=connection,
     )
     audit.record(
-        "asana.comment",
+        Action.ASANA_COMMENT,
         target="task 1200000000000100",
         connection=connection,
         detail="<body><strong>Successfully completed</strong>: opened pull request #42 with the "
         "redirect fix, the tests for it and a note in the changelog for the next release.</body>",
     )
     audit.record(
-        "employees.import",
+        Action.EMPLOYEES_IMPORT,
         target="people.csv",
         outcome="warning",
         actor=admin_user,

@@ -5,6 +5,7 @@ import pytest
 from django.urls import reverse
 
 from integrations import audit
+from integrations.audit import Action
 from integrations.connect import connect_workspace
 from integrations.models import AsanaConnection, ProcessedTask, WebhookRegistration
 from integrations.tests.pipeline_fixtures import process, tagged
@@ -108,7 +109,7 @@ def test_without_employees_the_card_says_so_instead_of_all_mapped(connection, ad
 
 def test_audit_rows_read_as_sentences_and_never_as_html(connection, admin_client):
     audit.record(
-        "asana.comment",
+        Action.ASANA_COMMENT,
         target="task 42",
         detail="<body><strong>Successfully completed</strong> <script>x()</script></body>",
         connection=connection,
@@ -166,7 +167,7 @@ def test_a_ledger_row_is_shown_without_save_or_delete_buttons(admin_client, conn
 
 
 def test_the_audit_list_has_plain_column_names_and_the_detail(admin_client, connection):
-    audit.record("connection.test", target=str(connection), detail="Connected as Pilot Admin.")
+    audit.record(Action.CONNECTION_TEST, target=str(connection), detail="Connected as Pilot Admin.")
     page = admin_client.get(reverse("admin:integrations_auditlog_changelist")).content.decode()
     for column in ("When", "Who", "What happened", "Outcome", "Detail"):
         assert f">{column}</a>" in page or f">{column}</span>" in page

@@ -35,6 +35,7 @@ from integrations import audit
 from integrations.asana.client import client_for
 from integrations.asana.creates import create_once
 from integrations.asana.errors import AsanaError, AsanaNotFound
+from integrations.audit import Action
 from integrations.models import (
     AsanaConnection,
     AuditLog,
@@ -132,7 +133,7 @@ def register_webhook(
     registration.target_url = target_url_for(public_url, registration.hook_id)
     registration.save()
     audit.record(
-        "webhook.register",
+        Action.WEBHOOK_REGISTER,
         target=f"resource {resource_gid}",
         detail=f"target {mask_hook_ids(registration.target_url)}",
         actor=actor,
@@ -151,7 +152,7 @@ def register_webhook(
         registration.delete()
         message = _registration_failure(exc, resource_gid)
         audit.record(
-            "webhook.register",
+            Action.WEBHOOK_REGISTER,
             target=f"resource {resource_gid}",
             outcome=AuditLog.Outcome.ERROR,
             detail=mask_hook_ids(f"{message} ({exc.detail or exc})"),
@@ -177,7 +178,7 @@ def register_webhook(
         update_fields=["webhook_gid", "resource_name", "state", "last_error", "updated_at"]
     )
     audit.record(
-        "webhook.registered",
+        Action.WEBHOOK_REGISTERED,
         target=describe(registration),
         outcome=AuditLog.Outcome.OK if registration.secret else AuditLog.Outcome.WARNING,
         detail=registration.last_error,
@@ -221,7 +222,7 @@ def delete_webhook(
             pass  # Asana already deleted it; removing our row is all that is left.
         except AsanaError as exc:
             audit.record(
-                "webhook.delete",
+                Action.WEBHOOK_DELETE,
                 target=target,
                 outcome=AuditLog.Outcome.ERROR,
                 detail=exc.detail or str(exc),
@@ -230,7 +231,7 @@ def delete_webhook(
             )
             raise WebhookError(f"Asana did not delete the webhook: {exc}. {exc.advice}.") from exc
     registration.delete()
-    audit.record("webhook.delete", target=target, actor=actor, connection=connection)
+    audit.record(Action.WEBHOOK_DELETE, target=target, actor=actor, connection=connection)
 
 
 def reregister(
@@ -262,7 +263,7 @@ def check_webhook_health(connection: AsanaConnection) -> dict[str, Any]:
     except AsanaError as exc:
         summary["error"] = str(exc)
         audit.record(
-            "webhook.health",
+            Action.WEBHOOK_HEALTH,
             target=connection.workspace_gid,
             outcome=AuditLog.Outcome.ERROR,
             detail=exc.detail or str(exc),
@@ -287,7 +288,7 @@ def check_webhook_health(connection: AsanaConnection) -> dict[str, Any]:
                 f"{registration.resource_gid}: {registration.state} → {state}"
             )
             audit.record(
-                "webhook.state",
+                Action.WEBHOOK_STATE,
                 target=describe(registration),
                 outcome=AuditLog.Outcome.OK if state == "active" else AuditLog.Outcome.WARNING,
                 detail=f"{registration.state} → {state}. {error}".strip(),
@@ -300,7 +301,7 @@ def check_webhook_health(connection: AsanaConnection) -> dict[str, Any]:
     for state in WebhookRegistration.State.values:
         summary[state] = sum(1 for r in registrations if r.state == state)
     audit.record(
-        "webhook.health",
+        Action.WEBHOOK_HEALTH,
         target=connection.workspace_gid,
         detail=health_text(summary),
         actor_label=ACTOR,
@@ -450,7 +451,7 @@ def handle_delivery(registration_id: int, events: list[dict[str, Any]]) -> dict[
         summary["dispatched" if processed else "not_eligible"].append(gid)
     outcome = AuditLog.Outcome.WARNING if summary["errors"] else AuditLog.Outcome.OK
     audit.record(
-        "webhook.handled",
+        Action.WEBHOOK_HANDLED,
         target=describe(registration),
         outcome=outcome,
         detail=_handled_text(summary),

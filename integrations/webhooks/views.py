@@ -41,6 +41,7 @@ from django.views.decorators.http import require_POST
 from django_q.tasks import async_task
 
 from integrations import audit
+from integrations.audit import Action
 from integrations.models import AuditLog, WebhookDelivery, WebhookRegistration
 from integrations.webhooks.registration import ACTOR, DELIVERY_RETENTION, describe, mask_hook_ids
 from pilotsite.redact import redact, register_secret
@@ -80,7 +81,7 @@ def _answer(status: int, text: str) -> HttpResponse:
     return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
 
 
-def _audit_throttled(key: str, action: str, **fields: Any) -> str | None:
+def _audit_throttled(key: str, action: Action, **fields: Any) -> str | None:
     """Record one audit row per `key` and window and return its detail; count the rest (None)
     into the next row."""
     seconds = settings.WEBHOOK_REFUSAL_AUDIT_SECONDS
@@ -105,7 +106,7 @@ def _refuse(
     text: str,
     registration: WebhookRegistration | None,
     detail: str = "",
-    action: str = "webhook.refused",
+    action: Action = Action.WEBHOOK_REFUSED,
 ) -> HttpResponse:
     target = _target(registration)
     recorded = _audit_throttled(
@@ -164,7 +165,7 @@ def _handshake(
     if not stored:
         return _refuse(request, 409, "handshake already done", registration)
     audit.record(
-        "webhook.handshake",
+        Action.WEBHOOK_HANDSHAKE,
         target=_target(registration),
         detail="secret stored (encrypted)",
         actor_label=ACTOR,
@@ -257,14 +258,16 @@ def _delivery(request: HttpRequest, registration: WebhookRegistration) -> HttpRe
         registrations.update(last_contact_at=now)
         _audit_throttled(
             f"{registration.pk}:heartbeat",
-            "webhook.heartbeat",
+            Action.WEBHOOK_HEARTBEAT,
             target=_target(registration),
             detail="",
             connection=registration.connection,
         )
         return _answer(200, "ok")
     if _all_stale(events):
-        return _refuse(request, 200, "stale delivery ignored", registration, action="webhook.stale")
+        return _refuse(
+            request, 200, "stale delivery ignored", registration, action=Action.WEBHOOK_STALE
+        )
 
     digest = hashlib.sha256(body).hexdigest()
     try:
@@ -284,7 +287,7 @@ def _delivery(request: HttpRequest, registration: WebhookRegistration) -> HttpRe
             )
             registrations.update(last_contact_at=now, last_delivery_at=now)
             audit.record(
-                "webhook.delivery",
+                Action.WEBHOOK_DELIVERY,
                 target=_target(registration),
                 detail=f"{len(events)} event(s) queued; body sha256 {digest[:16]}",
                 actor_label=ACTOR,
@@ -292,7 +295,12 @@ def _delivery(request: HttpRequest, registration: WebhookRegistration) -> HttpRe
             )
     except IntegrityError:
         return _refuse(
-            request, 200, "replay ignored", registration, f"sha256 {digest[:16]}", "webhook.replay"
+            request,
+            200,
+            "replay ignored",
+            registration,
+            f"sha256 {digest[:16]}",
+            Action.WEBHOOK_REPLAY,
         )
     except Exception as exc:
         # Whatever failed (database, broker), a 503 makes Asana retry the delivery later.

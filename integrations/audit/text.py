@@ -5,39 +5,40 @@ import re
 
 from django.utils.html import strip_tags
 
+from integrations.audit.actions import Action, AdminVerb
 from integrations.models import AuditLog
 
 # action → what the actor did, written after the actor's name. Unknown actions fall back to
 # the action code with its dots read as spaces.
 VERBS: dict[str, str] = {
-    "connection.create": "connected",
-    "connection.update": "replaced the token of",
-    "connection.test": "tested the connection to",
-    "connection.settings": "changed the settings of",
-    "mapping.create": "mapped",
-    "mapping.automap": "mapped employees by email in",
-    "employees.import": "imported",
-    "asana.create_tag": "created a tag in Asana for",
-    "asana.add_tag": "added a tag in Asana to",
-    "asana.remove_tag": "removed a tag in Asana from",
-    "asana.comment": "commented in Asana on",
-    "asana.attach_link": "attached a link in Asana to",
-    "asana.complete_task": "marked complete in Asana",
-    "pipeline.retry": "asked to retry",
-    "pipeline.release": "released",
-    "pipeline.backlog_skipped": "skipped the existing tagged tasks of",
-    "webhook.register": "asked Asana for a webhook on",
-    "webhook.registered": "registered",
-    "webhook.delete": "deleted",
-    "webhook.health": "checked the webhooks of",
-    "webhook.state": "saw a webhook change state:",
-    "webhook.handshake": "answered the handshake of",
-    "webhook.delivery": "received a delivery for",
-    "webhook.handled": "handled a delivery for",
-    "webhook.stale": "ignored a stale delivery for",
+    Action.CONNECTION_CREATE: "connected",
+    Action.CONNECTION_UPDATE: "replaced the token of",
+    Action.CONNECTION_TEST: "tested the connection to",
+    Action.CONNECTION_SETTINGS: "changed the settings of",
+    Action.MAPPING_CREATE: "mapped",
+    Action.MAPPING_AUTOMAP: "mapped employees by email in",
+    Action.EMPLOYEES_IMPORT: "imported",
+    Action.ASANA_CREATE_TAG: "created a tag in Asana for",
+    Action.ASANA_ADD_TAG: "added a tag in Asana to",
+    Action.ASANA_REMOVE_TAG: "removed a tag in Asana from",
+    Action.ASANA_COMMENT: "commented in Asana on",
+    Action.ASANA_ATTACH_LINK: "attached a link in Asana to",
+    Action.ASANA_COMPLETE_TASK: "marked complete in Asana",
+    Action.PIPELINE_RETRY: "asked to retry",
+    Action.PIPELINE_RELEASE: "released",
+    Action.PIPELINE_BACKLOG_SKIPPED: "skipped the existing tagged tasks of",
+    Action.WEBHOOK_REGISTER: "asked Asana for a webhook on",
+    Action.WEBHOOK_REGISTERED: "registered",
+    Action.WEBHOOK_DELETE: "deleted",
+    Action.WEBHOOK_HEALTH: "checked the webhooks of",
+    Action.WEBHOOK_STATE: "saw a webhook change state:",
+    Action.WEBHOOK_HANDSHAKE: "answered the handshake of",
+    Action.WEBHOOK_DELIVERY: "received a delivery for",
+    Action.WEBHOOK_HANDLED: "handled a delivery for",
+    Action.WEBHOOK_STALE: "ignored a stale delivery for",
 }
-ADMIN = re.compile(r"^admin\.(?P<model>\w+)\.(?P<verb>add|change|delete)$")
-ADMIN_VERBS = {"add": "added", "change": "changed", "delete": "deleted"}
+ADMIN_VERBS = {AdminVerb.ADD: "added", AdminVerb.CHANGE: "changed", AdminVerb.DELETE: "deleted"}
+ADMIN = re.compile(rf"^admin\.(?P<model>\w+)\.(?P<verb>{'|'.join(AdminVerb.values)})$")
 OUTCOME_NOTE = {AuditLog.Outcome.ERROR: " It failed.", AuditLog.Outcome.WARNING: ""}
 DETAIL_SHOWN = 300
 
