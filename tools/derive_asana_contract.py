@@ -31,6 +31,7 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
     ("get", "/tags"),
     ("post", "/tags"),
     ("get", "/tags/{tag_gid}/tasks"),
+    ("get", "/workspaces/{workspace_gid}/tasks/search"),
     ("get", "/tasks/{task_gid}"),
     ("put", "/tasks/{task_gid}"),
     ("post", "/tasks/{task_gid}/addTag"),

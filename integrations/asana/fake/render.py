@@ -139,9 +139,14 @@ def _pick(value: Any, tree: dict[str, dict]) -> Any:
 
 
 def paginate(
-    items: list[dict[str, Any]], query: Mapping[str, str], path: str, base_url: str
+    items: list[dict[str, Any]],
+    query: Mapping[str, str],
+    path: str,
+    base_url: str,
+    out: Callable[[dict[str, Any]], dict[str, Any]] = lambda item: item,
 ) -> dict[str, Any]:
-    """One page of `items` (already projected) with Asana's next_page, or everything."""
+    """One page of `items` with Asana's next_page, or everything; `out` renders each item
+    of the page (only those)."""
     if "limit" not in query:
         if len(items) > MAX_UNPAGINATED:
             raise ApiError(
@@ -149,10 +154,10 @@ def paginate(
                 "The result is too large. You should use pagination "
                 "(may require specifying a workspace)!",
             )
-        return {"data": items, "next_page": None}
+        return {"data": [out(item) for item in items], "next_page": None}
     limit = int(query["limit"])  # the contract already checked 1..100
     start = _decode_offset(query["offset"], path) if "offset" in query else 0
-    page = items[start : start + limit]
+    page = [out(item) for item in items[start : start + limit]]
     next_page = None
     if start + limit < len(items):
         token = _encode_offset(path, start + limit)

@@ -9,6 +9,7 @@ import json
 import re
 import secrets
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from html import escape
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -84,7 +85,86 @@ def create_tag(call: Call) -> Result:
 
 def list_tag_tasks(call: Call) -> Result:
     tag = call.get("tag", call.params["tag_gid"], "tag")["gid"]
-    return call.page([t for t in call.records("task") if tag in t["tags"]])
+    return call.page(call.fake.tasks_with_tag(tag))
+
+
+# Search parameters the fake implements; any other the spec allows is refused with 400 (so a
+# client never believes a filter applied that the fake ignored).
+_SEARCH_FILTERS = {
+    "tags.any",
+    "tags.not",
+    "tags.all",
+    "completed",
+    "created_at.after",
+    "created_at.before",
+    "sort_by",
+    "sort_ascending",
+    "limit",
+    "opt_fields",
+}
+# The operation's description: "Page sizes are limited to a maximum of 100 items, and can be
+# specified by the `limit` query parameter" (the spec lists no `limit` parameter itself).
+SEARCH_MAX_LIMIT = 100
+
+
+def search_tasks(call: Call) -> Result:
+    """GET /workspaces/{workspace_gid}/tasks/search (asana_oas.yaml, searchTasksForWorkspace).
+
+    As the spec says: premium only ("Making a search request using credentials of a
+    non-premium user will result in a `402 Payment Required` error"); no `next_page` ("the
+    traditional pagination [...] is not available here": page by sorting on created_at and
+    asking for `created_at.after` the last one seen); eventually consistent (the fake's
+    `search_index_delay`); `sort_by` defaults to `modified_at`, `sort_ascending` to false.
+    Results are what the index matched, rendered from the task as it is now.
+    """
+    workspace = call.get("workspace", call.params["workspace_gid"], "workspace")
+    if not workspace.get("_premium", True):
+        raise ApiError(402, "Search is only available to premium users.")
+    unknown = sorted(set(call.query) - _SEARCH_FILTERS)
+    if unknown:
+        raise ApiError(400, f"{unknown[0]}: not supported by the fake Asana's search")
+    raw_limit = call.query.get("limit", str(SEARCH_MAX_LIMIT))
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= SEARCH_MAX_LIMIT:
+        raise ApiError(400, f"limit: Must be between 1 and {SEARCH_MAX_LIMIT}")
+    limit = int(raw_limit)
+
+    def gids(name: str) -> set[str]:
+        return {g for g in call.query.get(name, "").split(",") if g}
+
+    any_tags, not_tags, all_tags = gids("tags.any"), gids("tags.not"), gids("tags.all")
+    completed = call.query.get("completed")
+    after, before = call.query.get("created_at.after"), call.query.get("created_at.before")
+    hits = []
+    for gid, seen in call.fake.search_view().items():
+        if seen["workspace"] != workspace["gid"] or gid not in call.objects:
+            continue
+        if any_tags and not any_tags & seen["tags"]:
+            continue
+        if not_tags & seen["tags"] or not all_tags <= seen["tags"]:
+            continue
+        if completed is not None and seen["completed"] != (completed == "true"):
+            continue
+        if after and not _after(seen["created_at"], after):
+            continue
+        if before and not _after(before, seen["created_at"]):
+            continue
+        hits.append((gid, seen))
+    sort_by = call.query.get("sort_by", "modified_at")
+    if sort_by not in ("created_at", "modified_at"):
+        raise ApiError(
+            400, f"sort_by: the fake Asana sorts by created_at or modified_at, not {sort_by}"
+        )
+    descending = call.query.get("sort_ascending", "false") != "true"
+    hits.sort(key=lambda hit: (_moment(hit[1][sort_by]), int(hit[0])), reverse=descending)
+    return 200, {"data": [call.out(call.objects[gid]) for gid, _ in hits[:limit]]}
+
+
+def _moment(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def _after(value: str, bound: str) -> bool:
+    return _moment(value) > _moment(bound)
 
 
 def get_task(call: Call) -> Result:
@@ -116,6 +196,7 @@ def update_task(call: Call) -> Result:
         task["completed"] = completed
         task["completed_at"] = now if completed else None
     task["modified_at"] = now
+    call.fake._index_for_search(task["gid"])
     return call.one(task)
 
 
@@ -128,9 +209,11 @@ def _tag_change(call: Call, adding: bool) -> Result:
         return 200, {"data": {}}  # already so: Asana answers the same and changes nothing
     if adding:
         task["tags"].append(tag["gid"])
+        call.fake._note_tagged(task["gid"], tag["gid"])
     else:
         task["tags"].remove(tag["gid"])
     task["modified_at"] = now_iso()
+    call.fake._index_for_search(task["gid"])
     subtype = "added_to_tag" if adding else "removed_from_tag"
     text = f"{'added to' if adding else 'removed from'} {tag['name']}"
     _add_story(call, task, "system", subtype, text)
@@ -286,7 +369,7 @@ def get_webhook(call: Call) -> Result:
 
 
 def delete_webhook(call: Call) -> Result:
-    del call.objects[call.get("webhook", call.params["webhook_gid"], "webhook")["gid"]]
+    call.fake._delete(call.get("webhook", call.params["webhook_gid"], "webhook")["gid"])
     return 200, {"data": {}}
 
 
@@ -315,6 +398,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[[Call], Result]]] = [
         ("GET", "/tags", list_tags),
         ("POST", "/tags", create_tag),
         ("GET", "/tags/{tag_gid}/tasks", list_tag_tasks),
+        ("GET", "/workspaces/{workspace_gid}/tasks/search", search_tasks),
         ("GET", "/tasks/{task_gid}", get_task),
         ("PUT", "/tasks/{task_gid}", update_task),
         ("POST", "/tasks/{task_gid}/addTag", lambda call: _tag_change(call, adding=True)),

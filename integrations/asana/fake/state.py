@@ -8,6 +8,7 @@ with "_" are internal and never rendered.
 import re
 import secrets
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from html import escape, unescape
@@ -43,6 +44,18 @@ class FakeAsanaState:
         # Reentrant: request handlers hold it and call the builders below, which take it too.
         self._lock = threading.RLock()
         self._objects: dict[str, dict[str, Any]] = {}
+        # Indexes, so a list over 50,000 tasks costs what Asana's would, not a scan of every
+        # object: records by type, and the tasks ever given each tag through the builders or
+        # the API (re-checked against the task when read, so a tag removed is never listed).
+        self._by_type: dict[str, dict[str, dict[str, Any]]] = {}
+        self._tagged: dict[str, dict[str, None]] = {}
+        # Asana's search index (GET /workspaces/{workspace_gid}/tasks/search): what search
+        # sees of each task, and changes not indexed yet. The spec's "Eventual consistency":
+        # "This process can take between 10 and 60 seconds"; `search_index_delay` (seconds)
+        # is that lag here (0: search sees every change at once).
+        self.search_index_delay = 0.0
+        self._search_index: dict[str, dict[str, Any]] = {}
+        self._search_pending: list[tuple[float, str, dict[str, Any] | None]] = []
         self._tokens: dict[str, str] = {}
         self._next_gid = 1_200_000_000_000_001
         # Set by seed(): the default workspace, its user and that user's token.
@@ -57,8 +70,74 @@ class FakeAsanaState:
             if gid is None:
                 gid = str(self._next_gid)
                 self._next_gid += 1
-            self._objects[gid] = {"gid": gid, "resource_type": resource_type, **fields}
+            record = {"gid": gid, "resource_type": resource_type, **fields}
+            self._objects[gid] = record
+            self._by_type.setdefault(resource_type, {})[gid] = record
             return gid
+
+    def _delete(self, gid: str) -> None:
+        with self._lock:
+            record = self._objects.pop(gid)
+            self._by_type.get(record["resource_type"], {}).pop(gid, None)
+            if record["resource_type"] == "task":
+                self._index_for_search(gid)
+
+    def _note_tagged(self, task_gid: str, tag_gid: str) -> None:
+        with self._lock:
+            self._tagged.setdefault(tag_gid, {})[task_gid] = None
+
+    def tasks_with_tag(self, tag_gid: str) -> list[dict[str, Any]]:
+        """The tasks carrying the tag now, oldest first (by GID, which grows with creation)."""
+        with self._lock:
+            found = [
+                record
+                for gid in self._tagged.get(tag_gid, {})
+                if (record := self._objects.get(gid)) is not None and tag_gid in record["tags"]
+            ]
+        return sorted(found, key=lambda record: int(record["gid"]))
+
+    # ---- the search index -----------------------------------------------------------------
+
+    def _index_for_search(self, task_gid: str) -> None:
+        """Queue what search will see of the task (None: gone) after `search_index_delay`.
+
+        Builders and API writes call this; a test that edits `_objects` directly is not
+        seen by search (as if the change were never indexed)."""
+        with self._lock:
+            record = self._objects.get(task_gid)
+            seen = (
+                None
+                if record is None
+                else {
+                    "workspace": record["workspace"],
+                    "tags": frozenset(record["tags"]),
+                    "completed": record["completed"],
+                    "created_at": record["created_at"],
+                    "modified_at": record["modified_at"],
+                }
+            )
+            due = time.monotonic() + self.search_index_delay
+            self._search_pending.append((due, task_gid, seen))
+
+    def search_view(self) -> dict[str, dict[str, Any]]:
+        """The search index as of now: every queued change whose delay has passed, applied."""
+        with self._lock:
+            now = time.monotonic()
+            waiting = []
+            for due, gid, seen in self._search_pending:
+                if due > now:
+                    waiting.append((due, gid, seen))
+                elif seen is None:
+                    self._search_index.pop(gid, None)
+                else:
+                    self._search_index[gid] = seen
+            self._search_pending = waiting
+            return self._search_index
+
+    def set_premium(self, workspace_gid: str, premium: bool) -> None:
+        """Asana's premium plans (Starter and up) offer search; a free workspace gets 402."""
+        with self._lock:
+            self._objects[workspace_gid]["_premium"] = premium
 
     def seed(self) -> None:
         """One workspace, one user in it and a token for that user."""
@@ -70,7 +149,9 @@ class FakeAsanaState:
         self.add_token(self.token, self.user_gid)
 
     def add_workspace(self, name: str, gid: str | None = None) -> str:
-        return self._new("workspace", gid, name=name, is_organization=True, email_domains=[])
+        return self._new(
+            "workspace", gid, name=name, is_organization=True, email_domains=[], _premium=True
+        )
 
     def add_user(
         self, name: str, email: str, workspaces: Iterable[str] = (), gid: str | None = None
@@ -162,6 +243,9 @@ class FakeAsanaState:
             self._objects[gid]["permalink_url"] = permalink(gid)
             if approval_status is not None:
                 self._objects[gid]["approval_status"] = approval_status
+            for tag_gid in self._objects[gid]["tags"]:
+                self._note_tagged(gid, tag_gid)
+            self._index_for_search(gid)
             return gid
 
     def _tag_gid(self, workspace_gid: str, tag: str) -> str:
@@ -172,8 +256,7 @@ class FakeAsanaState:
         return self.add_tag(workspace_gid, tag)
 
     def delete_task(self, gid: str) -> None:
-        with self._lock:
-            del self._objects[gid]
+        self._delete(gid)
 
     def add_goal(
         self,
@@ -252,10 +335,10 @@ class FakeAsanaState:
     def delete_goal(self, gid: str) -> None:
         """Remove a goal and its links to parent and sub-goals."""
         with self._lock:
-            del self._objects[gid]
+            self._delete(gid)
             for link in self._records("goal_relationship"):
                 if gid in (link["supported_goal"], link["supporting_resource"]):
-                    del self._objects[link["gid"]]
+                    self._delete(link["gid"])
 
     def _metric(self, overrides: Mapping[str, Any]) -> dict[str, Any]:
         metric = {
@@ -280,9 +363,8 @@ class FakeAsanaState:
         with self._lock:
             return [
                 r
-                for r in self._objects.values()
-                if r["resource_type"] == resource_type
-                and all(r.get(k) == v for k, v in where.items())
+                for r in self._by_type.get(resource_type, {}).values()
+                if all(r.get(k) == v for k, v in where.items())
             ]
 
     def _full(self, record: dict[str, Any]) -> dict[str, Any]:
@@ -344,5 +426,4 @@ class FakeAsanaState:
 
     def forget_webhook(self, gid: str) -> None:
         """Asana deleted the webhook on its side (e.g. after failing deliveries for 24 hours)."""
-        with self._lock:
-            del self._objects[gid]
+        self._delete(gid)
