@@ -156,6 +156,7 @@ CONNECT_DEFAULTS: dict[str, Any] = {
     "poll_interval": 30,
     "polling_enabled": True,
     "skip_backlog": False,
+    "watch_method": AsanaConnection.WatchMethod.TAG_LIST,
 }
 
 
@@ -168,6 +169,7 @@ def connect_workspace(
     poll_interval: int | None = None,
     polling_enabled: bool | None = None,
     skip_backlog: bool | None = None,
+    watch_method: str | None = None,
     actor: AbstractBaseUser | None = None,
 ) -> AsanaConnection:
     """Verify `token` against `workspace_gid`, then create or update that connection.
@@ -183,6 +185,11 @@ def connect_workspace(
             )
     if poll_interval is not None and poll_interval < 5:
         raise ConnectError("The poll interval must be at least 5 seconds.")
+    if watch_method is not None and watch_method not in AsanaConnection.WatchMethod.values:
+        raise ConnectError(
+            f"Unknown watch method {watch_method!r}: use one of "
+            f"{', '.join(AsanaConnection.WatchMethod.values)}."
+        )
     given = {
         name: value
         for name, value in {
@@ -190,6 +197,7 @@ def connect_workspace(
             "poll_interval": poll_interval,
             "polling_enabled": polling_enabled,
             "skip_backlog": skip_backlog,
+            "watch_method": watch_method,
         }.items()
         if value is not None
     }
@@ -223,7 +231,8 @@ def connect_workspace(
             target=str(connection),
             detail=(
                 f"token {connection.masked_token}; pilot tag {connection.pilot_tag!r}; "
-                f"polling {polling}; skip backlog {'yes' if connection.skip_backlog else 'no'}"
+                f"polling {polling}; skip backlog {'yes' if connection.skip_backlog else 'no'}; "
+                f"watch by {connection.get_watch_method_display()}"
             ),
             actor=actor,
             connection=connection,
@@ -272,6 +281,7 @@ def update_settings(
     poll_interval: int,
     skip_backlog: bool,
     goals_sync_interval: int | None = None,
+    watch_method: str | None = None,
     actor: AbstractBaseUser | None = None,
 ) -> list[str]:
     """Change the card's settings; returns the names of the fields that changed. A setting
@@ -284,6 +294,8 @@ def update_settings(
     }
     if goals_sync_interval is not None:
         wanted["goals_sync_interval"] = goals_sync_interval
+    if watch_method:
+        wanted["watch_method"] = watch_method
     changed = [name for name, value in wanted.items() if getattr(connection, name) != value]
     if not changed:
         return []

@@ -55,6 +55,14 @@ class ConnectionSettingsForm(forms.Form):
     polling_enabled = forms.BooleanField(label="Polling on", required=False)
     poll_interval = forms.IntegerField(label="Poll interval (seconds)", min_value=5)
     skip_backlog = forms.BooleanField(label="Skip tasks already tagged", required=False)
+    watch_method = forms.ChoiceField(
+        label="Watch by",
+        choices=AsanaConnection.WatchMethod.choices,
+        # Not required: a post without it keeps the stored method.
+        required=False,
+        help_text="search: one request per idle poll (paid plans; falls back to the tag list on "
+        "a free one); webhooks first: slower polling while a webhook is healthy.",
+    )
     goals_sync_interval = forms.IntegerField(
         label="Goal sync interval (seconds)",
         min_value=300,

@@ -19,6 +19,13 @@ gid_validator = RegexValidator(
 
 
 class AsanaConnection(models.Model):
+    class WatchMethod(models.TextChoices):
+        """How polling finds newly tagged tasks (`integrations.pipeline.watch`)."""
+
+        TAG_LIST = "tag_list", "tag list"
+        SEARCH = "search", "search"
+        WEBHOOKS_FIRST = "webhooks_first", "webhooks first"
+
     workspace_gid = models.CharField(max_length=32, unique=True, validators=[gid_validator])
     workspace_name = models.CharField(max_length=255, blank=True)
     access_token = EncryptedTextField(help_text="Personal access token; stored encrypted.")
@@ -27,6 +34,21 @@ class AsanaConnection(models.Model):
     tag_gids = models.JSONField(default=dict, blank=True)
     polling_enabled = models.BooleanField(default=True)
     poll_interval = models.PositiveIntegerField(default=30, validators=[MinValueValidator(5)])
+    watch_method = models.CharField(
+        max_length=16,
+        choices=WatchMethod.choices,
+        default=WatchMethod.TAG_LIST,
+        db_default=WatchMethod.TAG_LIST,
+        help_text="tag list: every task ever tagged, each poll (any plan); search: open tagged "
+        "tasks only, one request when idle (paid plans); webhooks first: poll at the "
+        "reconciling interval while a webhook is healthy.",
+    )
+    # The last full pass over the tag list (search and webhooks first rely on it to catch
+    # what search's eventual consistency or a quiet webhook missed).
+    last_reconcile_at = models.DateTimeField(null=True, blank=True)
+    # When Asana last answered 402 to a search: the plan has no search, so the tag list is
+    # used until the next try (`integrations.pipeline.watch.SEARCH_RETRY`).
+    search_unavailable_at = models.DateTimeField(null=True, blank=True)
     skip_backlog = models.BooleanField(
         default=False,
         help_text="On the first poll, record tasks that already carry the pilot tag as skipped "

@@ -212,6 +212,12 @@ PILOT_CLAIM_LEASE_SECONDS = env.int("PILOT_CLAIM_LEASE_SECONDS", default=1800)
 # A reporting step that still fails after the client's own retries is tried again after
 # this many seconds times the attempt number (3 attempts).
 PILOT_REPORT_RETRY_SECONDS = env.float("PILOT_REPORT_RETRY_SECONDS", default=1.0)
+# Watch methods (integrations/pipeline/watch.py): a full pass over the tag list this often
+# behind search (eventually consistent) and behind a healthy webhook; a webhook Asana has not
+# reached for this long is quiet (Asana sends a heartbeat every 8 hours), and polling returns
+# to its normal interval.
+PILOT_RECONCILE_SECONDS = env.int("PILOT_RECONCILE_SECONDS", default=3600)
+PILOT_WEBHOOK_QUIET_SECONDS = env.int("PILOT_WEBHOOK_QUIET_SECONDS", default=9 * 3600)
 GOALS_SYNC_WORKERS = env.int("GOALS_SYNC_WORKERS", default=8)
 # Refused webhook requests (bad signature, unknown id) are audited at most once per window
 # per registration and kind, so junk traffic cannot grow the append-only audit log.

@@ -378,6 +378,25 @@ class AsanaClient:
     ) -> Iterator[dict[str, Any]]:
         return self.paginate(f"/tags/{tag_gid}/tasks", opt_fields=opt_fields, page_size=page_size)
 
+    # searchTasksForWorkspace's description: "Page sizes are limited to a maximum of 100 items,
+    # and can be specified by the `limit` query parameter".
+    SEARCH_LIMIT = 100
+
+    def search_tasks(
+        self, workspace_gid: str, opt_fields: Iterable[str], **filters: str
+    ) -> list[dict[str, Any]]:
+        """One page (up to SEARCH_LIMIT tasks) of GET /workspaces/{workspace_gid}/tasks/search.
+
+        `filters` are the spec's query parameters by name (`**{"tags.any": "1,2"}`). Search
+        has no page cursor; AsanaPaymentRequired (402) on plans without search."""
+        path = f"/workspaces/{workspace_gid}/tasks/search"
+        params: dict[str, Any] = {**filters, "limit": self.SEARCH_LIMIT}
+        params["opt_fields"] = ",".join(opt_fields)
+        items = _data(self.request("GET", path, params=params), list, "GET", path)
+        if not all(isinstance(item, dict) for item in items):
+            raise _malformed("a list with items that are not objects", "GET", path)
+        return items
+
     def task(self, task_gid: str, opt_fields: Iterable[str]) -> dict[str, Any]:
         return self.get(f"/tasks/{task_gid}", opt_fields=opt_fields)
 

@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from integrations.models import AsanaConnection, ProcessedTask
+from integrations.pipeline import watch
 from integrations.pipeline.executors import executor_configured, executor_description
 from integrations.pipeline.tags import duplicate_tags_text
 from pilotsite.untrusted import web_url
@@ -56,7 +57,7 @@ def last_poll_overdue(
     if not connection.polling_enabled:
         return False
     now = now or timezone.now()
-    kept = connection.poll_interval
+    kept = watch.poll_interval_now(connection, now)
     if not pollers_alive:
         kept = max(kept, CLUSTER_POLL_SECONDS)
     since = connection.last_poll_at or connection.created_at
@@ -65,6 +66,9 @@ def last_poll_overdue(
 
 def card(connection: AsanaConnection, pollers_alive: bool = True) -> dict[str, Any]:
     tasks = ProcessedTask.objects.filter(connection=connection)
+    interval = watch.poll_interval_now(connection)
+    if not pollers_alive:
+        interval = max(interval, CLUSTER_POLL_SECONDS)
     by_state = dict(tasks.values_list("state").annotate(n=Count("id")).values_list("state", "n"))
     changelist = reverse("admin:integrations_processedtask_changelist")
     filtered = f"{changelist}?connection__id__exact={connection.pk}"
@@ -75,9 +79,8 @@ def card(connection: AsanaConnection, pollers_alive: bool = True) -> dict[str, A
         "last_poll_at": connection.last_poll_at,
         "last_poll_result": connection.last_poll_result,
         "last_poll_overdue": last_poll_overdue(connection, pollers_alive),
-        "interval_kept": connection.poll_interval
-        if pollers_alive
-        else max(connection.poll_interval, CLUSTER_POLL_SECONDS),
+        "interval_kept": interval,
+        "watch": watch.describe(connection),
         "duplicate_tags": duplicate_tags_text(connection),
         "counts": [
             {

@@ -2,7 +2,9 @@
 
 Steady-state cost: the tag GIDs are cached on the connection (`integrations.pipeline.tags`) and the
 list call asks for every field the filter needs, so a cycle with nothing new costs one
-request per page of tagged tasks (per tag named like the pilot tag) and nothing per task. Claiming is the pipeline's job, not this module's.
+request per page of tagged tasks (per tag named like the pilot tag) with the tag list, and
+one request with search (`integrations.pipeline.watch` decides which list a poll reads, and
+how often a connection is polled). Claiming is the pipeline's job, not this module's.
 
 `runpollers` and the django-q2 schedule both poll; `poll_if_due` makes each poll take the
 connection's slot first (a conditional UPDATE of `last_poll_at`), so however many
@@ -28,8 +30,11 @@ from integrations.asana.errors import (
 )
 from integrations.audit import Action
 from integrations.models import AsanaConnection, ProcessedTask
+from integrations.pipeline import watch
+from integrations.pipeline.convert import STATUS_TAGS
 from integrations.pipeline.tags import (
     PilotTagMissing,
+    WorkspaceTags,
     carries_unknown_tag,
     forget_tags,
     ineligible_reason,
@@ -38,12 +43,15 @@ from integrations.pipeline.tags import (
 
 log = logging.getLogger(__name__)
 
-# Checked against the contract's opt_fields enum for GET /tags/{tag_gid}/tasks.
+# Checked against the contract's opt_fields enums for GET /tags/{tag_gid}/tasks and GET
+# /workspaces/{workspace_gid}/tasks/search.
 LIST_FIELDS = ("name", "completed", "created_at", "workspace", "tags.name")
 LEDGER_CHUNK = 500
 BACKLOG_REASON = "backlog: already tagged when the connection was enabled"
 # Errors that say the token (not the moment) is wrong: they belong on the health line.
 HEALTH_ERRORS = (AsanaAuthError, AsanaForbidden, AsanaPaymentRequired)
+# Search pages (of 100 open tagged tasks) read in one poll; the rest wait for the next poll.
+SEARCH_PAGES = 10
 
 
 @dataclass
@@ -55,6 +63,8 @@ class PollResult:
     tagged: int = 0
     skipped_backlog: int = 0
     requests: int = 0
+    # Which list the poll read: "search" or "tag_list" (a full pass).
+    method: str = ""
 
 
 def poll_connection(
@@ -89,9 +99,9 @@ def poll_connection(
 
 def take_poll_slot(connection: AsanaConnection, now: datetime | None = None) -> bool:
     """Claim this interval's poll for the caller; False when the connection was polled less
-    than `poll_interval` seconds ago (by any process) or polling is off."""
+    than its interval ago (by any process; `watch.poll_interval_now`) or polling is off."""
     now = now or timezone.now()
-    due_since = now - timedelta(seconds=connection.poll_interval)
+    due_since = now - timedelta(seconds=watch.poll_interval_now(connection, now))
     # The row was just read: spare the database a write when it is plainly not due.
     if connection.last_poll_at is not None and connection.last_poll_at > due_since:
         return False
@@ -115,13 +125,25 @@ def poll_if_due(
 
 
 def _poll(connection: AsanaConnection, client: AsanaClient) -> PollResult:
+    started = timezone.now()
     tags = resolve_tags(connection, client)
+    method = watch.pass_for(connection, started)
     listed: dict[str, dict[str, Any]] = {}
     try:
-        # Every tag named like the pilot tag is watched; a task carrying two is listed once.
-        for pilot_gid in tags.pilot_gids:
-            for task in client.tag_tasks(pilot_gid, LIST_FIELDS):
-                listed.setdefault(str(task["gid"]), task)
+        if method == "search":
+            try:
+                listed = _search(connection, client, tags)
+            except AsanaPaymentRequired:
+                # The plan has no search: list the tag now, and until search is tried again.
+                log.info("connection %s: search needs a paid plan", connection.workspace_gid)
+                watch.note_search_unavailable(connection)
+                method = "tag_list"
+        if method == "tag_list":
+            # Every tag named like the pilot tag is watched; a task carrying two is listed once.
+            for pilot_gid in tags.pilot_gids:
+                for task in client.tag_tasks(pilot_gid, LIST_FIELDS):
+                    listed.setdefault(str(task["gid"]), task)
+            watch.note_full_pass(connection, started)
     except AsanaNotFound:
         # A cached tag was deleted (or renamed away): look the tags up again next time.
         forget_tags(connection)
@@ -136,7 +158,8 @@ def _poll(connection: AsanaConnection, client: AsanaClient) -> PollResult:
     if skipped:
         fresh = []
     names = {str(t["gid"]): str(t.get("name") or "") for t in fresh}
-    message = f"ok: {tagged} tagged, {len(fresh)} new"
+    what = "open tagged (search)" if method == "search" else "tagged"
+    message = f"ok: {tagged} {what}, {len(fresh)} new"
     if skipped:
         message += f", {skipped} backlog task(s) skipped"
     return PollResult(
@@ -146,7 +169,37 @@ def _poll(connection: AsanaConnection, client: AsanaClient) -> PollResult:
         names=names,
         tagged=tagged,
         skipped_backlog=skipped,
+        method=method,
     )
+
+
+def _search(
+    connection: AsanaConnection, client: AsanaClient, tags: WorkspaceTags
+) -> dict[str, dict[str, Any]]:
+    """Open tasks carrying a pilot tag and no status tag, oldest first, by search.
+
+    Search has no page cursor (spec, searchTasksForWorkspace, "Pagination"): results are
+    sorted by creation and the next page asks for tasks created after the last one seen. A
+    task created in the same millisecond as a page's last one can be skipped here; the
+    reconciling tag-list pass finds it. Raises AsanaPaymentRequired on plans without search.
+    """
+    status_gids = [gid for name in STATUS_TAGS for gid in tags.by_name.get(name, ())]
+    params: dict[str, Any] = {
+        "tags.any": ",".join(tags.pilot_gids),
+        "tags.not": ",".join(status_gids),
+        "completed": "false",
+        "sort_by": "created_at",
+        "sort_ascending": "true",
+    }
+    found: dict[str, dict[str, Any]] = {}
+    for _ in range(SEARCH_PAGES):
+        page = client.search_tasks(connection.workspace_gid, LIST_FIELDS, **params)
+        for task in page:
+            found.setdefault(str(task["gid"]), task)
+        if len(page) < client.SEARCH_LIMIT or not page[-1].get("created_at"):
+            break
+        params["created_at.after"] = page[-1]["created_at"]
+    return found
 
 
 def _not_dispatched(

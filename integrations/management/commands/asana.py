@@ -15,6 +15,7 @@ from integrations.asana.tokens import InvalidToken, clean_token
 from integrations.connect import ConnectError, connect_workspace
 from integrations.management.cli import Subcommand, SubcommandsCommand
 from integrations.models import AsanaConnection, ProcessedTask
+from integrations.pipeline import watch
 from integrations.pipeline.executors import executor_description
 from integrations.pipeline.tags import duplicate_tags_text
 from integrations.webhooks.cli import WEBHOOK
@@ -83,6 +84,19 @@ def _connect_arguments(parser: CommandParser) -> None:
         default=None,
         help="record tasks that already carry the pilot tag as skipped instead of running them",
     )
+    _watch_argument(parser)
+
+
+def _watch_argument(parser: CommandParser) -> None:
+    parser.add_argument(
+        "--watch",
+        dest="watch_method",
+        choices=AsanaConnection.WatchMethod.values,
+        default=None,
+        help="how polling finds tagged tasks: tag_list (any plan), search (one request per idle "
+        "poll on paid plans), webhooks_first (slower polling while a webhook is healthy); "
+        "default for a new connection: tag_list; otherwise unchanged unless given",
+    )
 
 
 def connect(command: BaseCommand, options: dict[str, Any]) -> None:
@@ -94,13 +108,15 @@ def connect(command: BaseCommand, options: dict[str, Any]) -> None:
             poll_interval=options["poll_interval"],
             polling_enabled=options["polling_enabled"],
             skip_backlog=options["skip_backlog"],
+            watch_method=options["watch_method"],
         )
     except ConnectError as exc:
         raise CommandError(str(exc)) from None
     polling = f"every {connection.poll_interval} s" if connection.polling_enabled else "off"
     command.stdout.write(
         f"Connected {connection}: token {connection.masked_token}, pilot tag "
-        f"'{connection.pilot_tag}', polling {polling}."
+        f"'{connection.pilot_tag}', polling {polling}, watching by "
+        f"{connection.get_watch_method_display()}."
     )
 
 
@@ -137,6 +153,7 @@ def status(command: BaseCommand, options: dict[str, Any]) -> None:
             f"{connection}\n"
             f"  health: {_health(connection)}\n"
             f"  polling: {polling}; pilot tag '{connection.pilot_tag}'\n"
+            f"  watch: {watch.describe(connection)}\n"
             f"  last poll: {last_poll}\n"
             f"  executor: {connection.executor} — {executor_description(connection)}\n"
             f"  processed tasks: {tasks}"
