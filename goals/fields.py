@@ -25,6 +25,12 @@ GOAL_OPT_FIELDS = (
     "metric.target_number_value",
     "metric.unit",
     "metric.currency_code",
+    # asana_oas.yaml, GET /goals opt_fields enum: the goal's time period comes with it
+    # (TimePeriodCompact: display_name such as "Q4 FY26", start_on, end_on), so a goal without
+    # a due date still has a deadline without one more request.
+    "time_period",
+    "time_period.display_name",
+    "time_period.end_on",
 )
 # `GET /goal_relationships` names the sub-goal; its status and dates come from the goal list.
 RELATIONSHIP_OPT_FIELDS = ("resource_subtype", "supporting_resource", "supporting_resource.name")
@@ -94,12 +100,23 @@ def metric_fields(metric: dict[str, Any] | None) -> dict[str, Any]:
     }
 
 
+def time_period_fields(period: Any) -> dict[str, Any]:
+    """The goal's Asana time period (`time_period`, nullable): its name and last day."""
+    if not isinstance(period, dict):
+        return {"time_period_name": "", "time_period_end_on": None}
+    return {
+        "time_period_name": str(period.get("display_name") or "")[:100],
+        "time_period_end_on": parse_date(period.get("end_on")),
+    }
+
+
 def _shared_fields(raw: dict[str, Any]) -> dict[str, Any]:
     """The columns a goal and a key result (itself an Asana goal) have in common."""
     return {
         "name": str(raw.get("name") or "(untitled goal)")[:500],
         "status": status_value(raw.get("status")),
         "due_on": parse_date(raw.get("due_on")),
+        **time_period_fields(raw.get("time_period")),
     }
 
 
@@ -115,7 +132,13 @@ def goal_fields(raw: dict[str, Any]) -> dict[str, Any]:
 
 def key_result_fields(raw: dict[str, Any]) -> dict[str, Any]:
     """Our columns for a sub-goal kept as a key result."""
-    return {**_shared_fields(raw), "progress": metric_fields(raw.get("metric"))["progress"]}
+    metric = metric_fields(raw.get("metric"))
+    return {
+        **_shared_fields(raw),
+        "progress": metric["progress"],
+        "metric_current": metric["metric_current"],
+        "metric_target": metric["metric_target"],
+    }
 
 
 def owner_gid(raw: dict[str, Any]) -> str | None:

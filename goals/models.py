@@ -61,6 +61,11 @@ class _Progress:
         """Asana closed the goal (achieved, partial, missed or dropped)."""
         return self.status in CLOSED_STATUSES
 
+    @property
+    def deadline(self) -> datetime.date | None:
+        """The goal's due date, else the last day of its Asana time period, else None."""
+        return self.due_on or self.time_period_end_on
+
 
 class Goal(_Progress, models.Model):
     employee = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="goals")
@@ -72,6 +77,12 @@ class Goal(_Progress, models.Model):
     description = models.TextField(blank=True, max_length=DESCRIPTION_MAX)
     due_on = models.DateField(null=True, blank=True)
     start_on = models.DateField(null=True, blank=True)
+    time_period_name = models.CharField(
+        max_length=100, blank=True, help_text="Asana time period's name, e.g. Q4 FY26."
+    )
+    time_period_end_on = models.DateField(
+        null=True, blank=True, help_text="Last day of the Asana time period."
+    )
     status = models.CharField(
         max_length=16,
         choices=GoalStatus.choices,
@@ -137,7 +148,15 @@ class KeyResult(_Progress, models.Model):
         help_text="Asana's status value as sent (empty: no status).",
     )
     due_on = models.DateField(null=True, blank=True)
+    time_period_name = models.CharField(
+        max_length=100, blank=True, help_text="Asana time period's name, e.g. Q4 FY26."
+    )
+    time_period_end_on = models.DateField(
+        null=True, blank=True, help_text="Last day of the Asana time period."
+    )
     progress = models.FloatField(null=True, blank=True)
+    metric_current = models.FloatField(null=True, blank=True)
+    metric_target = models.FloatField(null=True, blank=True)
 
     class Meta:
         ordering = ["goal", "position", "asana_gid"]
@@ -230,3 +249,46 @@ class GoalSync(models.Model):
     @property
     def skipped(self) -> int:
         return self.skipped_unowned + self.skipped_unmapped
+
+
+class ProgressSnapshot(models.Model):
+    """What a sync saw of one goal or one key result, written only when it changed.
+
+    A row is added when the progress value (the metric's current value or the computed
+    progress), the status, the target or the deadline differs from the item's latest row, or
+    when the item has none; an unchanged item adds nothing. Between two rows the values held
+    as recorded; until when they were last seen is the employee's `EmployeeGoalState
+    .last_synced_at`. Rows older than `GOALS_HISTORY_RETENTION_DAYS` are pruned, except each
+    item's latest, which stays the baseline for the next comparison.
+    """
+
+    goal = models.ForeignKey(
+        Goal, null=True, blank=True, on_delete=models.CASCADE, related_name="snapshots"
+    )
+    key_result = models.ForeignKey(
+        KeyResult, null=True, blank=True, on_delete=models.CASCADE, related_name="snapshots"
+    )
+    taken_at = models.DateTimeField()
+    progress = models.FloatField(null=True, blank=True, help_text="0–1, as on the goal.")
+    current = models.FloatField(null=True, blank=True)
+    target = models.FloatField(null=True, blank=True)
+    status = models.CharField(max_length=16, blank=True)
+    deadline = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["taken_at", "id"]
+        indexes = [
+            models.Index(fields=["goal", "taken_at"], name="snapshot_goal_time"),
+            models.Index(fields=["key_result", "taken_at"], name="snapshot_kr_time"),
+            models.Index(fields=["taken_at"], name="snapshot_time"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(goal__isnull=False, key_result__isnull=True)
+                | Q(goal__isnull=True, key_result__isnull=False),
+                name="snapshot_of_goal_or_key_result",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"snapshot {self.taken_at:%Y-%m-%d %H:%M}"

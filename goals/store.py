@@ -12,7 +12,8 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from goals.fields import goal_fields, key_result_fields
+from goals import history
+from goals.fields import goal_fields, key_result_fields, owner_gid
 from goals.models import EmployeeGoalState, Goal, KeyResult
 from integrations.models import AsanaConnection, AsanaMapping
 
@@ -76,6 +77,27 @@ def _upsert(
     return len(removed)
 
 
+def nested_subgoals(employee: EmployeePlan) -> set[str]:
+    """GIDs of the employee's goals that are also a sub-goal, owned by the same person, of
+    another of their kept goals: those are shown once, as a key result under that parent.
+
+    Taken in Asana's order, so a goal that is already shown under a parent never hides its
+    own parent (Asana forbids cycles; this keeps even a malformed answer from hiding both).
+    """
+    own = employee.mapping.asana_user_gid
+    gids = {str(raw["gid"]) for raw in employee.goals}
+    nested: set[str] = set()
+    for raw in employee.goals:
+        parent = str(raw["gid"])
+        if parent in nested:
+            continue
+        for sub in employee.key_results.get(parent, []):
+            gid = str(sub["gid"])
+            if gid != parent and gid in gids and owner_gid(sub) == own:
+                nested.add(gid)
+    return nested
+
+
 def _write_employee(
     connection: AsanaConnection, employee: EmployeePlan, now: datetime.datetime
 ) -> EmployeeResult:
@@ -85,7 +107,12 @@ def _write_employee(
         existing = {
             g.asana_gid: g for g in Goal.objects.filter(connection=connection, employee=emp)
         }
-        wanted = [(str(raw["gid"]), goal_fields(raw)) for raw in employee.goals]
+        nested = nested_subgoals(employee)
+        wanted = [
+            (str(raw["gid"]), goal_fields(raw))
+            for raw in employee.goals
+            if str(raw["gid"]) not in nested
+        ]
         result.removed = _upsert(Goal, existing, wanted, connection=connection, employee=emp)
         goals = {g.asana_gid: g for g in Goal.objects.filter(connection=connection, employee=emp)}
         key_results: dict[int, dict[str, KeyResult]] = {}
@@ -96,8 +123,11 @@ def _write_employee(
             wanted_krs = [(str(raw["gid"]), key_result_fields(raw)) for raw in subgoals]
             _upsert(KeyResult, key_results.get(goal.pk, {}), wanted_krs, goal=goal)
             result.key_results += len(wanted_krs)
+        history.record_snapshots(
+            goals.values(), KeyResult.objects.filter(goal__in=goals.values()), now
+        )
         result.kept = len(goals)
-        result.truncated = employee.owned > len(goals)
+        result.truncated = employee.owned > len(employee.goals)
         EmployeeGoalState.objects.update_or_create(
             connection=connection,
             employee=emp,
@@ -124,4 +154,5 @@ def write_plan(connection: AsanaConnection, plan: Plan, *, prune: bool) -> list[
             EmployeeGoalState.objects.filter(connection=connection).exclude(
                 employee_id__in=plan.mapped_employee_ids
             ).delete()
+    history.prune(now)
     return results

@@ -219,6 +219,10 @@ PILOT_REPORT_RETRY_SECONDS = env.float("PILOT_REPORT_RETRY_SECONDS", default=1.0
 PILOT_RECONCILE_SECONDS = env.int("PILOT_RECONCILE_SECONDS", default=3600)
 PILOT_WEBHOOK_QUIET_SECONDS = env.int("PILOT_WEBHOOK_QUIET_SECONDS", default=9 * 3600)
 GOALS_SYNC_WORKERS = env.int("GOALS_SYNC_WORKERS", default=8)
+# Progress snapshots older than this are pruned after each sync (each goal's latest stays).
+GOALS_HISTORY_RETENTION_DAYS = env.int("GOALS_HISTORY_RETENTION_DAYS", default=730)
+# An open goal whose progress has not moved for this many days is flagged "stalled".
+GOALS_STALLED_DAYS = env.int("GOALS_STALLED_DAYS", default=14)
 # Refused webhook requests (bad signature, unknown id) are audited at most once per window
 # per registration and kind, so junk traffic cannot grow the append-only audit log.
 WEBHOOK_REFUSAL_AUDIT_SECONDS = env.int("WEBHOOK_REFUSAL_AUDIT_SECONDS", default=60)
