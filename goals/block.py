@@ -1,7 +1,22 @@
-"""The [GOALS] block of an employee's performance-review prompt."""
+"""The [GOALS] block of an employee's performance-review prompt.
 
-from django.db.models import F, Prefetch
+One line per goal, in deadline order (undated last), then name; its key results beneath in
+Asana's order. Each part is present only when known, always in this order, joined by " — ":
 
+    - NAME — status: STATUS — due YYYY-MM-DD (PERIOD) | no due date — progress N%
+      — pace +N%/week (needed +N%/week) | forecast: not enough history yet
+      — projected N% by the deadline (likely | at risk | unlikely) — flags: FLAG, FLAG
+      - Key result: NAME — status: STATUS — progress N%
+
+Percentages are of the way from the metric's start to its target (goals.forecast); the
+pace, the projection and the flags follow goals.forecast's documented rules. The same text
+is shown on the goals tab (copyable) and printed by `manage.py goalsblock EMAIL`.
+"""
+
+import datetime
+
+from goals import insight
+from goals.insight import deadline_text, percent
 from goals.models import Goal, KeyResult
 from integrations.models import Employee
 
@@ -20,24 +35,36 @@ def status_text(item: Goal | KeyResult) -> str:
     return f"{label} (closed)" if item.is_closed else label
 
 
-def _due(goal: Goal | KeyResult) -> str:
-    return f"due {goal.due_on:%Y-%m-%d}" if goal.due_on else "no due date"
+def goal_line(row: insight.GoalInsight) -> str:
+    goal = row.goal
+    parts = [goal.name, f"status: {status_text(goal)}", deadline_text(goal)]
+    if goal.progress is not None:
+        parts.append(f"progress {percent(goal.progress)}")
+    parts.extend(p for p in (row.pace_text, row.projection_text) if p)
+    if row.flags:
+        parts.append("flags: " + ", ".join(row.flags))
+    return "- " + " — ".join(parts)
 
 
-def goals_block(employee: Employee) -> str:
-    """Goals ordered by due date (undated last), then name; key results in Asana's order."""
-    goals = (
-        Goal.objects.filter(employee=employee)
-        .order_by(F("due_on").asc(nulls_last=True), "name", "asana_gid", "connection_id")
-        .prefetch_related(
-            Prefetch("key_results", queryset=KeyResult.objects.order_by("position", "asana_gid"))
-        )
-    )
+def kr_line(kr: KeyResult) -> str:
+    parts = [f"Key result: {kr.name}", f"status: {status_text(kr)}"]
+    if kr.progress is not None:
+        parts.append(f"progress {percent(kr.progress)}")
+    return "  - " + " — ".join(parts)
+
+
+def render(rows: list[insight.GoalInsight], mapped: bool) -> str:
+    """The block for already loaded insights (the tab renders it without another query)."""
     lines = [HEADER]
-    for goal in goals:
-        lines.append(f"- {goal.name} — status: {status_text(goal)} — {_due(goal)}")
-        for kr in goal.key_results.all():
-            lines.append(f"  - Key result: {kr.name} — status: {status_text(kr)}")
+    for row in rows:
+        lines.append(goal_line(row))
+        lines.extend(kr_line(kr) for kr in row.key_results)
     if len(lines) == 1:
-        lines.append(NO_GOALS if employee.mappings.exists() else NOT_MAPPED)
+        lines.append(NO_GOALS if mapped else NOT_MAPPED)
     return "\n".join(lines)
+
+
+def goals_block(employee: Employee, *, now: datetime.datetime | None = None) -> str:
+    """The employee's block, as of `now` (default: the current time)."""
+    ((loaded, rows),) = insight.load(Employee.objects.filter(pk=employee.pk), now=now)
+    return render(rows, loaded.mappings.exists())

@@ -1,22 +1,35 @@
-"""The goals tab (`/admin/?tab=goals`): managers see their reports' goals; "Sync now".
+"""The goals tab (`/admin/?tab=goals`): the managers' view of their reports' goals.
+
+A summary of the viewer's scope (counts by Asana status and by flag, each a filter), then the
+employees grouped by manager, each goal with a progress bar, a chart, its forecast and flags,
+key results beneath, and each employee's [GOALS] block one click away; filters by status, flag
+and employee, sorting by risk, a CSV export of the page shown; "Sync now".
 
 Scope is enforced in the queries (goals.scope): a user who is not a superuser only ever loads
-employees whose `manager` is that user, whatever the URL says.
+employees they may see (their reports and their reports' reports), whatever the URL says.
+The page loads in a fixed number of queries whatever the number of goals (goals.insight).
 """
+
+import csv
+from dataclasses import dataclass
+from itertools import groupby
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef, Prefetch, Q
+from django.db.models import Exists, OuterRef, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 
+from goals import block, insight
+from goals import forecast as fc
 from goals.jobs import request_sync
-from goals.models import CLOSED_STATUSES, EmployeeGoalState, Goal, GoalStatus, GoalSync, KeyResult
+from goals.models import CLOSED_STATUSES, GoalStatus, GoalSync
 from goals.scope import scoped_employees, scoped_syncs
 from integrations.audit import Action, record
-from integrations.models import AsanaConnection, AsanaMapping
+from integrations.models import AsanaConnection, AsanaMapping, Employee
 from pilotsite.admin import tab_post
 from pilotsite.liveness import cluster_absent_note, liveness
 
@@ -27,42 +40,217 @@ STATUS_GROUPS = (
     ("Open", [(s.value or "none", s.label) for s in GoalStatus if s not in CLOSED_STATUSES]),
     ("Closed", [(s.value, s.label) for s in GoalStatus if s in CLOSED_STATUSES]),
 )
+# The flag filter's values (URL slug -> goals.forecast flag).
+FLAG_FILTER = {"overdue": fc.OVERDUE, "miss": fc.PROJECTED_TO_MISS, "stalled": fc.STALLED}
+SORTS = {"": "deadline", "risk": "risk"}
 RECENT_SYNCS = 10
+
+
+@dataclass
+class EmployeeRow:
+    """One employee on the tab: their goals as filtered and sorted, and their [GOALS] block."""
+
+    employee: Employee
+    goals: list[insight.GoalInsight]
+    block: str
+
+    @property
+    def manager_name(self) -> str:
+        manager = self.employee.manager
+        if manager is None:
+            return ""
+        return manager.get_full_name() or manager.get_username()
+
+
+@dataclass
+class Filters:
+    """What the tab's query string asks for, validated: unknown values mean "all"."""
+
+    status: str = ""
+    flag: str = ""
+    search: str = ""
+    sort: str = ""
+
+    @classmethod
+    def from_request(cls, request: HttpRequest) -> "Filters":
+        get = request.GET
+        return cls(
+            status=get.get("status", "") if get.get("status", "") in STATUS_FILTER else "",
+            flag=get.get("flag", "") if get.get("flag", "") in FLAG_FILTER else "",
+            search=get.get("q", "").strip(),
+            sort=get.get("sort", "") if get.get("sort", "") in SORTS else "",
+        )
+
+    @property
+    def filters_goals(self) -> bool:
+        return bool(self.status or self.flag)
+
+    def keeps(self, row: insight.GoalInsight) -> bool:
+        if self.status and row.goal.status != STATUS_FILTER[self.status]:
+            return False
+        return not self.flag or FLAG_FILTER[self.flag] in row.flags
+
+    def query(self, **override: str) -> str:
+        """The tab's query string with these filters (and overrides), for links."""
+        values = {"tab": "goals", "q": self.search, "status": self.status, "flag": self.flag}
+        values |= {"sort": self.sort, **override}
+        return urlencode({k: v for k, v in values.items() if v})
+
+
+def summary(rows: list[insight.GoalInsight], filters: Filters) -> dict:
+    """Counts over every goal in the viewer's scope: by Asana status, and by flag; each with
+    the link that filters the tab to it."""
+    statuses = [
+        {
+            "label": s.label,
+            "value": s.value or "none",
+            "count": sum(1 for r in rows if r.goal.status == s.value),
+            "url": "?" + filters.query(status=s.value or "none", flag="", page=""),
+        }
+        for s in GoalStatus
+    ]
+    flags = [
+        {
+            "label": flag,
+            "value": slug,
+            "count": sum(1 for r in rows if flag in r.flags),
+            "url": "?" + filters.query(flag=slug, status="", page=""),
+        }
+        for slug, flag in FLAG_FILTER.items()
+    ]
+    return {"total": len(rows), "statuses": statuses, "flags": flags}
+
+
+def employee_rows(user, filters: Filters) -> tuple[list[EmployeeRow], list[insight.GoalInsight]]:
+    """Every employee `user` may see (scope enforced in the query), with their goals filtered
+    and sorted as asked; and all their goals unfiltered, for the summary. Grouped by manager:
+    the user's own reports first, then the others' by manager name."""
+    employees = scoped_employees(user).select_related("manager")
+    if filters.search:
+        employees = employees.filter(
+            Q(name__icontains=filters.search) | Q(email__icontains=filters.search)
+        )
+    # Annotated, not looked up per row: the tab's query count stays flat.
+    employees = employees.annotate(
+        is_mapped=Exists(AsanaMapping.objects.filter(employee=OuterRef("pk")))
+    ).order_by("name", "email")
+    rows, everything = [], []
+    for employee, goals in insight.load(employees):
+        everything.extend(goals)
+        kept = [g for g in goals if filters.keeps(g)]
+        if filters.filters_goals and not kept:
+            continue
+        if filters.sort == "risk":
+            kept.sort(key=lambda g: g.risk)
+        rows.append(EmployeeRow(employee, kept, block.render(goals, employee.is_mapped)))
+
+    def group(row: EmployeeRow) -> tuple:
+        own = row.employee.manager_id == user.pk
+        first = (min(g.risk for g in row.goals),) if filters.sort == "risk" and row.goals else ()
+        return (not own, row.manager_name.lower(), *first, row.employee.name, row.employee.email)
+
+    rows.sort(key=group)
+    return rows, everything
 
 
 def context(request: HttpRequest) -> dict:
     user = request.user
     if not user.has_perm("goals.view_goal"):
         return {}  # the admin site shows the refusal; nothing is loaded for it
-    status = request.GET.get("status", "")
-    status = status if status in STATUS_FILTER else ""
-    search = request.GET.get("q", "").strip()
-
-    employees = scoped_employees(user)
-    if search:
-        employees = employees.filter(Q(name__icontains=search) | Q(email__icontains=search))
-    goals = Goal.objects.order_by("connection_id", "position")
-    if status:
-        employees = employees.filter(goals__status=STATUS_FILTER[status]).distinct()
-        goals = goals.filter(status=STATUS_FILTER[status])
-    # Annotated, not looked up per row: the tab's query count stays flat.
-    employees = employees.annotate(
-        is_mapped=Exists(AsanaMapping.objects.filter(employee=OuterRef("pk")))
-    )
-    employees = employees.order_by("name", "email").prefetch_related(
-        Prefetch("goals", queryset=goals),
-        Prefetch("goals__key_results", queryset=KeyResult.objects.order_by("position")),
-        Prefetch("goal_states", queryset=EmployeeGoalState.objects.select_related("connection")),
-    )
-    page = Paginator(employees, EMPLOYEES_PER_PAGE).get_page(request.GET.get("page"))
-
+    filters = Filters.from_request(request)
+    rows, everything = employee_rows(user, filters)
+    page = Paginator(rows, EMPLOYEES_PER_PAGE).get_page(request.GET.get("page"))
+    groups = [
+        (manager, list(members))
+        for manager, members in groupby(page.object_list, key=lambda r: r.manager_name)
+    ]
     return {
         "goals_page": page,
-        "goals_status": status,
-        "goals_search": search,
+        "goals_groups": groups,
+        "goals_summary": summary(everything, filters),
+        "goals_filters": filters,
+        "goals_status": filters.status,
+        "goals_search": filters.search,
+        "goals_flag": filters.flag,
+        "goals_sort": filters.sort,
         "goals_status_groups": STATUS_GROUPS,
+        "goals_flag_choices": [(slug, flag) for slug, flag in FLAG_FILTER.items()],
+        "goals_page_query": filters.query(),
+        "goals_export_query": filters.query(page=str(page.number)),
         **syncs_context(user),
     }
+
+
+CSV_HEADER = [
+    "manager",
+    "employee",
+    "email",
+    "kind",
+    "name",
+    "status",
+    "deadline",
+    "time period",
+    "progress %",
+    "pace %/week",
+    "needed pace %/week",
+    "projected % at deadline",
+    "projection",
+    "flags",
+]
+
+
+def _cell(value: object) -> object:
+    """Text from Asana or the employee list, safe to open in a spreadsheet: a cell starting
+    with = + - @ (a formula there) is kept as text with a leading apostrophe."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+def _pct(fraction: float | None) -> object:
+    return "" if fraction is None else round(fraction * 100)
+
+
+def export_csv(request: HttpRequest) -> HttpResponse:
+    """The goals and key results on the tab's page for the same query string, as CSV."""
+    user = request.user
+    if not (user.is_active and user.is_staff and user.has_perm("goals.view_goal")):
+        raise PermissionDenied
+    filters = Filters.from_request(request)
+    rows, _ = employee_rows(user, filters)
+    page = Paginator(rows, EMPLOYEES_PER_PAGE).get_page(request.GET.get("page"))
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="goals.csv"'
+    writer = csv.writer(response)
+    writer.writerow(CSV_HEADER)
+    for row in page.object_list:
+        person = [row.manager_name, row.employee.name, row.employee.email]
+        for item in row.goals:
+            goal, result = item.goal, item.forecast
+            writer.writerow(
+                [_cell(v) for v in person]
+                + [
+                    "goal",
+                    _cell(goal.name),
+                    goal.get_status_display() or goal.status,
+                    goal.deadline.isoformat() if goal.deadline else "",
+                    _cell(goal.time_period_name),
+                    _pct(goal.progress),
+                    _pct(result.pace),
+                    _pct(result.needed_pace),
+                    _pct(result.projection),
+                    result.label or result.note,
+                    ", ".join(item.flags),
+                ]
+            )
+            for kr in item.key_results:
+                writer.writerow(
+                    [_cell(v) for v in person]
+                    + ["key result", _cell(kr.name), kr.get_status_display() or kr.status]
+                    + [kr.deadline.isoformat() if kr.deadline else "", _cell(kr.time_period_name)]
+                    + [_pct(kr.progress), "", "", "", "", ""]
+                )
+    return response
 
 
 def syncs_context(user) -> dict:
@@ -127,4 +315,5 @@ def syncs_fragment(request: HttpRequest) -> HttpResponse:
 urlpatterns = [
     path("sync/<int:connection_id>/", sync_now, name="sync"),
     path("syncs/", syncs_fragment, name="syncs"),
+    path("export.csv", export_csv, name="export"),
 ]

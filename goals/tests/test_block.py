@@ -9,6 +9,8 @@ from goals.block import NO_GOALS, NOT_MAPPED, goals_block
 from goals.models import Goal, GoalStatus, KeyResult
 from integrations.models import AsanaConnection, AsanaMapping, Employee
 
+JAN_2026 = datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC)
+
 
 @pytest.fixture
 def ada(db) -> Employee:
@@ -45,7 +47,7 @@ def test_goals_come_in_due_date_order_with_key_results_beneath(ada):
         goal=later, asana_gid="11", name="First KR", position=0, status=GoalStatus.OFF_TRACK
     )
 
-    assert goals_block(ada) == "\n".join(
+    assert goals_block(ada, now=JAN_2026) == "\n".join(
         [
             "[GOALS]",
             "- Sooner — status: Achieved (closed) — due 2026-03-01",

@@ -4,7 +4,11 @@ from pathlib import Path
 
 import pytest
 
+from goals import insight
+from goals.forecast import OVERDUE, PROJECTED_TO_MISS, STALLED
 from goals.sync import sync_goals
+from goals.tests import history_data
+from integrations.models import Employee
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
@@ -83,3 +87,73 @@ def test_a_manager_sees_and_filters_their_reports_goals(live_server, synced_team
 
     assert page.locator(".goal h3").all_inner_texts() == ["Hire an assistant Off track"]
     assert "Bob" not in page.content()
+
+
+def test_a_manager_checks_the_summary_and_filters_to_projected_to_miss(
+    live_server, connection, manager_user, django_user_model, chromium_page
+):
+    lead = django_user_model.objects.create_user("lead", first_name="Lea", last_name="Lead")
+    lead.email = "lea.lead@example.com"
+    lead.save()
+    lea = history_data.employee("Lea Lead", manager_user, connection)
+    ivy = history_data.employee("Ivy", lead, connection)
+    other = history_data.employee("Oscar", django_user_model.objects.create_user("x"), connection)
+    history_data.goal(
+        connection,
+        lea,
+        "Grow subscriptions",
+        [(21, 0.1), (14, 0.2), (7, 0.3), (0.01, 0.4)],
+        42,
+        status="green",
+        time_period_name="Q1 FY27",
+    )
+    history_data.goal(
+        connection,
+        lea,
+        "Cut churn",
+        [(21, 0.0), (14, 0.05), (7, 0.1), (0.01, 0.2)],
+        14,
+        status="yellow",
+    )
+    history_data.goal(connection, ivy, "Ship the SDK", [(20, 0.3)], 60, status="red")
+    history_data.goal(connection, ivy, "Write the handbook", due_in_days=-5)
+    history_data.goal(connection, other, "Not the manager's", [(20, 0.1)], 10, status="red")
+
+    page = chromium_page
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(f"{live_server.url}/admin/login/?next=/admin/%3Ftab%3Dgoals")
+    page.fill("#id_username", "manager")
+    page.fill("#id_password", "password")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#goal-summary")
+
+    # The counts against the data: the manager's scope is Lea and her report Ivy.
+    rows = insight.flatten(insight.load(Employee.objects.filter(pk__in=[lea.pk, ivy.pk])))
+    expected = {
+        "green": 1,
+        "yellow": 1,
+        "red": 1,
+        "none": 1,
+        "miss": sum(PROJECTED_TO_MISS in r.flags for r in rows),
+        "overdue": sum(OVERDUE in r.flags for r in rows),
+        "stalled": sum(STALLED in r.flags for r in rows),
+    }
+    assert (expected["miss"], expected["overdue"], expected["stalled"]) == (2, 1, 1)
+    for value, count in expected.items():
+        kind = "flag" if value in ("miss", "overdue", "stalled") else "status"
+        link = page.locator(f'#goal-summary a[data-{kind}="{value}"] strong')
+        assert link.inner_text() == str(count), value
+    assert "Not the manager" not in page.content()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "goals-managers-view.png"), full_page=True)
+
+    page.click('#goal-summary a[data-flag="miss"]')
+    page.wait_for_url("**flag=miss**")
+
+    assert sorted(page.locator(".goal h3").all_inner_texts()) == [
+        "Cut churn At risk projected to miss",
+        "Ship the SDK Off track projected to miss stalled",
+    ]
+    page.locator(".goal-block summary").first.click()
+    assert page.locator(".goal-block pre").first.inner_text().startswith("[GOALS]\n- ")
+    page.screenshot(path=str(ARTIFACTS / "goals-projected-to-miss.png"), full_page=True)

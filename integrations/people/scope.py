@@ -1,9 +1,12 @@
 """Who sees whose rows, for every admin list, tab and form of both apps.
 
 The rule, once: a user who may change employees (`integrations.change_employee`; superusers
-hold every permission) sees every employee's rows; anyone else sees only the rows of
-employees whose manager they are. Who may change employees can re-point any employee's
-manager to themselves, so showing them less would protect nothing.
+hold every permission) sees every employee's rows; anyone else sees the rows of employees
+whose manager they are, and down their reporting lines: a report whose email matches
+(case-insensitively) a user who manages others brings that user's reports along, level by
+level (at most `MAX_DEPTH`, so a loop in the data cannot run on). Who may change employees
+can re-point any employee's manager to themselves, so showing them less would protect
+nothing.
 
 Querysets are cut here, on the server, so the scope holds whatever a URL or a form asks for.
 """
@@ -13,6 +16,7 @@ from typing import TypeVar
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Model, QuerySet
+from django.db.models.functions import Lower
 from django.http import HttpRequest
 
 from integrations.models import Employee
@@ -20,11 +24,43 @@ from integrations.models import Employee
 M = TypeVar("M", bound=Model)
 
 SEES_EVERYONE = "integrations.change_employee"
+MAX_DEPTH = 5
 
 
 def sees_everyone(user: AbstractBaseUser | AnonymousUser) -> bool:
     """True when `user` may see every employee's rows (see the module's rule)."""
     return bool(user.has_perm(SEES_EVERYONE))
+
+
+def visible_managers(user: AbstractBaseUser) -> list[int]:
+    """Ids of the users whose reports `user` sees: `user` and, level by level, the users whose
+    email is that of one of those reports. One query per level, once per user object (a
+    request's user), so a page asking several times pays once."""
+    from django.contrib.auth import get_user_model
+
+    cached = getattr(user, "_visible_managers", None)
+    if cached is not None:
+        return cached
+    seen = [user.pk]
+    level = [user.pk]
+    for _ in range(MAX_DEPTH):
+        emails = (
+            Employee.objects.filter(manager_id__in=level)
+            .exclude(email="")
+            .annotate(lower_email=Lower("email"))
+            .values("lower_email")
+        )
+        users = get_user_model().objects.annotate(lower_email=Lower("email"))
+        level = [
+            pk
+            for pk in users.filter(lower_email__in=emails).values_list("pk", flat=True)
+            if pk not in seen
+        ]
+        if not level:
+            break
+        seen.extend(level)
+    user._visible_managers = seen  # type: ignore[attr-defined]
+    return seen
 
 
 def scope_to_reports(
@@ -37,7 +73,7 @@ def scope_to_reports(
         return queryset
     if not user.is_authenticated:
         return queryset.none()
-    return queryset.filter(**{manager_lookup: user})
+    return queryset.filter(**{f"{manager_lookup}__in": visible_managers(user)})
 
 
 def scoped_employees(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Employee]:
