@@ -114,7 +114,7 @@ def ensure_schedules(using: str = DEFAULT_DB_ALIAS, **_: object) -> None:
     """Create or update the schedule; safe to run any number of times (post_migrate runs it)."""
     ensure_schedule(
         SCHEDULE_NAME,
-        "goals.jobs.sync_all_due",
+        sync_all_due,
         CHECK_EVERY_MINUTES,
         using,
         former_names=FORMER_SCHEDULE_NAMES,

@@ -13,9 +13,9 @@ from django.shortcuts import get_object_or_404, render
 from django.urls import path
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from goals import card as goals_card
 from integrations.asana.errors import AsanaError
 from integrations.audit.text import describe
+from integrations.card_sections import card_sections
 from integrations.connect import (
     ConnectError,
     check_connection,
@@ -106,12 +106,11 @@ def _unmapped_row(employee: Employee, failed: dict) -> dict[str, Any]:
 
 def live(connection: AsanaConnection, facts: Liveness) -> dict[str, Any]:
     """The parts of a card that move on their own (the summary's workers, last poll and
-    counts; workers, pipeline, goal sync), shown in a section that refreshes itself; `busy`
-    while a task or a goal sync runs or waits."""
+    counts; workers, pipeline, and the sections other apps registered, such as the goal
+    sync), shown in a part that refreshes itself; `busy` while a task or anything of a
+    registered section runs or waits."""
     pipeline = pipeline_card.card(connection, pollers_alive=facts.pollers_alive)
-    goals = goals_card.card(connection)
-    latest = goals["last_sync"]
-    goals_busy = latest is not None and (latest.is_live or latest.state == "queued")
+    sections = [{"section": s, "card": s.card(connection)} for s in card_sections()]
     employees_total = Employee.objects.count()
     return {
         "liveness": facts,
@@ -122,8 +121,8 @@ def live(connection: AsanaConnection, facts: Liveness) -> dict[str, Any]:
         "employees_total": employees_total,
         "unmapped_count": unmapped_employees(connection).count() if employees_total else 0,
         "pipeline": pipeline,
-        "goals": goals,
-        "busy": pipeline["busy"] or goals_busy,
+        "sections": sections,
+        "busy": pipeline["busy"] or any(s["section"].busy(s["card"]) for s in sections),
     }
 
 

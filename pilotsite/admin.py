@@ -5,7 +5,8 @@ template, a function that builds its context for the request, and optional extra
 (form posts such as "Test connection") mounted under `/admin/tabs/<slug>/`.
 
 Every model registered on the site is audited: additions, changes and deletions made by a
-person (users and permissions included) are also written to the integrations audit log.
+person (users and permissions included) are announced with `signals.admin_changed`, which the
+integrations app writes to its audit log.
 """
 
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, include, path, reverse
 from django.views.decorators.http import require_POST
+
+from pilotsite.signals import admin_changed
 
 
 @dataclass(frozen=True)
@@ -81,39 +84,23 @@ def _describe(message: object) -> str:
 
 
 class AuditedAdmin(admin.ModelAdmin):
-    """Also record additions, changes and deletions in the audit log."""
+    """Also announce additions, changes and deletions (`signals.admin_changed`), for the
+    audit log."""
 
-    def _audit(self, request: HttpRequest, verb: str, obj: Model, detail: str = "") -> None:
-        # Imported here: the admin site is built while apps load, before models are ready.
-        from integrations import audit
-        from integrations.models import AsanaConnection
-
-        if isinstance(obj, AsanaConnection):
-            # A deleted connection's row is about to go; keep the entry, not a dangling link.
-            connection = None if verb == "delete" else obj
-        else:
-            connection = getattr(obj, "connection", None)
-            if not isinstance(connection, AsanaConnection):
-                connection = None
-        audit.record(
-            audit.AdminChange(self.opts.model_name, audit.AdminVerb(verb)),
-            target=str(obj),
-            detail=detail,
-            actor=request.user,
-            connection=connection,
-        )
+    def _announce(self, request: HttpRequest, verb: str, obj: Model, detail: str = "") -> None:
+        admin_changed.send(self.model, request=request, verb=verb, obj=obj, detail=detail)
 
     def log_addition(self, request, obj, message):
-        self._audit(request, "add", obj, _describe(message))
+        self._announce(request, "add", obj, _describe(message))
         return super().log_addition(request, obj, message)
 
     def log_change(self, request, obj, message):
-        self._audit(request, "change", obj, _describe(message))
+        self._announce(request, "change", obj, _describe(message))
         return super().log_change(request, obj, message)
 
     def log_deletions(self, request, queryset):
         for obj in queryset:
-            self._audit(request, "delete", obj)
+            self._announce(request, "delete", obj)
         return super().log_deletions(request, queryset)
 
 

@@ -3,6 +3,7 @@ import os
 from django.apps import AppConfig
 from django.contrib.admin.apps import AdminConfig
 from django.db.backends.signals import connection_created
+from django.db.models.signals import post_migrate
 
 
 class PilotAdminConfig(AdminConfig):
@@ -39,10 +40,15 @@ class PilotsiteConfig(AppConfig):
         from django.contrib import admin
         from django_q.signals import post_spawn
 
-        from pilotsite import checks, qadmin  # noqa: F401  (checks registers the system checks)
+        from pilotsite import qadmin
+        from pilotsite.schedules import repoint_former_paths
         from pilotsite.secret_files import restrict_on_connect
 
         # After the admin's autodiscovery (its app comes first), which registered django-q2's.
         qadmin.install(admin.site)
         post_spawn.connect(beat_in_q_worker, dispatch_uid="pilotsite.heartbeat.q_worker")
         connection_created.connect(restrict_on_connect, dispatch_uid="pilotsite.secret_files")
+        # Schedules naming a job's path of an earlier release run its current one.
+        post_migrate.connect(
+            repoint_former_paths, sender=self, dispatch_uid="pilotsite.schedules.repoint"
+        )

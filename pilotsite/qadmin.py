@@ -4,11 +4,13 @@ task) run any code on the server:
 
 - adding, changing or deleting schedules, and resubmitting or deleting tasks, is for
   superusers only; other staff with django-q2's view permissions may look;
-- a schedule may only name one of the product's job functions (`JOB_FUNCTIONS`) and no
-  hook, and tasks are resubmitted only when their function is one of them;
+- a schedule may only name one of the job functions the apps registered
+  (`schedules.register_job`) and no hook, and tasks are resubmitted only when their function
+  is one of them (or its path in an earlier release);
 - the schedules pilotsite owns ("pilotsite: …") are read-only for everyone and cannot be
   deleted: pilotsite recreates them after every migrate;
-- every change is audited (the site audits every admin), resubmissions included.
+- every change is audited (the site announces every admin change), resubmissions included
+  (`signals.task_resubmitted`).
 """
 
 from typing import Any
@@ -21,7 +23,8 @@ from django_q import admin as q_admin
 from django_q.models import Failure, OrmQ, Schedule, Success
 from django_q.tasks import async_task
 
-from pilotsite.schedules import JOB_FUNCTIONS, OWNED_PREFIX, is_owned
+from pilotsite.schedules import OWNED_PREFIX, is_job_function, is_owned, job_functions
+from pilotsite.signals import task_resubmitted
 
 
 def _superuser(request: HttpRequest) -> bool:
@@ -31,7 +34,8 @@ def _superuser(request: HttpRequest) -> bool:
 class ScheduleForm(forms.ModelForm):
     func = forms.ChoiceField(
         label="Function",
-        choices=[(f, f) for f in JOB_FUNCTIONS],
+        # A callable: the apps register their jobs after this module is imported.
+        choices=lambda: [(f, f) for f in job_functions()],
         help_text="Only pilotsite's own jobs can be scheduled here.",
     )
 
@@ -86,13 +90,11 @@ class ScheduleAdmin(q_admin.ScheduleAdmin):
 
 @admin.action(description="Resubmit selected tasks to the queue (pilotsite's jobs only)")
 def resubmit_task(model_admin: admin.ModelAdmin, request: HttpRequest, queryset: QuerySet) -> None:
-    from integrations import audit
-
     if not _superuser(request):
         model_admin.message_user(request, "Only superusers may resubmit tasks.", messages.ERROR)
         return
     for task in queryset:
-        if task.func not in JOB_FUNCTIONS:
+        if not is_job_function(task.func):
             model_admin.message_user(
                 request,
                 f"{task.name} was not resubmitted: {task.func} is not one of pilotsite's jobs.",
@@ -100,9 +102,7 @@ def resubmit_task(model_admin: admin.ModelAdmin, request: HttpRequest, queryset:
             )
             continue
         async_task(task.func, *task.args or (), group=task.group, **task.kwargs or {})
-        audit.record(
-            audit.Action.TASK_RESUBMIT, target=f"{task.func} ({task.name})", actor=request.user
-        )
+        task_resubmitted.send(type(task), request=request, task=task)
         if isinstance(task, Failure):
             task.delete()
         model_admin.message_user(request, f"{task.name} resubmitted.", messages.SUCCESS)

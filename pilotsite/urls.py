@@ -1,11 +1,13 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import path
 from django.views.generic import RedirectView
+
+from pilotsite import routes
 
 urlpatterns = [
     path("", RedirectView.as_view(url="/admin/", permanent=False)),
     path("admin/", admin.site.urls),
-    path("webhooks/", include("integrations.webhooks.urls")),
+    *routes.mounted(),
 ]
 
 handler403 = "pilotsite.views.permission_denied"

@@ -17,7 +17,7 @@ from integrations.models import AsanaConnection
 from integrations.pipeline import runs
 from integrations.pipeline.executors import executor_configured
 from integrations.pipeline.poll import poll_if_due
-from integrations.webhooks.jobs import HEALTH_MINUTES, HEALTH_SCHEDULE
+from integrations.webhooks.jobs import HEALTH_MINUTES, HEALTH_SCHEDULE, check_all_webhooks
 from pilotsite.schedules import ensure_schedule
 
 log = logging.getLogger(__name__)
@@ -71,7 +71,5 @@ def run_claimed_job(pk: int, claim_token: str | None = None) -> str:
 def ensure_schedules(using: str = DEFAULT_DB_ALIAS, **_: object) -> None:
     """Create or update the poll and webhook-health schedules; running it again never adds a
     duplicate (post_migrate runs it)."""
-    ensure_schedule(POLL_SCHEDULE, "integrations.pipeline.jobs.poll_all", 1, using)
-    ensure_schedule(
-        HEALTH_SCHEDULE, "integrations.webhooks.jobs.check_all_webhooks", HEALTH_MINUTES, using
-    )
+    ensure_schedule(POLL_SCHEDULE, poll_all, 1, using)
+    ensure_schedule(HEALTH_SCHEDULE, check_all_webhooks, HEALTH_MINUTES, using)

@@ -1,3 +1,7 @@
+"""System checks of the integrations settings: the Asana address and budget, and the executors
+(defined, runnable, isolated from pilotsite's keys and database). Registered on import, from
+`IntegrationsConfig.ready()`; their ids keep the `pilotsite.` prefix operators may silence."""
+
 from django.conf import settings
 from django.core.checks import Error, Warning, register
 
