@@ -4,6 +4,7 @@ is read-only, and every change made here is also written to the audit log."""
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html, strip_tags
@@ -20,12 +21,14 @@ from integrations.models import (
     AuditLog,
     Employee,
     ProcessedTask,
+    Run,
     WebhookRegistration,
 )
 from integrations.people.scope import ReportsScopedAdmin
 from integrations.pipeline import runs
 from integrations.pipeline.card import seconds
 from integrations.pipeline.execute import OUTPUT_LIMIT
+from integrations.pipeline.stop import live_run, stop_from_admin
 from integrations.webhooks.registration import mask_hook_ids
 from pilotsite.admin import AuditedAdmin, ReadOnlyAdmin
 from pilotsite.liveness import worker_absent_note
@@ -147,9 +150,35 @@ class AsanaMappingAdmin(ReportsScopedAdmin, AuditedAdmin):
     search_fields = ["employee__name", "employee__email", "asana_user_gid", "asana_user_name"]
 
 
+class RunInline(admin.TabularInline):
+    """The ledger row's runs, newest first, each linking to its run page."""
+
+    model = Run
+    extra = 0
+    can_delete = False
+    fields = ["run_page", "trigger", "outcome", "started_at", "finished_at", "stop_requested_by"]
+    readonly_fields = fields
+    ordering = ["-number"]
+
+    def has_add_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Run")
+    def run_page(self, obj: Run) -> str:
+        label = f"Run {obj.number}" + (" (live)" if obj.live else "")
+        return format_html(
+            '<a href="{}">{}</a>', reverse("admin:integrations:run", args=[obj.pk]), label
+        )
+
+
 @admin.register(ProcessedTask)
 class ProcessedTaskAdmin(AuditedAdmin):
     """The dispatch ledger; rows are written by the pipeline, not by hand."""
+
+    inlines = [RunInline]
 
     list_display = [
         "task",
@@ -165,7 +194,7 @@ class ProcessedTaskAdmin(AuditedAdmin):
     list_filter = ["state", "source", "executor", "connection"]
     search_fields = ["task_gid", "task_name"]
     date_hierarchy = "created_at"
-    actions = ["retry_failed_tasks", "release_skipped_tasks"]
+    actions = ["retry_failed_tasks", "release_skipped_tasks", "stop_running_tasks"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -256,6 +285,22 @@ class ProcessedTaskAdmin(AuditedAdmin):
             self.message_user(request, absent, messages.WARNING)
             done = 0
         self._report(request, done, "will run again at the next poll", problems)
+
+    @admin.action(
+        description="Stop: end the running executor (pilot tag and pilot-in-progress removed)",
+        permissions=["change"],
+    )
+    def stop_running_tasks(self, request: HttpRequest, queryset) -> None:
+        done, problems = 0, []
+        for processed in queryset.select_related("connection"):
+            run = live_run(processed)
+            if run is None or not stop_from_admin(run, request.user):
+                problems.append(
+                    f"{processed} was not stopped: it is not running (or is reporting)."
+                )
+                continue
+            done += 1
+        self._report(request, done, "asked to stop", problems)
 
     @admin.action(
         description="Release: forget skipped tasks so the next poll may take them",

@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 
 from pilotsite.crypto import EncryptedTextField
 from pilotsite.redact import mask
@@ -149,10 +150,14 @@ class ProcessedTask(models.Model):
         DONE = "done", "done"
         FAILED = "failed", "failed"
         SKIPPED = "skipped", "skipped"
+        STOPPED = "stopped", "stopped"
 
     # States that keep a task from being claimed again. A failed task is eligible again
-    # once its `pilot-failed` tag is removed in Asana.
+    # once its `pilot-failed` tag is removed in Asana; a stopped one once a person tags it
+    # with the pilot tag again (the stop removed it).
     BLOCKING_STATES = (State.CLAIMED, State.RUNNING, State.DONE, State.SKIPPED)
+    # States a claim may take back with a conditional UPDATE.
+    RECLAIMABLE_STATES = (State.FAILED, State.STOPPED)
 
     connection = models.ForeignKey(AsanaConnection, on_delete=models.CASCADE, related_name="tasks")
     task_gid = models.CharField(max_length=32, validators=[gid_validator])
@@ -195,6 +200,63 @@ class ProcessedTask(models.Model):
 
     def __str__(self) -> str:
         return f"ASANA-{self.task_gid} ({self.state})"
+
+
+class Run(models.Model):
+    """One execution attempt of a ledger row: what started it, what it printed, how it ended.
+
+    `progress` is a list of {"at": ISO time, "text": str}, the last PROGRESS_KEPT lines;
+    `output` the bounded output (as on the ledger row). `stop_requested_at` is set by whoever
+    asks the run to stop (the admin, a webhook, a poll); the process executing it looks at it
+    every PILOT_STOP_CHECK_SECONDS and ends the executor's process group.
+    """
+
+    class Trigger(models.TextChoices):
+        POLL = "poll", "poll"
+        WEBHOOK = "webhook", "webhook"
+        ADMIN_RETRY = "admin retry", "admin retry"
+        ASANA_RETRY = "asana retry", "Asana retry"
+        APPROVAL = "approval", "approval"
+
+    class Outcome(models.TextChoices):
+        DONE = "done", "done"
+        FAILED = "failed", "failed"
+        STOPPED = "stopped", "stopped"
+        INTERRUPTED = "interrupted", "interrupted"
+        REJECTED = "rejected", "rejected"
+
+    PROGRESS_KEPT = 200
+
+    processed_task = models.ForeignKey(ProcessedTask, on_delete=models.CASCADE, related_name="runs")
+    number = models.PositiveIntegerField(default=1, help_text="the ledger row's attempt")
+    trigger = models.CharField(max_length=16, choices=Trigger.choices)
+    approved_by = models.CharField(max_length=150, blank=True)
+    executor = models.CharField(max_length=63, blank=True)
+    claimed_by = models.CharField(max_length=100, blank=True, help_text="the executing process")
+    started_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
+    progress = models.JSONField(default=list, blank=True)
+    output = models.TextField(blank=True)
+    result_url = models.URLField(max_length=1000, blank=True)
+    error = models.TextField(blank=True)
+    stop_requested_at = models.DateTimeField(null=True, blank=True)
+    stop_requested_by = models.CharField(max_length=200, blank=True)
+    # The one Asana comment that shows this run's progress, edited in place.
+    progress_story_gid = models.CharField(max_length=32, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["processed_task", "number"], name="run_unique_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.number} of ASANA-{self.processed_task.task_gid}"
+
+    @property
+    def live(self) -> bool:
+        return not self.outcome and self.finished_at is None
 
 
 class WebhookRegistration(models.Model):

@@ -48,7 +48,7 @@ from integrations.people.mapping import (
     workspace_users,
 )
 from integrations.pipeline import card as pipeline_card
-from integrations.pipeline import executor_card, runs
+from integrations.pipeline import executor_card, run_views, runs
 from integrations.webhooks import admin_views as webhook_admin_views
 from integrations.webhooks import card as webhooks_card
 from pilotsite.admin import back_to_tab, tab_post
@@ -427,5 +427,6 @@ urlpatterns = [
     path("<int:pk>/automap/", automap_view, name="automap"),
     *webhook_admin_views.urlpatterns,
     *executor_card.urlpatterns,
+    *run_views.urlpatterns,
     *import_views.urlpatterns,
 ]

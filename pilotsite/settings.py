@@ -218,6 +218,12 @@ PILOT_REPORT_RETRY_SECONDS = env.float("PILOT_REPORT_RETRY_SECONDS", default=1.0
 # to its normal interval.
 PILOT_RECONCILE_SECONDS = env.int("PILOT_RECONCILE_SECONDS", default=3600)
 PILOT_WEBHOOK_QUIET_SECONDS = env.int("PILOT_WEBHOOK_QUIET_SECONDS", default=9 * 3600)
+# A run's progress lines reach Asana as one comment, edited at most once per this many seconds.
+PILOT_PROGRESS_SECONDS = env.float("PILOT_PROGRESS_SECONDS", default=30.0)
+# How often a running execution looks for a stop request (and shows new progress lines).
+PILOT_STOP_CHECK_SECONDS = env.float("PILOT_STOP_CHECK_SECONDS", default=0.5)
+# The site's public base URL (https://pilot.example.com): the "started" comment links to the run page.
+PILOTSITE_PUBLIC_URL = env.str("PILOTSITE_PUBLIC_URL", default="")
 GOALS_SYNC_WORKERS = env.int("GOALS_SYNC_WORKERS", default=8)
 # Progress snapshots older than this are pruned after each sync (each goal's latest stays).
 GOALS_HISTORY_RETENTION_DAYS = env.int("GOALS_HISTORY_RETENTION_DAYS", default=730)

@@ -38,6 +38,7 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
     ("post", "/tasks/{task_gid}/removeTag"),
     ("get", "/tasks/{task_gid}/stories"),
     ("post", "/tasks/{task_gid}/stories"),
+    ("put", "/stories/{story_gid}"),
     ("get", "/attachments"),
     ("post", "/attachments"),
     ("get", "/goals"),

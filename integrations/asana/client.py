@@ -413,7 +413,13 @@ class AsanaClient:
     def stories(self, task_gid: str) -> Iterator[dict[str, Any]]:
         return self.paginate(
             f"/tasks/{task_gid}/stories",
-            opt_fields=("resource_subtype", "text", "html_text", "created_at"),
+            opt_fields=(
+                "resource_subtype",
+                "text",
+                "html_text",
+                "created_at",
+                "created_by.name",
+            ),
         )
 
     def add_comment(
@@ -422,6 +428,12 @@ class AsanaClient:
         data = {"html_text": html_text} if html_text is not None else {"text": text or ""}
         body = self.request("POST", f"/tasks/{task_gid}/stories", data=data)
         return _data(body, dict, "POST", "/tasks/{gid}/stories")
+
+    def update_comment(self, story_gid: str, *, text: str) -> dict[str, Any]:
+        """Edit a comment's text in place (`PUT /stories/{story_gid}`, spec "Update a
+        story": only comment stories can have their text updated)."""
+        body = self.request("PUT", f"/stories/{story_gid}", data={"text": text})
+        return _data(body, dict, "PUT", "/stories/{gid}")
 
     def attachments(self, task_gid: str) -> Iterator[dict[str, Any]]:
         return self.paginate("/attachments", parent=task_gid, opt_fields=("view_url",))

@@ -5,7 +5,9 @@ from typing import Any
 
 from integrations.asana.richtext import to_text
 
-STATUS_TAGS = ("pilot-in-progress", "pilot-done", "pilot-failed")
+# `pilot-stop` is added by a person to stop a run; like the others, it keeps a task from
+# being taken and is not one of its labels.
+STATUS_TAGS = ("pilot-in-progress", "pilot-done", "pilot-failed", "pilot-stop")
 # Everything conversion and the eligibility check need, in one request.
 DETAIL_FIELDS = (
     "name",

@@ -10,19 +10,28 @@ the last lines of standard error (where the actual error is), marked when earlie
 were dropped. Only the tail of each stream is kept in memory, so a chatty command cannot
 exhaust it; everything is redacted before it is cut, so a cut never leaves part of a
 secret behind.
+
+While it works a command may report progress by printing lines that are JSON objects with a
+`progress` string, `{"progress": "Running the tests"}`, on standard output (the last line is
+still the result); a callable that takes a `progress` keyword argument gets a
+`progress(text)` function. Both reach the `RunControl` given. A stop request (`RunControl.stop`)
+ends a command's whole process group (SIGTERM, then SIGKILL after KILL_GRACE_SECONDS) and a
+callable at its next `progress()` call, which then raises `ExecutionStopped`.
 """
 
 import contextlib
 import functools
 import importlib
+import inspect
 import json
 import os
 import signal
 import subprocess
 import threading
+import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -42,6 +51,30 @@ ERROR_LIMIT = 1_500
 DROPPED = "[earlier output was dropped]"
 SUMMARY_LIMIT = 2_000
 KILL_GRACE_SECONDS = 5.0
+PROGRESS_LIMIT = 500
+# A line longer than this is never a progress line; the rest of it is not buffered.
+LINE_LIMIT = 8192
+# How often a waiting execution looks at its stop flag.
+WAIT_STEP_SECONDS = 0.05
+STOPPED_TEXT = "stopped on request"
+
+
+class ExecutionStopped(Exception):
+    """Raised by `progress()` in a Python executor once the run was asked to stop."""
+
+
+def _no_progress(text: str) -> None:
+    return None
+
+
+@dataclass
+class RunControl:
+    """The two channels between a running execution and the run: `progress(text)` receives
+    each progress line (already redacted and cut to PROGRESS_LIMIT characters), and `stop`
+    is set by the run's watcher when someone asks for a stop."""
+
+    progress: Callable[[str], None] = _no_progress
+    stop: threading.Event = field(default_factory=threading.Event)
 
 
 @dataclass
@@ -52,6 +85,28 @@ class Execution:
     url_title: str = ""
     error: str = ""
     output: str = ""
+    # Ended because a stop was requested: neither a success nor a failure.
+    stopped: bool = False
+
+
+def progress_text(text: object) -> str:
+    """A progress line as kept and shown: redacted, one line, at most PROGRESS_LIMIT chars."""
+    line = " ".join(str(text).split())
+    return redact(line)[:PROGRESS_LIMIT]
+
+
+def progress_of(line: bytes) -> str | None:
+    """The text of a progress line (`{"progress": "…"}`), or None for any other line."""
+    stripped = line.strip()
+    if not stripped.startswith(b"{"):
+        return None
+    try:
+        value = json.loads(stripped)
+    except ValueError:
+        return None
+    if isinstance(value, dict) and isinstance(value.get("progress"), str):
+        return progress_text(value["progress"]) or None
+    return None
 
 
 # -- command executor ----------------------------------------------------------------
@@ -60,11 +115,18 @@ class Execution:
 class _Tail:
     """Drains a stream in a thread, keeping only its last `limit` bytes."""
 
-    def __init__(self, stream: IO[bytes], limit: int = STREAM_TAIL_BYTES) -> None:
+    def __init__(
+        self,
+        stream: IO[bytes],
+        limit: int = STREAM_TAIL_BYTES,
+        on_progress: Callable[[str], None] | None = None,
+    ) -> None:
         self.data = bytearray()
         self.truncated = False
         self._stream = stream
         self._limit = limit
+        self._on_progress = on_progress
+        self._line = bytearray()
         self.thread = threading.Thread(target=self._drain, daemon=True)
         self.thread.start()
 
@@ -75,6 +137,20 @@ class _Tail:
                 if len(self.data) > self._limit:
                     del self.data[: len(self.data) - self._limit]
                     self.truncated = True
+                if self._on_progress is not None:
+                    self._lines(chunk)
+
+    def _lines(self, chunk: bytes) -> None:
+        *complete, rest = chunk.split(b"\n")
+        for part in complete:
+            self._line += part
+            if (text := progress_of(bytes(self._line))) is not None:
+                self._on_progress(text)  # type: ignore[misc]
+            self._line.clear()
+        self._line += rest
+        if len(self._line) > LINE_LIMIT:
+            # Too long to be a progress line: forget it (the tail keeps the output).
+            self._line = bytearray(b"x")
 
     def text(self) -> str:
         return self.data.decode("utf-8", errors="replace")
@@ -94,18 +170,42 @@ def _kill_group(proc: subprocess.Popen, sig: int) -> None:
         os.killpg(proc.pid, sig)
 
 
-def run_command(command: str, task: dict[str, Any], *, timeout: float) -> Execution:
-    """Run the operator's shell command on a task, isolated as `executor_launch` describes.
+def run_command(
+    command: str, task: dict[str, Any], *, timeout: float, control: RunControl | None = None
+) -> Execution:
+    """Run the operator's shell command on a task, isolated as `executor_launch` describes;
+    progress lines go to `control.progress`, and `control.stop` ends it (`stopped=True`).
 
     Raises LaunchError (from executor_launch) when the isolation settings cannot be met.
     """
     identity = executor_identity()
     with run_directory(identity) as workdir:
-        return _run_in(command, task, timeout, workdir, identity)
+        return _run_in(command, task, timeout, workdir, identity, control or RunControl())
+
+
+def _wait(proc: subprocess.Popen, timeout: float, stop: threading.Event) -> str:
+    """Wait for the command to exit: "" when it did, "timeout" or "stop" when it must go."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if stop.is_set():
+            return "stop"
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return "timeout"
+        try:
+            proc.wait(timeout=min(WAIT_STEP_SECONDS, left))
+            return ""
+        except subprocess.TimeoutExpired:
+            continue
 
 
 def _run_in(
-    command: str, task: dict[str, Any], timeout: float, workdir: Path, identity: Identity
+    command: str,
+    task: dict[str, Any],
+    timeout: float,
+    workdir: Path,
+    identity: Identity,
+    control: RunControl,
 ) -> Execution:
     proc = subprocess.Popen(
         command_argv(command, workdir),
@@ -125,12 +225,10 @@ def _run_in(
         target=_feed, args=(proc.stdin, json.dumps(task).encode()), daemon=True
     )
     feeder.start()
-    out, err = _Tail(proc.stdout), _Tail(proc.stderr)
-    timed_out = False
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        timed_out = True
+    out, err = _Tail(proc.stdout, on_progress=control.progress), _Tail(proc.stderr)
+    ended = _wait(proc, timeout, control.stop)
+    timed_out = ended == "timeout"
+    if ended:
         _kill_group(proc, signal.SIGTERM)
         with contextlib.suppress(subprocess.TimeoutExpired):
             proc.wait(timeout=KILL_GRACE_SECONDS)
@@ -147,6 +245,8 @@ def _run_in(
 
     stdout, stderr = out.text(), err.text()
     output = _bounded_output(stdout, stderr, out.truncated or err.truncated)
+    if ended == "stop":
+        return Execution(ok=False, stopped=True, error=STOPPED_TEXT, output=output)
     if timed_out or proc.returncode != 0:
         what = (
             f"timed out after {timeout:g} s"
@@ -253,16 +353,41 @@ def resolve_callable(
     return func, ""
 
 
-def run_callable(dotted: str, task: dict[str, Any]) -> Execution:
-    """Call `func(task)`; a dict return is the result, a string its summary, raising fails.
+def _takes_progress(func: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(func).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(
+        p.name == "progress" and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)
+        for p in parameters
+    )
+
+
+def run_callable(
+    dotted: str, task: dict[str, Any], *, control: RunControl | None = None
+) -> Execution:
+    """Call `func(task)`, or `func(task, progress=...)` when it takes a `progress` argument;
+    a dict return is the result, a string its summary, raising fails. Once a stop is
+    requested its next `progress()` call raises ExecutionStopped (`stopped=True`).
 
     There is no timeout in-process: a callable that can hang should use its own.
     """
+    control = control or RunControl()
     func, problem = resolve_callable(dotted)
     if func is None:
         return Execution(ok=False, error=problem[:ERROR_LIMIT])
+
+    def progress(text: str) -> None:
+        if control.stop.is_set():
+            raise ExecutionStopped(STOPPED_TEXT)
+        if line := progress_text(text):
+            control.progress(line)
+
     try:
-        value = func(task)
+        value = func(task, progress=progress) if _takes_progress(func) else func(task)
+    except ExecutionStopped:
+        return Execution(ok=False, stopped=True, error=STOPPED_TEXT)
     except Exception as exc:
         trace = traceback.format_exc()
         return Execution(

@@ -34,7 +34,13 @@ from django.db import transaction
 from integrations import audit
 from integrations.audit import Action
 from integrations.models import AsanaConnection
-from integrations.pipeline.execute import Execution, resolve_callable, run_callable, run_command
+from integrations.pipeline.execute import (
+    Execution,
+    RunControl,
+    resolve_callable,
+    run_callable,
+    run_command,
+)
 from pilotsite.redact import redact
 
 DEFAULT = "default"
@@ -219,8 +225,11 @@ def choose(connection: AsanaConnection, labels: list[str]) -> Choice:
     return Choice(name, "the connection's executor", executors.get(name))
 
 
-def execute(task: dict[str, Any], spec: ExecutorSpec | None = None) -> Execution:
-    """Run `spec` (default: the `default` executor) on a converted task.
+def execute(
+    task: dict[str, Any], spec: ExecutorSpec | None = None, control: RunControl | None = None
+) -> Execution:
+    """Run `spec` (default: the `default` executor) on a converted task; `control` carries
+    its progress lines out and a stop request in.
 
     Raises executor_launch.LaunchError when a command cannot be started as configured.
     """
@@ -230,8 +239,8 @@ def execute(task: dict[str, Any], spec: ExecutorSpec | None = None) -> Execution
     if spec.callable:
         if problem := spec.problem:
             return Execution(ok=False, error=problem)
-        return run_callable(spec.callable, task)
-    return run_command(spec.command, task, timeout=spec.timeout)
+        return run_callable(spec.callable, task, control=control)
+    return run_command(spec.command, task, timeout=spec.timeout, control=control)
 
 
 class ExecutorChoiceError(Exception):

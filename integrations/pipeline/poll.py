@@ -65,6 +65,8 @@ class PollResult:
     requests: int = 0
     # Which list the poll read: "search" or "tag_list" (a full pass).
     method: str = ""
+    # Running tasks whose stop this poll requested (a stop signal seen in Asana).
+    stops: list[str] = field(default_factory=list)
 
 
 def poll_connection(
@@ -149,6 +151,7 @@ def _poll(connection: AsanaConnection, client: AsanaClient) -> PollResult:
         forget_tags(connection)
         raise
     tagged = len(listed)
+    stops = _look_for_stops(connection, client)
     if any(carries_unknown_tag(task, tags) for task in listed.values()):
         tags = resolve_tags(connection, client, refresh=True)
     fresh = [task for task in listed.values() if ineligible_reason(task, tags) is None]
@@ -162,7 +165,10 @@ def _poll(connection: AsanaConnection, client: AsanaClient) -> PollResult:
     message = f"ok: {tagged} {what}, {len(fresh)} new"
     if skipped:
         message += f", {skipped} backlog task(s) skipped"
+    if stops:
+        message += f", {len(stops)} asked to stop"
     return PollResult(
+        stops=stops,
         ok=True,
         message=message,
         candidates=[str(t["gid"]) for t in fresh],
@@ -200,6 +206,18 @@ def _search(
             break
         params["created_at.after"] = page[-1]["created_at"]
     return found
+
+
+def _look_for_stops(connection: AsanaConnection, client: AsanaClient) -> list[str]:
+    """Each poll looks at the tasks it has running (a stop signal in Asana) — a failure
+    here never fails the poll: the next one looks again."""
+    from integrations.pipeline.stop import check_running
+
+    try:
+        return check_running(connection, client)
+    except AsanaError as exc:
+        log.warning("connection %s: could not look for stops: %s", connection.workspace_gid, exc)
+        return []
 
 
 def _not_dispatched(

@@ -37,6 +37,7 @@ from pilotsite.redact import redact
 from pilotsite.untrusted import web_url
 
 if TYPE_CHECKING:
+    from integrations.models import Run
     from integrations.pipeline.tags import WorkspaceTags
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,10 @@ class Reporter:
         tag_gids: "WorkspaceTags | dict[str, str]",
         *,
         sleep: Callable[[float], None] = time.sleep,
+        run: "Run | None" = None,
     ) -> None:
         self.client = client
+        self.run = run
         self.pt = processed
         self.tags = tag_gids
         self.gid = processed.task_gid
@@ -81,12 +84,18 @@ class Reporter:
     # -- the reports -------------------------------------------------------------------
 
     def started(self) -> None:
+        from integrations.pipeline.progress import run_page_url
+
+        url = run_page_url(self.run.pk) if self.run is not None else ""
         self._tag("pilot-in-progress")
-        self._comment("comment:started", text=STARTED_TEXT)
+        text = f"{STARTED_TEXT}. Follow it here: {url}" if url else STARTED_TEXT
+        self._comment("comment:started", text=text)
 
     def finished(self) -> None:
         """Report the recorded outcome; raises AsanaError when a step still fails."""
-        if self.pt.outcome == "success":
+        if self.pt.outcome == "stopped":
+            self._stopped()
+        elif self.pt.outcome == "success":
             self._tag("pilot-done")
             self._tag("pilot-in-progress", add=False)
             self._success_comment()
@@ -97,6 +106,26 @@ class Reporter:
             self._tag("pilot-failed")
             self._tag("pilot-in-progress", add=False)
             self._comment("comment:failed", text=failure_text(self.pt.error))
+
+    def _stopped(self) -> None:
+        """A stop: the pilot tag (every tag of that name) and `pilot-stop` go first, so no
+        poll takes the task again, then `pilot-in-progress`; then "Stopped by …". Neither
+        `pilot-done` nor `pilot-failed`: the task runs again only when someone tags it."""
+        tags = self.tags
+        pilot_gids = getattr(tags, "pilot_gids", ())
+        stop_gids = tags.by_name.get(STOP_TAG, ()) if hasattr(tags, "by_name") else ()
+        for name, gids in (("pilot", pilot_gids), (STOP_TAG, stop_gids)):
+            for gid in gids:
+                self._step(
+                    f"untag:{name}:{gid}",
+                    lambda gid=gid: self.client.remove_tag(self.gid, gid),
+                    action=Action.ASANA_REMOVE_TAG,
+                    detail=f"{name} (stopped)",
+                )
+        self._tag("pilot-in-progress", add=False)
+        by = (self.run.stop_requested_by if self.run is not None else "") or "pilotsite"
+        pilot = getattr(tags, "pilot_tag", "pilot")
+        self._comment("comment:stopped", text=stopped_text(by, pilot))
 
     # -- steps -------------------------------------------------------------------------
 
@@ -225,6 +254,18 @@ class Reporter:
             actor_label=ACTOR,
             connection=self.pt.connection,
         )
+
+
+STOP_TAG = "pilot-stop"
+STOPPED_PREFIX = "Stopped by "
+
+
+def stopped_text(by: str, pilot_tag: str) -> str:
+    """The stop comment: who stopped the run (and how), and how to run the task again."""
+    return (
+        f"{STOPPED_PREFIX}{redact(by)}. The executor was ended and nothing was reported as "
+        f"done or failed. To run this task again, tag it {pilot_tag!r} again."
+    )
 
 
 def failure_text(error: str) -> str:

@@ -12,6 +12,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -28,10 +29,11 @@ from integrations import audit
 from integrations.asana.client import AsanaClient, client_for
 from integrations.asana.errors import AsanaError, AsanaForbidden, AsanaNotFound
 from integrations.audit import Action
-from integrations.models import AsanaConnection, AuditLog, ProcessedTask
+from integrations.models import AsanaConnection, AuditLog, ProcessedTask, Run
 from integrations.pipeline.convert import DETAIL_FIELDS, convert
-from integrations.pipeline.execute import Execution
+from integrations.pipeline.execute import Execution, RunControl
 from integrations.pipeline.executors import Choice, choose, describe, execute, executor_configured
+from integrations.pipeline.progress import ProgressComment
 from integrations.pipeline.report import GONE, Reporter
 from integrations.pipeline.tags import eligibility, resolve_tags
 from pilotsite.redact import redact
@@ -42,6 +44,8 @@ INTERRUPTED = (
     "interrupted: the process running this task stopped before it finished "
     "(its lease expired); remove the pilot-failed tag or retry from the admin to run it again"
 )
+
+STOPPED_AFTER = "stopped on request (the process running it ended first)"
 
 
 def claim_lease() -> timedelta:
@@ -86,9 +90,9 @@ def claim(
     except IntegrityError:
         pass
     row = ProcessedTask.objects.filter(connection=connection, task_gid=task_gid).first()
-    if row is None or row.state != State.FAILED:
+    if row is None or row.state not in ProcessedTask.RECLAIMABLE_STATES:
         return None
-    won = ProcessedTask.objects.filter(pk=row.pk, state=State.FAILED).update(
+    won = ProcessedTask.objects.filter(pk=row.pk, state=row.state).update(
         attempts=F("attempts") + 1, **fields
     )
     if won != 1:
@@ -134,20 +138,95 @@ class LeaseKeeper:
         self._stop.set()
         self._thread.join()
 
+    def tick_seconds(self) -> float:
+        """How long the thread sleeps between looks; a subclass looks more often."""
+        return run_lease().total_seconds() / 4
+
+    def tick(self) -> None:
+        """Called every `tick_seconds()` (from the keeper's thread)."""
+
+    def _renew(self) -> None:
+        renewed = ProcessedTask.objects.filter(
+            pk=self.pk, claimed_by=self.token, state=State.RUNNING
+        ).update(lease_expires_at=timezone.now() + run_lease())
+        if not renewed and not self.lost:
+            self.lost = True
+            log.warning("processed task %s: lease lost to another process", self.pk)
+
     def _run(self) -> None:
-        interval = run_lease().total_seconds() / 4
+        renew_every = run_lease().total_seconds() / 4
+        renewed_at = time.monotonic()
         try:
-            while not self._stop.wait(interval):
-                renewed = ProcessedTask.objects.filter(
-                    pk=self.pk, claimed_by=self.token, state=State.RUNNING
-                ).update(lease_expires_at=timezone.now() + run_lease())
-                if not renewed and not self.lost:
-                    self.lost = True
-                    log.warning("processed task %s: lease lost to another process", self.pk)
+            while not self._stop.wait(self.tick_seconds()):
+                self.tick()
+                if time.monotonic() - renewed_at >= renew_every:
+                    self._renew()
+                    renewed_at = time.monotonic()
         finally:
             # This thread ends here: its own connection must not outlive it (with
             # CONN_MAX_AGE, close_old_connections would keep it open until collected).
             db_connection.close()
+
+
+class RunWatcher(LeaseKeeper):
+    """While an execution runs, every PILOT_STOP_CHECK_SECONDS: shows its new progress lines
+    on the run (the run page has them at once), hands a stop request to the execution
+    (`control.stop`), and keeps the lease; the one Asana progress comment is kept up to
+    date from a thread of its own (`ProgressComment`), so a slow Asana never delays a stop.
+    """
+
+    def __init__(self, pt: ProcessedTask, run: Run, control: RunControl) -> None:
+        super().__init__(pt.pk, pt.claimed_by)
+        self.run_pk = run.pk
+        self.control = control
+        self.stop_requested = False
+        self._kept: list[dict[str, str]] = list(run.progress or [])
+        self._pending: list[dict[str, str]] = []
+        self._lines_lock = threading.Lock()
+        self.comment = ProgressComment(pt, run)
+        control.progress = self.add
+
+    def add(self, text: str) -> None:
+        """A progress line from the execution (any thread): kept until the next tick."""
+        with self._lines_lock:
+            self._pending.append({"at": timezone.now().isoformat(), "text": text})
+
+    def tick_seconds(self) -> float:
+        return settings.PILOT_STOP_CHECK_SECONDS
+
+    def tick(self) -> None:
+        try:
+            self._flush()
+            asked = (
+                Run.objects.filter(pk=self.run_pk, stop_requested_at__isnull=False)
+                .values_list("pk", flat=True)
+                .first()
+            )
+        except Exception:  # the database hiccuped: look again at the next tick
+            log.exception("run %s: could not look at its stop flag", self.run_pk)
+            return
+        if asked and not self.stop_requested:
+            self.stop_requested = True
+            self.control.stop.set()
+            log.info("run %s: stop requested, ending the executor", self.run_pk)
+
+    def _flush(self) -> None:
+        with self._lines_lock:
+            fresh, self._pending = self._pending, []
+        if not fresh:
+            return
+        self._kept = (self._kept + fresh)[-Run.PROGRESS_KEPT :]
+        Run.objects.filter(pk=self.run_pk).update(progress=self._kept)
+        self.comment.offer([line["text"] for line in self._kept])
+
+    def __enter__(self) -> "RunWatcher":
+        self.comment.start()
+        return super().__enter__()  # type: ignore[return-value]
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        self.comment.close()
+        self._flush()
 
 
 def run_claimed(
@@ -212,7 +291,8 @@ def _run(pt: ProcessedTask, client: AsanaClient) -> None:
         permalink_url=str(task.get("permalink_url") or "")[:500],
         task_subtype=pt.task_subtype,
     )
-    reporter = Reporter(client, pt, tags)
+    run = _new_run(pt)
+    reporter = Reporter(client, pt, tags, run=run)
     try:
         reporter.started()
     except GONE as exc:
@@ -225,9 +305,39 @@ def _run(pt: ProcessedTask, client: AsanaClient) -> None:
     else:
         log.debug("ASANA-%s started: %s", pt.task_gid, task.get("name") or "")
         converted = convert(task)
-        execution = _execute(converted, _chosen(pt, converted))
+        choice = _chosen(pt, converted)
+        Run.objects.filter(pk=run.pk).update(executor=choice.name)
+        control = RunControl()
+        with RunWatcher(pt, run, control) as watcher:
+            execution = _execute(converted, choice, control)
+        if watcher.stop_requested and not execution.stopped and not control.stop.is_set():
+            # Asked to stop after the executor had finished: its result stands.
+            log.info("ASANA-%s: stop came after the run finished; reporting it", pt.task_gid)
     _record_outcome(pt, execution)
     finish_report(pt, client)
+
+
+def _trigger(pt: ProcessedTask) -> str:
+    """What started this attempt: the intake for a first one; for a retry, the admin when
+    "Retry" was pressed since the previous run ended, else Asana (pilot-failed removed or
+    the pilot tag added again)."""
+    if pt.attempts <= 1:
+        return Run.Trigger.WEBHOOK if pt.source == "webhook" else Run.Trigger.POLL
+    previous = Run.objects.filter(processed_task=pt).order_by("-number").first()
+    since = previous.finished_at if previous and previous.finished_at else None
+    retried = AuditLog.objects.filter(action=Action.PIPELINE_RETRY, target=f"task {pt.task_gid}")
+    if since is not None:
+        retried = retried.filter(created_at__gte=since)
+    return Run.Trigger.ADMIN_RETRY if retried.exists() else Run.Trigger.ASANA_RETRY
+
+
+def _new_run(pt: ProcessedTask) -> Run:
+    run, _ = Run.objects.get_or_create(
+        processed_task=pt,
+        number=pt.attempts,
+        defaults={"trigger": _trigger(pt), "claimed_by": pt.claimed_by},
+    )
+    return run
 
 
 def _chosen(pt: ProcessedTask, task: dict) -> Choice:
@@ -240,19 +350,25 @@ def _chosen(pt: ProcessedTask, task: dict) -> Choice:
     return choice
 
 
-def _execute(task: dict, choice: Choice) -> Execution:
+def _execute(task: dict, choice: Choice, control: RunControl) -> Execution:
     if choice.spec is None:
         return Execution(ok=False, error=describe(choice.name))
     try:
-        return execute(task, choice.spec)
+        return execute(task, choice.spec, control)
     except Exception as exc:  # the executor machinery itself failed (cannot start, say)
         log.exception("ASANA-%s: the executor could not run", task.get("gid"))
         return Execution(ok=False, error=redact(f"the executor could not run: {exc}"))
 
 
+def _outcome_of(execution: Execution) -> str:
+    if execution.stopped:
+        return "stopped"
+    return "success" if execution.ok else "failure"
+
+
 def _record_outcome(pt: ProcessedTask, execution: Execution) -> None:
     fields = {
-        "outcome": "success" if execution.ok else "failure",
+        "outcome": _outcome_of(execution),
         "result_summary": execution.summary,
         "result_url": execution.url,
         "result_url_title": execution.url_title,
@@ -262,11 +378,18 @@ def _record_outcome(pt: ProcessedTask, execution: Execution) -> None:
     ProcessedTask.objects.filter(pk=pt.pk, claimed_by=pt.claimed_by).update(**fields)
     for name, value in fields.items():
         setattr(pt, name, value)
+    Run.objects.filter(processed_task=pt, number=pt.attempts).update(
+        output=execution.output, result_url=execution.url, error=execution.error
+    )
+
+
+RUN_OUTCOMES = {"success": Run.Outcome.DONE, "failure": Run.Outcome.FAILED, "stopped": "stopped"}
 
 
 def finish_report(pt: ProcessedTask, client: AsanaClient) -> bool:
     """Report the recorded outcome and close the task; False leaves it for recovery."""
-    reporter = Reporter(client, pt, {})
+    run = Run.objects.filter(processed_task=pt, number=pt.attempts).first()
+    reporter = Reporter(client, pt, {}, run=run)
     note = ""
     try:
         reporter.tags = resolve_tags(pt.connection, client)
@@ -281,13 +404,21 @@ def finish_report(pt: ProcessedTask, client: AsanaClient) -> bool:
             return False
         # Deleted, inaccessible or refused: retrying cannot help, so the ledger closes it.
         note = f"\n(could not report in Asana: {exc})"
-    state = State.DONE if pt.outcome == "success" else State.FAILED
-    ProcessedTask.objects.filter(pk=pt.pk, claimed_by=pt.claimed_by).update(
+    state = {"success": State.DONE, "stopped": State.STOPPED}.get(pt.outcome, State.FAILED)
+    finished = timezone.now()
+    closed = ProcessedTask.objects.filter(pk=pt.pk, claimed_by=pt.claimed_by).update(
         state=state,
-        finished_at=timezone.now(),
+        finished_at=finished,
         lease_expires_at=None,
         error=(pt.error + note).strip(),
     )
+    if closed and run is not None:
+        interrupted = pt.outcome == "failure" and pt.error == INTERRUPTED
+        Run.objects.filter(pk=run.pk).update(
+            finished_at=finished,
+            outcome=Run.Outcome.INTERRUPTED if interrupted else RUN_OUTCOMES[pt.outcome],
+            error=(pt.error + note).strip(),
+        )
     elapsed = ""
     if pt.started_at:
         elapsed = f" in {(timezone.now() - pt.started_at).total_seconds():.1f} s"
@@ -328,8 +459,18 @@ def recover_stale(now: datetime | None = None, *, owner: str = "recovery") -> in
         pt.claimed_by = token
         handled += 1
         if not pt.outcome:
-            log.warning("ASANA-%s: found interrupted, reporting it failed", pt.task_gid)
-            _record_outcome(pt, Execution(ok=False, error=INTERRUPTED, output=pt.output))
+            asked = Run.objects.filter(
+                processed_task=pt, number=pt.attempts, stop_requested_at__isnull=False
+            ).exists()
+            if asked:
+                log.warning(
+                    "ASANA-%s: found interrupted while stopping, reporting the stop", pt.task_gid
+                )
+                execution = Execution(ok=False, stopped=True, error=STOPPED_AFTER, output=pt.output)
+            else:
+                log.warning("ASANA-%s: found interrupted, reporting it failed", pt.task_gid)
+                execution = Execution(ok=False, error=INTERRUPTED, output=pt.output)
+            _record_outcome(pt, execution)
         try:
             with client_for(pt.connection) as client, LeaseKeeper(pt.pk, token):
                 finish_report(pt, client)

@@ -21,6 +21,7 @@ parent), so a filter could drop the one event that matters; `task_gids` discards
 without any Asana read.
 """
 
+import logging
 import re
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,7 +45,10 @@ from integrations.models import (
     WebhookRegistration,
 )
 from integrations.pipeline import runs
+from integrations.pipeline.stop import check_running
 from pilotsite.redact import redact
+
+log = logging.getLogger(__name__)
 
 ACTOR = "webhook"
 # Replay digests are kept this long; deliveries whose events are all older are dropped as
@@ -422,6 +426,7 @@ def handle_delivery(registration_id: int, events: list[dict[str, Any]]) -> dict[
         return {"skipped": "registration deleted"}
     connection = registration.connection
     gids, ignored = task_gids(events)
+    stops = _stops(connection, gids, events)
     blocked = _blocked(connection, gids)
     summary: dict[str, Any] = {
         "events": len(events),
@@ -431,6 +436,7 @@ def handle_delivery(registration_id: int, events: list[dict[str, Any]]) -> dict[
         "not_eligible": [],
         "errors": [],
         "deferred": [],
+        "stopped": stops,
     }
     candidates = [gid for gid in gids if gid not in blocked]
     claims_left = runs.queue_budget()
@@ -461,6 +467,27 @@ def handle_delivery(registration_id: int, events: list[dict[str, Any]]) -> dict[
     return summary
 
 
+def _stops(connection: AsanaConnection, gids: list[str], events: list[dict[str, Any]]) -> list[str]:
+    """Running tasks among the events' that Asana now asks to stop (pilot tag removed,
+    completed, `pilot-stop` added); the event's `user` is the person who stopped it."""
+    running = ProcessedTask.objects.filter(
+        connection=connection, state=ProcessedTask.State.RUNNING, task_gid__in=gids
+    )
+    if not running.exists():
+        return []
+    users: dict[str, dict] = {}
+    for event in events:
+        gid = _task_of(event)
+        if gid and isinstance(event.get("user"), dict):
+            users[gid] = event["user"]
+    try:
+        with client_for(connection) as client:
+            return check_running(connection, client, gids=gids, users=users)
+    except AsanaError as exc:
+        log.warning("webhook: could not look for stops: %s", exc)
+        return []
+
+
 def _blocked(connection: AsanaConnection, gids: list[str]) -> set[str]:
     """Tasks the ledger holds in a blocking state: they can never become eligible again, so
     they are not worth an Asana read (dispatch_task still decides for everything else)."""
@@ -478,7 +505,7 @@ def _blocked(connection: AsanaConnection, gids: list[str]) -> set[str]:
 
 def _handled_text(summary: dict[str, Any]) -> str:
     parts = [f"{summary['events']} event(s)", f"{summary['ignored']} ignored"]
-    for key in ("dispatched", "not_eligible", "already_claimed", "errors", "deferred"):
+    for key in ("dispatched", "stopped", "not_eligible", "already_claimed", "errors", "deferred"):
         items = summary[key]
         if items:
             shown = ", ".join(items[:GIDS_SHOWN])

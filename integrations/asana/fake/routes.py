@@ -255,6 +255,27 @@ def create_story(call: Call) -> Result:
     )
 
 
+def update_story(call: Call) -> Result:
+    """`PUT /stories/{story_gid}` ("Update a story"): "Only comment stories can have their
+    text updated ... Only one of `text` and `html_text` can be specified." Real Asana also
+    lets only the comment's author edit it (403 otherwise)."""
+    story = call.get("story", call.params["story_gid"], "story")
+    if "text" in call.data and "html_text" in call.data:
+        raise ApiError(400, "text: Only one of text and html_text can be specified")
+    if ("text" in call.data or "html_text" in call.data) and story["type"] != "comment":
+        raise ApiError(400, "text: Only comment stories can have their text updated")
+    if story["created_by"] != call.user_gid:
+        raise ApiError(403, "You do not have permission to edit this story")
+    if call.data.get("html_text"):
+        story["html_text"] = call.data["html_text"]
+        story["text"] = rich_text("html_text", story["html_text"])
+    elif "text" in call.data:
+        story["text"] = str(call.data["text"])
+        story["html_text"] = f"<body>{escape(story['text'])}</body>"
+    story["is_edited"] = True
+    return call.one(story)
+
+
 # ---- attachments ------------------------------------------------------------------------------
 
 
@@ -405,6 +426,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[[Call], Result]]] = [
         ("POST", "/tasks/{task_gid}/removeTag", lambda call: _tag_change(call, adding=False)),
         ("GET", "/tasks/{task_gid}/stories", list_stories),
         ("POST", "/tasks/{task_gid}/stories", create_story),
+        ("PUT", "/stories/{story_gid}", update_story),
         ("GET", "/attachments", list_attachments),
         ("POST", "/attachments", create_attachment),
         ("GET", "/goals", list_goals),

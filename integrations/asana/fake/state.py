@@ -255,6 +255,56 @@ class FakeAsanaState:
             return record["gid"]
         return self.add_tag(workspace_gid, tag)
 
+    def person_changes_task(
+        self,
+        task_gid: str,
+        user_gid: str,
+        *,
+        add: Iterable[str] = (),
+        remove: Iterable[str] = (),
+        completed: bool | None = None,
+    ) -> None:
+        """A person (not the token's user) changes a task in Asana's web app: tags (GIDs or
+        names) added or removed, completed. Each change leaves the system story Asana writes
+        (StoryCompact.resource_subtype `added_to_tag`, `removed_from_tag`, `marked_complete`)
+        with that person as `created_by`."""
+        with self._lock:
+            task = self._objects[task_gid]
+            changes = []
+            for tag in add:
+                gid = self._tag_gid(task["workspace"], tag)
+                if gid not in task["tags"]:
+                    task["tags"].append(gid)
+                    changes.append(("added_to_tag", f"added to {self._objects[gid]['name']}"))
+            for tag in remove:
+                gid = self._tag_gid(task["workspace"], tag)
+                if gid in task["tags"]:
+                    task["tags"].remove(gid)
+                    changes.append(
+                        ("removed_from_tag", f"removed from {self._objects[gid]['name']}")
+                    )
+            if completed is not None and completed != task["completed"]:
+                task["completed"] = completed
+                task["completed_at"] = now_iso() if completed else None
+                changes.append(
+                    ("marked_complete" if completed else "marked_incomplete", "completed this task")
+                )
+            for subtype, text in changes:
+                self._new(
+                    "story",
+                    type="system",
+                    resource_subtype=subtype,
+                    text=text,
+                    html_text=f"<body>{escape(text)}</body>",
+                    created_at=now_iso(),
+                    created_by=user_gid,
+                    target=task_gid,
+                    is_pinned=False,
+                    is_edited=False,
+                    is_editable=False,
+                )
+            task["modified_at"] = now_iso()
+
     def delete_task(self, gid: str) -> None:
         self._delete(gid)
 

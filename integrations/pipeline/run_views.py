@@ -1,0 +1,91 @@
+"""The run page (`/admin/tabs/integrations/runs/<id>/`): a run as it happens — status,
+elapsed time, progress lines, the tail of its output, a link to the Asana task — and its
+Stop button. The live part refreshes itself (pilotsite/live.js) every second while the run
+is live and stops refreshing once it is over."""
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import get_object_or_404, render
+from django.urls import path, reverse
+from django.utils import timezone
+
+from integrations.models import Run
+from integrations.pipeline.card import asana_url
+from integrations.pipeline.stop import stop_from_admin
+from pilotsite.admin import tab_post
+
+VIEW_PERM = "integrations.view_processedtask"
+STOP_PERM = "integrations.change_processedtask"
+OUTPUT_TAIL = 4000
+LIVE_SECONDS = 1
+
+
+def _may_view(request: HttpRequest) -> None:
+    user = request.user
+    if not (user.is_active and user.is_staff and user.has_perm(VIEW_PERM)):
+        raise PermissionDenied
+
+
+def run_context(run: Run, request: HttpRequest) -> dict[str, Any]:
+    """What the page shows: the run, its status word, elapsed seconds, progress lines and
+    the last OUTPUT_TAIL characters of its output."""
+    pt = run.processed_task
+    end = run.finished_at or timezone.now()
+    if run.live:
+        status = "stopping" if run.stop_requested_at else "running"
+    else:
+        status = run.outcome or "finished"
+    output = run.output or (pt.output if pt.attempts == run.number else "")
+    return {
+        "run": run,
+        "task": pt,
+        "status": status,
+        "elapsed": f"{(end - run.started_at).total_seconds():.0f} s",
+        "progress": run.progress or [],
+        "output_tail": output[-OUTPUT_TAIL:],
+        "output_cut": len(output) > OUTPUT_TAIL,
+        "asana_url": asana_url(pt),
+        "may_stop": run.live and not run.stop_requested_at and request.user.has_perm(STOP_PERM),
+        "live_seconds": LIVE_SECONDS if run.live else 0,
+    }
+
+
+def _run(pk: int) -> Run:
+    return get_object_or_404(Run.objects.select_related("processed_task__connection"), pk=pk)
+
+
+def run_page(request: HttpRequest, pk: int) -> HttpResponse:
+    _may_view(request)
+    run = _run(pk)
+    context = {**admin.site.each_context(request), **run_context(run, request)}
+    return render(request, "integrations/run.html", context)
+
+
+def run_live(request: HttpRequest, pk: int) -> HttpResponse:
+    _may_view(request)
+    return render(request, "integrations/_run_live.html", run_context(_run(pk), request))
+
+
+@tab_post(VIEW_PERM, STOP_PERM)
+def stop_view(request: HttpRequest, pk: int) -> HttpResponse:
+    run = _run(pk)
+    if stop_from_admin(run, request.user):
+        messages.success(request, f"Stop requested: {run} ends within a few seconds.")
+    else:
+        messages.warning(
+            request, f"{run} was not stopped: it had already finished or is reporting."
+        )
+    back = request.POST.get("next") or ""
+    if back.startswith("/admin/") and "//" not in back:
+        return HttpResponseRedirect(back)
+    return HttpResponseRedirect(reverse("admin:integrations:run", args=[run.pk]))
+
+
+urlpatterns = [
+    path("runs/<int:pk>/", admin.site.admin_view(run_page), name="run"),
+    path("runs/<int:pk>/live/", admin.site.admin_view(run_live), name="run-live"),
+    path("runs/<int:pk>/stop/", admin.site.admin_view(stop_view), name="run-stop"),
+]

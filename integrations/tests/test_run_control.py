@@ -1,0 +1,223 @@
+"""Runs, progress and stop: a real `runpollers` process runs the example executor
+(examples/progress_executor.py) against the fake Asana over HTTP; the test stops it from the
+admin or from Asana (through a poll and through a webhook delivery) and checks that the whole
+process group is gone, the task keeps no pilot tags, and exactly one stop comment is posted."""
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from integrations.models import AsanaMapping, Employee, ProcessedTask, Run, WebhookRegistration
+from integrations.pipeline.poll import poll_connection
+from integrations.pipeline.progress import PROGRESS_PREFIX
+from integrations.pipeline.report import STARTED_TEXT, STOPPED_PREFIX
+from integrations.tests import procs
+from integrations.tests.pipeline_fixtures import comment_texts, process, tagged
+from integrations.webhooks.registration import handle_delivery
+
+State = ProcessedTask.State
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "progress_executor.py"
+FAST = {"PILOT_PROGRESS_SECONDS": "0.3", "PILOT_STOP_CHECK_SECONDS": "0.1"}
+
+
+def example(*args: str) -> str:
+    return f"{sys.executable} {EXAMPLE} {' '.join(args)}"
+
+
+def group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+# -- progress (in this process) ---------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_lines_reach_the_run_and_one_edited_asana_comment(connection, pilot, settings):
+    settings.PILOT_EXECUTOR, settings.PILOT_EXECUTOR_COMMAND = "", example("--pause", "0.4")
+    settings.PILOT_PROGRESS_SECONDS, settings.PILOT_STOP_CHECK_SECONDS = 0.2, 0.05
+    gid = tagged(pilot, "Write the docs")
+    assert process(connection, gid).state == State.DONE
+    run = Run.objects.get()
+    assert [line["text"] for line in run.progress] == ["Step 1 of 3", "Step 2 of 3", "Step 3 of 3"]
+    assert run.outcome == Run.Outcome.DONE and run.trigger == Run.Trigger.POLL
+    progress = [c for c in pilot.comments(gid) if c["text"].startswith(PROGRESS_PREFIX)]
+    assert len(progress) == 1 and progress[0]["gid"] == run.progress_story_gid
+    assert progress[0]["is_edited"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_progress_edits_asana_fails_leave_progress_in_the_admin(connection, pilot, settings):
+    settings.PILOT_EXECUTOR, settings.PILOT_EXECUTOR_COMMAND = "", example("--pause", "0.3")
+    settings.PILOT_PROGRESS_SECONDS, settings.PILOT_STOP_CHECK_SECONDS = 0.1, 0.05
+    settings.ASANA_MAX_RETRIES = 0
+    pilot.misbehave("500", path=r"^/stories/", method="PUT")
+    gid = tagged(pilot, "Edits refused")
+    assert process(connection, gid).state == State.DONE
+    assert len(Run.objects.get().progress) == 3
+    assert sum(t.startswith(PROGRESS_PREFIX) for t in comment_texts(pilot, gid)) == 1
+
+
+def test_a_python_executor_gets_a_progress_callable(connection, pilot, settings):
+    settings.PILOT_EXECUTOR = "integrations.tests.test_run_control:reports_progress"
+    settings.PILOT_STOP_CHECK_SECONDS = 0.05
+    gid = tagged(pilot, "In-process")
+    assert process(connection, gid).state == State.DONE
+    assert [line["text"] for line in Run.objects.get().progress] == ["reading", "writing"]
+
+
+def reports_progress(task, progress):
+    progress("reading")
+    progress("writing")
+    return {"summary": "done"}
+
+
+# -- stop (a real runpollers process runs the executor) ------------------------------------
+
+
+@pytest.fixture
+def running(connection, pilot, tmp_path):
+    """A task being executed by a `runpollers` process: (task gid, its run, process group)."""
+    pid_file = tmp_path / "group"
+    command = example("--steps", "100", "--pause", "0.2", "--child", "--pid-file", str(pid_file))
+    gid = tagged(pilot, "Long job")
+    env = procs.child_env(pilot.base_url, PILOT_EXECUTOR_COMMAND=command, **FAST)
+    proc = procs.start(["runpollers"], env, tmp_path / "runpollers.log")
+    try:
+        run = _first_progress()
+        group = int(pid_file.read_text())
+        yield gid, run, group
+    finally:
+        procs.stop(proc)
+
+
+def _first_progress() -> Run:
+    def found():
+        run = Run.objects.first()
+        return run if run is not None and run.progress else None
+
+    return procs.wait_for(found, what="the run's first progress line")
+
+
+def _stopped(gid: str, group: int) -> ProcessedTask:
+    row = procs.wait_for(
+        lambda: ProcessedTask.objects.filter(task_gid=gid, state=State.STOPPED).first(),
+        what="the task to be stopped",
+    )
+    procs.wait_for(lambda: not group_alive(group), timeout=15, what="the process group to end")
+    return row
+
+
+def _asana_after_stop(pilot, gid: str) -> list[str]:
+    assert pilot.tag_names(gid) == []  # pilot, pilot-stop and pilot-in-progress are gone
+    texts = comment_texts(pilot, gid)
+    assert texts[0] == STARTED_TEXT
+    stops = [t for t in texts if t.startswith(STOPPED_PREFIX)]
+    assert len(stops) == 1 and not any(t.startswith(("Failed", "Successfully")) for t in texts)
+    return stops
+
+
+@pytest.mark.django_db(transaction=True)
+def test_stop_button_ends_the_process_group_and_says_who(running, pilot, admin_client):
+    gid, run, group = running
+    page = admin_client.get(reverse("admin:integrations:run", args=[run.pk]))
+    assert b"Step 1 of 100" in page.content and b'id="run-stop"' in page.content
+    admin_client.post(reverse("admin:integrations:run-stop", args=[run.pk]))
+    _stopped(gid, group)
+    [stop] = _asana_after_stop(pilot, gid)
+    assert stop.startswith("Stopped by admin (pressed Stop in pilotsite)")
+    run.refresh_from_db()
+    assert run.outcome == Run.Outcome.STOPPED and run.finished_at
+
+
+@pytest.fixture
+def ann(connection, pilot) -> str:
+    """Ann, a mapped employee who works in Asana."""
+    user = pilot.add_user("Ann Asana", "ann@example.com", [pilot.workspace_gid])
+    employee = Employee.objects.create(name="Ann Lee", email="ann@example.com")
+    AsanaMapping.objects.create(employee=employee, connection=connection, asana_user_gid=user)
+    return user
+
+
+SIGNALS = {
+    "untagged": ({"remove": ["pilot"]}, "removed the pilot tag in Asana"),
+    "completed": ({"completed": True}, "completed the task in Asana"),
+    "stop-tagged": ({"add": ["pilot-stop"]}, "added the pilot-stop tag in Asana"),
+}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("signal_name", list(SIGNALS))
+def test_a_poll_stops_a_run_asana_asks_to_stop(running, connection, pilot, ann, signal_name):
+    gid, _, group = running
+    change, how = SIGNALS[signal_name]
+    pilot.person_changes_task(gid, ann, **change)
+    assert poll_connection(connection).stops == [gid]
+    _stopped(gid, group)
+    [stop] = _asana_after_stop(pilot, gid)
+    assert stop.startswith(f"Stopped by Ann Lee ({how})")
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("signal_name", list(SIGNALS))
+def test_a_webhook_event_stops_a_run_asana_asks_to_stop(
+    running, connection, pilot, ann, signal_name
+):
+    gid, _, group = running
+    change, how = SIGNALS[signal_name]
+    pilot.person_changes_task(gid, ann, **change)
+    registration = WebhookRegistration.objects.create(
+        connection=connection,
+        resource_gid="1",
+        target_url="https://pilot.example.com/webhooks/asana/x/",
+        state=WebhookRegistration.State.ACTIVE,
+        secret="s",
+    )
+    field = "completed" if signal_name == "completed" else "tags"
+    event = pilot.event(gid, "changed", field=field) | {
+        "user": {"gid": ann, "resource_type": "user"}
+    }
+    assert handle_delivery(registration.pk, [event])["stopped"] == [gid]
+    _stopped(gid, group)
+    [stop] = _asana_after_stop(pilot, gid)
+    assert stop.startswith(f"Stopped by Ann Lee ({how})")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stopped_task_runs_again_only_when_tagged_again(running, connection, pilot, admin_client):
+    gid, run, group = running
+    admin_client.post(reverse("admin:integrations:run-stop", args=[run.pk]))
+    _stopped(gid, group)
+    assert poll_connection(connection).candidates == []
+    pilot.person_changes_task(gid, pilot.user_gid, add=["pilot"])
+    connection.last_poll_at = None
+    assert poll_connection(connection).candidates == [gid]
+
+
+def test_stop_is_refused_once_the_outcome_is_recorded(connection, pilot, executor, admin_client):
+    gid = tagged(pilot, "Quick")
+    process(connection, gid)
+    run = Run.objects.get()
+    response = admin_client.post(reverse("admin:integrations:run-stop", args=[run.pk]))
+    assert response.status_code == 302
+    run.refresh_from_db()
+    assert run.stop_requested_at is None and run.outcome == Run.Outcome.DONE
+    assert not any(t.startswith(STOPPED_PREFIX) for t in comment_texts(pilot, gid))
+
+
+def test_the_run_page_needs_the_view_permission(
+    connection, pilot, executor, client, django_user_model
+):
+    gid = tagged(pilot, "Private")
+    process(connection, gid)
+    run = Run.objects.get()
+    outsider = django_user_model.objects.create_user("outsider", password="pw", is_staff=True)
+    client.force_login(outsider)
+    assert client.get(reverse("admin:integrations:run", args=[run.pk])).status_code == 403
+    assert client.post(reverse("admin:integrations:run-stop", args=[run.pk])).status_code == 403
