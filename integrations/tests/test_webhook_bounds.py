@@ -39,7 +39,7 @@ def test_an_event_for_a_task_in_another_workspace_is_never_claimed(pilot, regist
 
     summary = handle_delivery(registration.pk, [pilot.event(foreign, field="tags")])
 
-    assert summary["not_eligible"] == [foreign]
+    assert summary.not_eligible == [foreign]
     assert not ProcessedTask.objects.exists()
 
 
@@ -61,7 +61,7 @@ def test_events_are_coalesced_per_task(pilot, registration, executor):
     summary = handle_delivery(registration.pk, [pilot.event(gid, field="tags")] * 2000)
 
     assert task_reads(pilot) == [f"/tasks/{gid}"]
-    assert summary["dispatched"] == [gid]
+    assert summary.dispatched == [gid]
     assert OrmQ.objects.count() == 1
 
 
@@ -75,8 +75,8 @@ def test_a_delivery_of_2000_tasks_starts_bounded_work_and_the_next_poll_takes_mo
     summary = handle_delivery(registration.pk, [pilot.event(g, field="tags") for g in gids])
 
     assert len(task_reads(pilot)) <= TASKS_PER_DELIVERY
-    assert summary["dispatched"] == gids[:4]
-    assert len(summary["deferred"]) == 2000 - 4
+    assert summary.dispatched == gids[:4]
+    assert len(summary.deferred) == 2000 - 4
     assert ProcessedTask.objects.count() == 4 and OrmQ.objects.count() == 4
 
     drain_queue()  # the cluster runs the four
@@ -93,4 +93,4 @@ def test_a_delivery_reads_no_task_when_the_queue_is_full(pilot, registration, ex
     summary = handle_delivery(registration.pk, [pilot.event(third, field="tags")])
 
     assert task_reads(pilot) == []
-    assert summary["deferred"] == [third]
+    assert summary.deferred == [third]

@@ -120,7 +120,7 @@ def test_health_check_marks_a_webhook_asana_deleted_as_gone(fake_asana, connecti
     summary = check_webhook_health(connection)
     registration.refresh_from_db()
     assert registration.state == State.GONE and "no longer has" in registration.last_error
-    assert summary["gone"] == 1 and summary["changed"]
+    assert summary.states["gone"] == 1 and summary.changed
     assert AuditLog.objects.filter(action="webhook.state", outcome="warning").exists()
 
 
@@ -174,8 +174,8 @@ def test_scheduled_check_covers_every_connection_and_prunes_digests(
 ):
     fake_asana.forget_webhook(registration.webhook_gid)
     result = check_all_webhooks()
-    assert "1 gone" in result["connections"][connection.workspace_gid]
-    assert result["pruned_deliveries"] == 0
+    assert "1 gone" in result.connections[connection.workspace_gid]
+    assert result.pruned_deliveries == 0
 
 
 def test_health_schedule_is_created_once(transactional_db):

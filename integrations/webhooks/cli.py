@@ -10,7 +10,6 @@ from integrations.webhooks.registration import (
     WebhookError,
     check_webhook_health,
     delete_webhook,
-    health_text,
     mask_hook_ids,
     register_webhook,
 )
@@ -58,7 +57,7 @@ def _list(command: BaseCommand, options: dict[str, Any]) -> None:
     if options["check"]:
         checked = {r.connection for r in registrations}
         for each in sorted(checked, key=lambda c: c.workspace_gid):
-            command.stdout.write(f"{each}: {health_text(check_webhook_health(each))}")
+            command.stdout.write(f"{each}: {check_webhook_health(each).text()}")
     if not registrations:
         command.stdout.write("No webhooks registered.")
         return

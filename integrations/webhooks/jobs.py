@@ -5,19 +5,28 @@ Asana deletes a webhook whose deliveries have failed for 24 hours; checking ever
 working as the fallback whatever the webhook state.
 """
 
-from typing import Any
+from dataclasses import dataclass
 
 from integrations.models import AsanaConnection
-from integrations.webhooks.registration import check_webhook_health, health_text, prune_deliveries
+from integrations.webhooks.registration import check_webhook_health, prune_deliveries
 
 HEALTH_SCHEDULE = "pilotsite: check Asana webhooks"
 HEALTH_MINUTES = 15
 
 
-def check_all_webhooks() -> dict[str, Any]:
+@dataclass
+class WebhookChecks:
+    """The scheduled check's result: each checked connection's health line by workspace GID,
+    and how many old replay digests were pruned."""
+
+    connections: dict[str, str]
+    pruned_deliveries: int
+
+
+def check_all_webhooks() -> WebhookChecks:
     """Check every connection that has webhook registrations; prune old replay digests."""
     results = {
-        connection.workspace_gid: health_text(check_webhook_health(connection))
+        connection.workspace_gid: check_webhook_health(connection).text()
         for connection in AsanaConnection.objects.filter(webhooks__isnull=False).distinct()
     }
-    return {"connections": results, "pruned_deliveries": prune_deliveries()}
+    return WebhookChecks(connections=results, pruned_deliveries=prune_deliveries())

@@ -23,6 +23,7 @@ without any Asana read.
 
 import logging
 import re
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -258,14 +259,42 @@ def reregister(
     return new
 
 
-def check_webhook_health(connection: AsanaConnection) -> dict[str, Any]:
+@dataclass
+class WebhookHealth:
+    """What one health check of a connection's webhooks found: registrations `checked`,
+    `changed` lines ("<resource>: <old> → <new>"), webhooks in Asana whose target looks
+    like ours but is not registered here (`untracked`), registrations per state after the
+    check (`states`), or the `error` that stopped the check (then nothing was changed)."""
+
+    checked: int = 0
+    changed: list[str] = field(default_factory=list)
+    untracked: int = 0
+    states: dict[str, int] = field(default_factory=dict)
+    error: str = ""
+
+    def text(self) -> str:
+        """One line for people, the audit row and the job's result."""
+        if self.error:
+            return f"health check failed: {self.error}"
+        counts = ", ".join(
+            f"{self.states[s]} {s}" for s in WebhookRegistration.State.values if self.states.get(s)
+        )
+        text = f"{self.checked} checked" + (f" ({counts})" if counts else "")
+        if self.changed:
+            text += "; changed: " + "; ".join(self.changed)
+        if self.untracked:
+            text += f"; {self.untracked} webhook(s) in Asana not registered here"
+        return text
+
+
+def check_webhook_health(connection: AsanaConnection) -> WebhookHealth:
     """Compare our registrations with `GET /webhooks` and mark gone/failing/active ones."""
-    summary: dict[str, Any] = {"checked": 0, "changed": [], "untracked": 0, "error": ""}
+    summary = WebhookHealth()
     try:
         with client_for(connection) as client:
             remote = {str(w.get("gid")): w for w in client.webhooks(connection.workspace_gid)}
     except AsanaError as exc:
-        summary["error"] = str(exc)
+        summary.error = str(exc)
         audit.record(
             Action.WEBHOOK_HEALTH,
             target=connection.workspace_gid,
@@ -279,18 +308,16 @@ def check_webhook_health(connection: AsanaConnection) -> dict[str, Any]:
     now = timezone.now()
     registrations = list(connection.webhooks.all())
     ours = {r.target_url for r in registrations}
-    summary["untracked"] = sum(
+    summary.untracked = sum(
         1
         for w in remote.values()
         if "/webhooks/asana/" in str(w.get("target")) and w.get("target") not in ours
     )
     for registration in registrations:
-        summary["checked"] += 1
+        summary.checked += 1
         state, error = _observed_state(registration, remote.get(registration.webhook_gid), now)
         if (state, error) != (registration.state, registration.last_error):
-            summary["changed"].append(
-                f"{registration.resource_gid}: {registration.state} → {state}"
-            )
+            summary.changed.append(f"{registration.resource_gid}: {registration.state} → {state}")
             audit.record(
                 Action.WEBHOOK_STATE,
                 target=describe(registration),
@@ -302,12 +329,14 @@ def check_webhook_health(connection: AsanaConnection) -> dict[str, Any]:
         registration.state, registration.last_error = state, error
         registration.last_checked_at = now
         registration.save(update_fields=["state", "last_error", "last_checked_at", "updated_at"])
-    for state in WebhookRegistration.State.values:
-        summary[state] = sum(1 for r in registrations if r.state == state)
+    summary.states = {
+        state: sum(1 for r in registrations if r.state == state)
+        for state in WebhookRegistration.State.values
+    }
     audit.record(
         Action.WEBHOOK_HEALTH,
         target=connection.workspace_gid,
-        detail=health_text(summary),
+        detail=summary.text(),
         actor_label=ACTOR,
         connection=connection,
     )
@@ -347,20 +376,6 @@ def _parse_time(value: Any) -> datetime | None:
         return datetime.fromisoformat(str(value)) if value else None
     except ValueError:
         return None
-
-
-def health_text(summary: dict[str, Any]) -> str:
-    if summary.get("error"):
-        return f"health check failed: {summary['error']}"
-    counts = ", ".join(
-        f"{summary.get(s, 0)} {s}" for s in WebhookRegistration.State.values if summary.get(s)
-    )
-    text = f"{summary['checked']} checked" + (f" ({counts})" if counts else "")
-    if summary["changed"]:
-        text += "; changed: " + "; ".join(summary["changed"])
-    if summary["untracked"]:
-        text += f"; {summary['untracked']} webhook(s) in Asana not registered here"
-    return text
 
 
 def prune_deliveries(now: datetime | None = None) -> int:
@@ -411,56 +426,90 @@ def _gid(obj: dict) -> str | None:
     return gid if gid.isdigit() else None
 
 
-def handle_delivery(registration_id: int, events: list[dict[str, Any]]) -> dict[str, Any]:
+@dataclass
+class DeliveryOutcome:
+    """What handling one delivery did: how many `events` it had and how many were `ignored`
+    (not about a task, or a change that cannot make one eligible), and task GIDs by fate:
+    `dispatched` (claimed and queued), `stopped` (runs stopped because the task was
+    untagged, completed or tagged to stop), `not_eligible`, `already_claimed` (the ledger blocks
+    them), `errors` ("<gid>: <reason>"; polling retries them) and `deferred` (over the
+    per-delivery bounds; the next poll takes them). `skipped` says why nothing was done."""
+
+    events: int = 0
+    ignored: int = 0
+    already_claimed: list[str] = field(default_factory=list)
+    dispatched: list[str] = field(default_factory=list)
+    stopped: list[str] = field(default_factory=list)
+    not_eligible: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
+    skipped: str = ""
+
+    def text(self) -> str:
+        """One line for the audit row: counts, then up to GIDS_SHOWN GIDs per fate."""
+        parts = [f"{self.events} event(s)", f"{self.ignored} ignored"]
+        for key in (
+            "dispatched",
+            "stopped",
+            "not_eligible",
+            "already_claimed",
+            "errors",
+            "deferred",
+        ):
+            items: list[str] = getattr(self, key)
+            if items:
+                shown = ", ".join(items[:GIDS_SHOWN])
+                if len(items) > GIDS_SHOWN:
+                    shown += f", … ({len(items)} in all)"
+                parts.append(f"{key.replace('_', ' ')}: {shown}")
+        if self.deferred:
+            parts.append("deferred tasks wait for the next poll")
+        return "; ".join(parts)
+
+
+def handle_delivery(registration_id: int, events: list[dict[str, Any]]) -> DeliveryOutcome:
     """django-q2 task: dispatch the tasks the delivery's events mention, within bounds.
 
     Events are coalesced per task. One delivery reads at most `TASKS_PER_DELIVERY` tasks and
     claims at most `runs.queue_budget()` (the bound polling keeps too), so a delivery of
     thousands of events cannot start thousands of reads, claims or jobs; the tasks it leaves
-    are counted as deferred and the next poll takes them. Returns a summary (lists of GIDs).
+    are counted as deferred and the next poll takes them.
     """
     registration = (
         WebhookRegistration.objects.select_related("connection").filter(pk=registration_id).first()
     )
     if registration is None:
-        return {"skipped": "registration deleted"}
+        return DeliveryOutcome(skipped="registration deleted")
     connection = registration.connection
     gids, ignored = task_gids(events)
     stops = _stops(connection, gids, events)
     blocked = _blocked(connection, gids)
-    summary: dict[str, Any] = {
-        "events": len(events),
-        "ignored": ignored,
-        "already_claimed": sorted(blocked),
-        "dispatched": [],
-        "not_eligible": [],
-        "errors": [],
-        "deferred": [],
-        "stopped": stops,
-    }
+    summary = DeliveryOutcome(
+        events=len(events), ignored=ignored, already_claimed=sorted(blocked), stopped=stops
+    )
     candidates = [gid for gid in gids if gid not in blocked]
     claims_left = runs.queue_budget()
     reads_left = TASKS_PER_DELIVERY
     for index, gid in enumerate(candidates):
         if claims_left <= 0 or reads_left <= 0:
-            summary["deferred"] = candidates[index:]
+            summary.deferred = candidates[index:]
             break
         reads_left -= 1
         try:
             processed = runs.dispatch_task(connection, gid, source="webhook")
         except AsanaError as exc:
             # Polling picks the task up later; one bad task must not stop the others.
-            summary["errors"].append(f"{gid}: {exc}")
+            summary.errors.append(f"{gid}: {exc}")
             continue
         if processed is not None:
             claims_left -= 1
-        summary["dispatched" if processed else "not_eligible"].append(gid)
-    outcome = AuditLog.Outcome.WARNING if summary["errors"] else AuditLog.Outcome.OK
+        (summary.dispatched if processed else summary.not_eligible).append(gid)
+    outcome = AuditLog.Outcome.WARNING if summary.errors else AuditLog.Outcome.OK
     audit.record(
         Action.WEBHOOK_HANDLED,
         target=describe(registration),
         outcome=outcome,
-        detail=_handled_text(summary),
+        detail=summary.text(),
         actor_label=ACTOR,
         connection=connection,
     )
@@ -501,17 +550,3 @@ def _blocked(connection: AsanaConnection, gids: list[str]) -> set[str]:
             ).values_list("task_gid", flat=True)
         )
     return blocked
-
-
-def _handled_text(summary: dict[str, Any]) -> str:
-    parts = [f"{summary['events']} event(s)", f"{summary['ignored']} ignored"]
-    for key in ("dispatched", "stopped", "not_eligible", "already_claimed", "errors", "deferred"):
-        items = summary[key]
-        if items:
-            shown = ", ".join(items[:GIDS_SHOWN])
-            if len(items) > GIDS_SHOWN:
-                shown += f", … ({len(items)} in all)"
-            parts.append(f"{key.replace('_', ' ')}: {shown}")
-    if summary["deferred"]:
-        parts.append("deferred tasks wait for the next poll")
-    return "; ".join(parts)
