@@ -10,7 +10,6 @@ Not a test: run it by hand and copy the figures into the README.
 import argparse
 import math
 import multiprocessing
-import os
 import sys
 import tempfile
 import time
@@ -22,18 +21,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def _setup_django(database: Path) -> None:
-    # A throwaway database of its own, so the benchmark never touches the real one.
-    os.environ["DATABASE_URL"] = f"sqlite:///{database}"
-    os.environ.setdefault("SECRET_KEY", "bench-secret-key-not-for-production-0123456789abcdef")
-    os.environ.setdefault("DEBUG", "off")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pilotsite.settings")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
+from bench.support import setup_django  # noqa: E402 (after the path is set)
 
 
 def main() -> None:
@@ -45,7 +33,7 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
-        _setup_django(Path(tmp) / "bench.sqlite3")
+        setup_django(Path(tmp) / "bench.sqlite3")
         if args.workers:
             from django.conf import settings
 

@@ -10,7 +10,6 @@ run it by hand and copy the figures into the README.
 
 import argparse
 import io
-import os
 import sys
 import tempfile
 import threading
@@ -20,18 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def _setup_django(database: Path) -> None:
-    # A throwaway database of its own, so the benchmark never touches the real one.
-    os.environ["DATABASE_URL"] = f"sqlite:///{database}"
-    os.environ.setdefault("SECRET_KEY", "bench-secret-key-not-for-production-0123456789abcdef")
-    os.environ.setdefault("DEBUG", "off")
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pilotsite.settings")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
+from bench.support import setup_django  # noqa: E402 (after the path is set)
 
 
 def _other_writer(stop: threading.Event, waits: list[float]) -> None:
@@ -96,7 +84,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=None, help="EMPLOYEE_IMPORT_BATCH_ROWS")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        _setup_django(Path(tmp) / "bench.sqlite3")
+        setup_django(Path(tmp) / "bench.sqlite3")
         from django.conf import settings
 
         run(args.rows, args.batch or settings.EMPLOYEE_IMPORT_BATCH_ROWS)

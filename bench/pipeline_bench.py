@@ -11,7 +11,6 @@ Not a test: run it by hand and copy the figures into the README.
 
 import argparse
 import multiprocessing
-import os
 import sys
 import tempfile
 import time
@@ -23,6 +22,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.support import setup_django  # noqa: E402 (after the path is set)
 
 NOTHING_NEW_SIZES = (10, 1_000, 10_000)
 DEFAULT_BUDGET = 150  # ASANA_REQUESTS_PER_MINUTE's default
@@ -36,22 +37,6 @@ def noop(task: dict[str, Any]) -> dict[str, Any]:
 
 def noop_with_link(task: dict[str, Any]) -> dict[str, Any]:
     return {"summary": "opened a PR", "url": "https://example.com/pr/1", "url_title": "PR #1"}
-
-
-def _setup_django(database: Path) -> None:
-    # A throwaway database, so the benchmark never touches the real one.
-    os.environ["DATABASE_URL"] = f"sqlite:///{database}"
-    os.environ.setdefault("SECRET_KEY", "bench-secret-key-not-for-production-0123456789abcdef")
-    os.environ.setdefault("DEBUG", "off")
-    os.environ["LOG_LEVEL"] = "WARNING"
-    # The pipeline's own cost is measured here, not Asana's request budget (see the note).
-    os.environ["ASANA_REQUESTS_PER_MINUTE"] = "1000000"
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pilotsite.settings")
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
 
 
 @contextmanager
@@ -122,7 +107,12 @@ def main() -> None:
     args = parser.parse_args()
     sizes = tuple(int(s) for s in args.sizes.split(","))
     with tempfile.TemporaryDirectory() as tmp:
-        _setup_django(Path(tmp) / "bench.sqlite3")
+        # The pipeline's own cost is measured here, not Asana's request budget (see the note).
+        setup_django(
+            Path(tmp) / "bench.sqlite3",
+            LOG_LEVEL="WARNING",
+            ASANA_REQUESTS_PER_MINUTE="1000000",
+        )
         run(args.tasks, args.latency, sizes)
 
 

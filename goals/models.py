@@ -67,6 +67,17 @@ class _Progress:
         return self.due_on or self.time_period_end_on
 
 
+def status_field() -> models.CharField:
+    """A goal's or key result's status: Asana's value as sent."""
+    return models.CharField(
+        max_length=16,
+        choices=GoalStatus.choices,
+        blank=True,
+        default=GoalStatus.NO_STATUS,
+        help_text="Asana's status value as sent (empty: no status).",
+    )
+
+
 class Goal(_Progress, models.Model):
     employee = models.ForeignKey(Employee, on_delete=models.CASCADE, related_name="goals")
     connection = models.ForeignKey(AsanaConnection, on_delete=models.CASCADE, related_name="goals")
@@ -83,13 +94,7 @@ class Goal(_Progress, models.Model):
     time_period_end_on = models.DateField(
         null=True, blank=True, help_text="Last day of the Asana time period."
     )
-    status = models.CharField(
-        max_length=16,
-        choices=GoalStatus.choices,
-        blank=True,
-        default=GoalStatus.NO_STATUS,
-        help_text="Asana's status value as sent (empty: no status).",
-    )
+    status = status_field()
     has_metric = models.BooleanField(default=False)
     metric_initial = models.FloatField(null=True, blank=True)
     metric_current = models.FloatField(null=True, blank=True)
@@ -140,13 +145,7 @@ class KeyResult(_Progress, models.Model):
     asana_gid = models.CharField("Asana GID", max_length=32)
     position = models.PositiveIntegerField(default=0)
     name = models.CharField(max_length=500)
-    status = models.CharField(
-        max_length=16,
-        choices=GoalStatus.choices,
-        blank=True,
-        default=GoalStatus.NO_STATUS,
-        help_text="Asana's status value as sent (empty: no status).",
-    )
+    status = status_field()
     due_on = models.DateField(null=True, blank=True)
     time_period_name = models.CharField(
         max_length=100, blank=True, help_text="Asana time period's name, e.g. Q4 FY26."

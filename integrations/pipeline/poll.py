@@ -32,6 +32,7 @@ from integrations.audit import Action
 from integrations.models import AsanaConnection, ProcessedTask
 from integrations.pipeline import watch
 from integrations.pipeline.convert import STATUS_TAGS
+from integrations.pipeline.runs import LEDGER_CHUNK, blocked_gids
 from integrations.pipeline.tags import (
     PilotTagMissing,
     WorkspaceTags,
@@ -46,7 +47,6 @@ log = logging.getLogger(__name__)
 # Checked against the contract's opt_fields enums for GET /tags/{tag_gid}/tasks and GET
 # /workspaces/{workspace_gid}/tasks/search.
 LIST_FIELDS = ("name", "completed", "created_at", "workspace", "tags.name")
-LEDGER_CHUNK = 500
 BACKLOG_REASON = "backlog: already tagged when the connection was enabled"
 # Errors that say the token (not the moment) is wrong: they belong on the health line.
 HEALTH_ERRORS = (AsanaAuthError, AsanaForbidden, AsanaPaymentRequired)
@@ -223,16 +223,7 @@ def _look_for_stops(connection: AsanaConnection, client: AsanaClient) -> list[st
 def _not_dispatched(
     connection: AsanaConnection, tasks: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    gids = [str(t["gid"]) for t in tasks]
-    blocked: set[str] = set()
-    for start in range(0, len(gids), LEDGER_CHUNK):
-        blocked.update(
-            ProcessedTask.objects.filter(
-                connection=connection,
-                task_gid__in=gids[start : start + LEDGER_CHUNK],
-                state__in=ProcessedTask.BLOCKING_STATES,
-            ).values_list("task_gid", flat=True)
-        )
+    blocked = blocked_gids(connection, [str(t["gid"]) for t in tasks])
     return [t for t in tasks if str(t["gid"]) not in blocked]
 
 

@@ -48,6 +48,26 @@ INTERRUPTED = (
 STOPPED_AFTER = "stopped on request (the process running it ended first)"
 
 
+# GIDs per `IN (...)` query against the ledger: well under SQLite's bound-parameter limit.
+LEDGER_CHUNK = 500
+
+
+def blocked_gids(connection: AsanaConnection, gids: list[str]) -> set[str]:
+    """Those of `gids` the ledger holds in a blocking state (claimed, running, done or
+    skipped): never worth an Asana read, since only a failed task can become eligible again.
+    One query per LEDGER_CHUNK GIDs."""
+    blocked: set[str] = set()
+    for start in range(0, len(gids), LEDGER_CHUNK):
+        blocked.update(
+            ProcessedTask.objects.filter(
+                connection=connection,
+                task_gid__in=gids[start : start + LEDGER_CHUNK],
+                state__in=ProcessedTask.BLOCKING_STATES,
+            ).values_list("task_gid", flat=True)
+        )
+    return blocked
+
+
 def claim_lease() -> timedelta:
     """How long a claim may wait (in a queue, say) before its execution starts."""
     return timedelta(seconds=settings.PILOT_CLAIM_LEASE_SECONDS)

@@ -183,7 +183,7 @@ def test_a_webhook_event_stops_a_run_asana_asks_to_stop(
     event = pilot.event(gid, "changed", field=field) | {
         "user": {"gid": ann, "resource_type": "user"}
     }
-    assert handle_delivery(registration.pk, [event])["stopped"] == [gid]
+    assert handle_delivery(registration.pk, [event]).stopped == [gid]
     _stopped(gid, group)
     [stop] = _asana_after_stop(pilot, gid)
     assert stop.startswith(f"Stopped by Ann Lee ({how})")

@@ -41,7 +41,6 @@ from integrations.audit import Action
 from integrations.models import (
     AsanaConnection,
     AuditLog,
-    ProcessedTask,
     WebhookDelivery,
     WebhookRegistration,
 )
@@ -61,7 +60,6 @@ PENDING_GRACE = timedelta(minutes=15)
 # One delivery reads at most this many tasks (and claims at most the queue's budget); the
 # rest waits for the next poll, so a delivery of thousands of events stays cheap.
 TASKS_PER_DELIVERY = 20
-LEDGER_CHUNK = 500
 # An audit row names at most this many tasks per list.
 GIDS_SHOWN = 10
 # Only these fields can turn a task eligible; other changes are not worth a re-read.
@@ -483,7 +481,7 @@ def handle_delivery(registration_id: int, events: list[dict[str, Any]]) -> Deliv
     connection = registration.connection
     gids, ignored = task_gids(events)
     stops = _stops(connection, gids, events)
-    blocked = _blocked(connection, gids)
+    blocked = runs.blocked_gids(connection, gids)
     summary = DeliveryOutcome(
         events=len(events), ignored=ignored, already_claimed=sorted(blocked), stopped=stops
     )
@@ -535,18 +533,3 @@ def _stops(connection: AsanaConnection, gids: list[str], events: list[dict[str, 
     except AsanaError as exc:
         log.warning("webhook: could not look for stops: %s", exc)
         return []
-
-
-def _blocked(connection: AsanaConnection, gids: list[str]) -> set[str]:
-    """Tasks the ledger holds in a blocking state: they can never become eligible again, so
-    they are not worth an Asana read (dispatch_task still decides for everything else)."""
-    blocked: set[str] = set()
-    for start in range(0, len(gids), LEDGER_CHUNK):
-        blocked.update(
-            ProcessedTask.objects.filter(
-                connection=connection,
-                task_gid__in=gids[start : start + LEDGER_CHUNK],
-                state__in=ProcessedTask.BLOCKING_STATES,
-            ).values_list("task_gid", flat=True)
-        )
-    return blocked
