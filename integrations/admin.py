@@ -14,7 +14,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from integrations.asana.errors import AsanaError
 from integrations.asana.tokens import TokenField
 from integrations.audit.text import describe
-from integrations.connect import ConnectError, verify_workspace
+from integrations.connect import ConnectError, Workspace, save_connection, verify_workspace
 from integrations.models import (
     AsanaConnection,
     AsanaMapping,
@@ -58,6 +58,7 @@ class AsanaConnectionForm(forms.ModelForm):
         data = super().clean()
         token = data.get("new_token")
         gid = data.get("workspace_gid") or self.instance.workspace_gid
+        self.verified_workspace: Workspace | None = None
         if not token and not self.instance.pk:
             self.add_error("new_token", "A new connection needs a personal access token.")
         elif token and gid:
@@ -66,18 +67,6 @@ class AsanaConnectionForm(forms.ModelForm):
             except ConnectError as exc:
                 self.add_error("new_token", str(exc))
         return data
-
-    def save(self, commit: bool = True) -> AsanaConnection:
-        connection = super().save(commit=False)
-        if self.cleaned_data.get("new_token"):
-            connection.access_token = self.cleaned_data["new_token"]
-            connection.workspace_name = self.verified_workspace["name"]
-            connection.last_checked_at, connection.last_error = timezone.now(), ""
-        if "pilot_tag" in self.changed_data:
-            connection.tag_gids = {}
-        if commit:
-            connection.save()
-        return connection
 
 
 @admin.register(AsanaConnection)
@@ -110,6 +99,25 @@ class AsanaConnectionAdmin(AuditedAdmin):
     @method_decorator(sensitive_post_parameters("new_token"))
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change) -> None:
+        # The one write path (token, workspace name, health, cached tags, audit row).
+        # The form has run the model's rules already, so this refuses nothing.
+        data = form.cleaned_data
+        save_connection(
+            obj,
+            settings={name: data[name] for name in AsanaConnection.SETTINGS if name in data},
+            token=data.get("new_token") or "",
+            workspace=form.verified_workspace,
+            actor=request.user,
+        )
+
+    # save_connection wrote the audit row; Django's own history entry is still kept.
+    def log_addition(self, request, obj, message):
+        return admin.ModelAdmin.log_addition(self, request, obj, message)
+
+    def log_change(self, request, obj, message):
+        return admin.ModelAdmin.log_change(self, request, obj, message)
 
     def get_readonly_fields(self, request, obj=None):
         # Another workspace is another connection: add one instead of repointing this one.

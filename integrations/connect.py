@@ -5,10 +5,13 @@ workspace or an Asana outage leaves the database exactly as it was.
 """
 
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -41,6 +44,14 @@ _GID = re.compile(r"^\d{1,32}$")
 
 class ConnectError(Exception):
     """A connect or check failed; the message says what to do and nothing was saved."""
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """An Asana workspace as a token sees it: its GID and its name."""
+
+    gid: str
+    name: str
 
 
 def validate_gid(value: str, what: str = "workspace GID") -> str:
@@ -83,14 +94,13 @@ def explain(exc: AsanaError) -> str:
     return str(exc)
 
 
-def _workspaces(me: dict[str, Any]) -> list[dict[str, str]]:
-    """The `workspaces` of a `GET /users/me` answer as `gid`/`name` strings; entries that are
-    not objects are ignored (Asana's schema: a list of compact workspaces)."""
-    listed = me.get("workspaces")
+def _as_workspaces(listed: Any) -> list[Workspace]:
+    """Compact workspaces as Asana lists them (`GET /workspaces`, the `workspaces` of
+    `GET /users/me`); entries that are not objects are ignored."""
     if not isinstance(listed, list):
         return []
     return [
-        {"gid": str(w.get("gid") or ""), "name": str(w.get("name") or "")}
+        Workspace(gid=str(w.get("gid") or ""), name=str(w.get("name") or ""))
         for w in listed
         if isinstance(w, dict)
     ]
@@ -101,48 +111,46 @@ def _user_label(me: dict[str, Any]) -> str:
 
 
 @sensitive_variables("token")
-def token_workspaces(token: str) -> list[dict[str, str]]:
-    """The workspaces a personal access token can connect ([{"gid", "name"}], by name), read
-    with GET /workspaces within the interactive timeout (a person is waiting). Raises
-    ConnectError with `clean_token`'s or `explain`'s sentence."""
+def _checked_token(token: str) -> str:
     try:
-        token = clean_token(token)
+        return clean_token(token)
     except InvalidToken as exc:
         raise ConnectError(str(exc)) from None
-    try:
-        with AsanaClient(token, **interactive()) as client:
-            found = [
-                {"gid": str(w.get("gid") or ""), "name": str(w.get("name") or "")}
-                for w in client.workspaces()
-                if isinstance(w, dict)
-            ]
-    except AsanaError as exc:
-        raise ConnectError(explain(exc)) from None
-    return sorted(found, key=lambda w: (w["name"].lower(), w["gid"]))
 
 
 @sensitive_variables("token")
-def verify_workspace(token: str, workspace_gid: str) -> dict[str, Any]:
-    """Check the token with Asana and return the workspace (`gid`, `name`) it can see.
+def token_workspaces(token: str) -> list[Workspace]:
+    """The workspaces a personal access token can connect, by name, read with
+    GET /workspaces within the interactive timeout (a person is waiting). Raises
+    ConnectError with `clean_token`'s or `explain`'s sentence."""
+    token = _checked_token(token)
+    try:
+        with AsanaClient(token, **interactive()) as client:
+            found = _as_workspaces(list(client.workspaces()))
+    except AsanaError as exc:
+        raise ConnectError(explain(exc)) from None
+    return sorted(found, key=lambda w: (w.name.lower(), w.gid))
+
+
+@sensitive_variables("token")
+def verify_workspace(token: str, workspace_gid: str) -> Workspace:
+    """Check the token with Asana and return the workspace it can see.
 
     Raises ConnectError (nothing saved) for a malformed GID or token (tokens.clean_token),
     an error from Asana, or a workspace the token's user is not a member of.
     """
     workspace_gid = validate_gid(workspace_gid)
-    try:
-        token = clean_token(token)
-    except InvalidToken as exc:
-        raise ConnectError(str(exc)) from None
+    token = _checked_token(token)
     try:
         with AsanaClient(token, **interactive()) as client:
             me = client.me()
     except AsanaError as exc:
         raise ConnectError(explain(exc)) from None
-    workspaces = _workspaces(me)
+    workspaces = _as_workspaces(me.get("workspaces"))
     for workspace in workspaces:
-        if workspace["gid"] == workspace_gid:
-            return {"gid": workspace_gid, "name": workspace["name"]}
-    visible = ", ".join(f"{w['name'] or '?'} ({w['gid']})" for w in workspaces) or "none"
+        if workspace.gid == workspace_gid:
+            return workspace
+    visible = ", ".join(f"{w.name or '?'} ({w.gid})" for w in workspaces) or "none"
     raise ConnectError(
         f"The token's user ({_user_label(me)}) is not a member of workspace "
         f"{workspace_gid}. Workspaces this token can see: {visible}. Use one of these GIDs, "
@@ -150,14 +158,116 @@ def verify_workspace(token: str, workspace_gid: str) -> dict[str, Any]:
     )
 
 
-# What a new connection gets for a setting the caller did not give (None = "not given").
-CONNECT_DEFAULTS: dict[str, Any] = {
-    "pilot_tag": "pilot",
-    "poll_interval": 30,
-    "polling_enabled": True,
-    "skip_backlog": False,
-    "watch_method": AsanaConnection.WatchMethod.TAG_LIST,
-}
+def setting_default(name: str) -> Any:
+    """What a new connection gets for the setting `name`: the model field's default."""
+    return AsanaConnection._meta.get_field(name).get_default()
+
+
+def clean_settings(given: Mapping[str, Any]) -> dict[str, Any]:
+    """The settings given (a value of None is "not given" and dropped), each checked by its
+    model field's own rules (AsanaConnection's validators) and a tag name stripped. Raises
+    ConnectError with every problem, before anything is asked of Asana or written."""
+    cleaned: dict[str, Any] = {}
+    problems: list[str] = []
+    for name, value in given.items():
+        if value is None:
+            continue
+        if name not in AsanaConnection.SETTINGS:
+            raise ValueError(f"{name} is not a connection setting")
+        field = AsanaConnection._meta.get_field(name)
+        try:
+            cleaned[name] = field.clean(value.strip() if isinstance(value, str) else value, None)
+        except ValidationError as exc:
+            problems.extend(exc.messages)
+    if problems:
+        raise ConnectError(" ".join(dict.fromkeys(problems)))
+    return cleaned
+
+
+@dataclass
+class SavedConnection:
+    """What `save_connection` did: the connection as saved, whether it was `created`, and
+    the names of the settings that `changed` (for a new connection: those given)."""
+
+    connection: AsanaConnection
+    created: bool
+    changed: list[str] = field(default_factory=list)
+
+
+def _summary(connection: AsanaConnection) -> str:
+    polling = f"every {connection.poll_interval}s" if connection.polling_enabled else "off"
+    return (
+        f"token {connection.masked_token}; pilot tag {connection.pilot_tag!r}; "
+        f"polling {polling}; skip backlog {'yes' if connection.skip_backlog else 'no'}; "
+        f"watch by {connection.get_watch_method_display()}"
+    )
+
+
+@sensitive_variables("token")
+def save_connection(
+    connection: AsanaConnection,
+    *,
+    settings: Mapping[str, Any] | None = None,
+    token: str = "",
+    workspace: Workspace | None = None,
+    actor: AbstractBaseUser | None = None,
+) -> SavedConnection:
+    """The one write path for a connection's settings and token (the card, the admin form
+    and `asana connect` all come here).
+
+    `connection` is a stored connection, or a new unsaved one with its `workspace_gid`.
+    `settings` are those given (see `clean_settings`); the others keep their stored values,
+    or the field defaults on a new connection. A new `token` must come with the `workspace`
+    `verify_workspace` returned for it: the token, the workspace's name and a healthy check
+    are stored together. The cached tag GIDs are cleared when the pilot tag differs from the
+    stored one (they belong to the old name). One audit row: `connection.create`,
+    `connection.update` (a token) or `connection.settings`; none when nothing changed.
+    Raises ConnectError for a setting the model refuses; nothing is written then.
+    """
+    if token and workspace is None:
+        raise ValueError("a new token needs the workspace verify_workspace returned for it")
+    wanted = clean_settings(settings or {})
+    with transaction.atomic():
+        created = connection.pk is None
+        if created:
+            stored = {name: setting_default(name) for name in AsanaConnection.SETTINGS}
+        else:
+            # The database's values, not the instance's: a ModelForm has already copied
+            # what was typed onto the instance it hands over.
+            stored = (
+                AsanaConnection.objects.select_for_update()
+                .filter(pk=connection.pk)
+                .values(*AsanaConnection.SETTINGS)
+                .get()
+            )
+        changed = [name for name, value in wanted.items() if created or stored[name] != value]
+        if not created and "pilot_tag" in changed:
+            connection.tag_gids = {}
+        for name, value in {**stored, **wanted}.items():
+            setattr(connection, name, value)
+        if token:
+            connection.access_token = _checked_token(token)
+            connection.workspace_name = workspace.name if workspace else ""
+            connection.last_checked_at, connection.last_error = timezone.now(), ""
+        elif not changed:
+            return SavedConnection(connection, created=False)
+        try:
+            connection.full_clean()
+        except ValidationError as exc:
+            raise ConnectError(" ".join(exc.messages)) from None
+        connection.save()
+        if created or token:
+            action, detail = (
+                Action.CONNECTION_CREATE if created else Action.CONNECTION_UPDATE,
+                _summary(connection),
+            )
+        else:
+            action = Action.CONNECTION_SETTINGS
+            detail = "; ".join(f"{name} = {wanted[name]!r}" for name in changed)
+        audit.record(
+            action, target=str(connection), detail=detail, actor=actor, connection=connection
+        )
+    return SavedConnection(connection, created, changed)
 
 
 @sensitive_variables("token")
@@ -165,89 +275,32 @@ def connect_workspace(
     token: str,
     workspace_gid: str,
     *,
-    pilot_tag: str | None = None,
-    poll_interval: int | None = None,
-    polling_enabled: bool | None = None,
-    skip_backlog: bool | None = None,
-    watch_method: str | None = None,
     actor: AbstractBaseUser | None = None,
+    **settings: Any,
 ) -> AsanaConnection:
-    """Verify `token` against `workspace_gid`, then create or update that connection.
-
-    A setting left as None is "not given": a new connection takes its default from
-    CONNECT_DEFAULTS, an existing one keeps its stored value. The token is always replaced.
-    """
-    if pilot_tag is not None:
-        pilot_tag = pilot_tag.strip()
-        if not pilot_tag or len(pilot_tag) > 100:
-            raise ConnectError(
-                "The pilot tag name must be 1 to 100 characters (the default is `pilot`)."
-            )
-    if poll_interval is not None and poll_interval < 5:
-        raise ConnectError("The poll interval must be at least 5 seconds.")
-    if watch_method is not None and watch_method not in AsanaConnection.WatchMethod.values:
-        raise ConnectError(
-            f"Unknown watch method {watch_method!r}: use one of "
-            f"{', '.join(AsanaConnection.WatchMethod.values)}."
-        )
-    given = {
-        name: value
-        for name, value in {
-            "pilot_tag": pilot_tag,
-            "poll_interval": poll_interval,
-            "polling_enabled": polling_enabled,
-            "skip_backlog": skip_backlog,
-            "watch_method": watch_method,
-        }.items()
-        if value is not None
-    }
+    """Verify `token` against `workspace_gid`, then create or update that connection through
+    `save_connection` (`settings` as there: None is "not given"). The token always replaces
+    the stored one. Raises ConnectError, with nothing written, for a bad setting (checked
+    before Asana is asked), a bad token or GID, or a workspace the token cannot see."""
+    clean_settings(settings)
     workspace = verify_workspace(token, workspace_gid)
     with transaction.atomic():
         connection = (
-            AsanaConnection.objects.select_for_update()
-            .filter(workspace_gid=workspace["gid"])
-            .first()
-        )
-        created = connection is None
-        if created:
-            connection = AsanaConnection(workspace_gid=workspace["gid"])
-            wanted = {**CONNECT_DEFAULTS, **given}
-        else:
-            wanted = given
-            if "pilot_tag" in given and connection.pilot_tag != given["pilot_tag"]:
-                # The cached tag GIDs belong to the old tag name.
-                connection.tag_gids = {}
-        for name, value in wanted.items():
-            setattr(connection, name, value)
-        connection.workspace_name = workspace["name"]
-        connection.access_token = clean_token(token)
-        connection.last_checked_at = timezone.now()
-        connection.last_error = ""
-        connection.full_clean()
-        connection.save()
-        polling = f"every {connection.poll_interval}s" if connection.polling_enabled else "off"
-        audit.record(
-            Action.CONNECTION_CREATE if created else Action.CONNECTION_UPDATE,
-            target=str(connection),
-            detail=(
-                f"token {connection.masked_token}; pilot tag {connection.pilot_tag!r}; "
-                f"polling {polling}; skip backlog {'yes' if connection.skip_backlog else 'no'}; "
-                f"watch by {connection.get_watch_method_display()}"
-            ),
-            actor=actor,
-            connection=connection,
-        )
-    return connection
+            AsanaConnection.objects.select_for_update().filter(workspace_gid=workspace.gid).first()
+        ) or AsanaConnection(workspace_gid=workspace.gid)
+        return save_connection(
+            connection, settings=settings, token=token, workspace=workspace, actor=actor
+        ).connection
 
 
 def check_connection(
-    connection: AsanaConnection, actor: AbstractBaseUser | None = None
+    connection: AsanaConnection, *, actor: AbstractBaseUser | None = None
 ) -> tuple[bool, str]:
     """Check the stored token still works for the workspace; record the result as health."""
     try:
         with client_for(connection, **interactive()) as client:
             me = client.me()
-        gids = {w["gid"] for w in _workspaces(me)}
+        gids = {w.gid for w in _as_workspaces(me.get("workspaces"))}
         if connection.workspace_gid in gids:
             ok, message = True, f"Connected as {_user_label(me)}."
         else:
@@ -274,44 +327,8 @@ def check_connection(
 
 
 def update_settings(
-    connection: AsanaConnection,
-    *,
-    pilot_tag: str,
-    polling_enabled: bool,
-    poll_interval: int,
-    skip_backlog: bool,
-    goals_sync_interval: int | None = None,
-    watch_method: str | None = None,
-    actor: AbstractBaseUser | None = None,
+    connection: AsanaConnection, *, actor: AbstractBaseUser | None = None, **settings: Any
 ) -> list[str]:
-    """Change the card's settings; returns the names of the fields that changed. A setting
-    given as None keeps its stored value."""
-    wanted = {
-        "pilot_tag": pilot_tag.strip(),
-        "polling_enabled": polling_enabled,
-        "poll_interval": poll_interval,
-        "skip_backlog": skip_backlog,
-    }
-    if goals_sync_interval is not None:
-        wanted["goals_sync_interval"] = goals_sync_interval
-    if watch_method:
-        wanted["watch_method"] = watch_method
-    changed = [name for name, value in wanted.items() if getattr(connection, name) != value]
-    if not changed:
-        return []
-    with transaction.atomic():
-        if "pilot_tag" in changed:
-            # The cached tag GIDs belong to the old tag names.
-            connection.tag_gids = {}
-        for name in changed:
-            setattr(connection, name, wanted[name])
-        connection.full_clean()
-        connection.save()
-        audit.record(
-            Action.CONNECTION_SETTINGS,
-            target=str(connection),
-            detail="; ".join(f"{name} = {wanted[name]!r}" for name in changed),
-            actor=actor,
-            connection=connection,
-        )
-    return changed
+    """Change a connection's settings (the card's form); returns the names of those that
+    changed. A setting given as None keeps its stored value. See `save_connection`."""
+    return save_connection(connection, settings=settings, actor=actor).changed

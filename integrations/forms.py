@@ -1,9 +1,20 @@
 """Forms of the integrations tab. They only check shapes; Asana is asked by the services."""
 
 from django import forms
+from django.core.validators import MaxLengthValidator
 
 from integrations.asana.tokens import TokenField
 from integrations.models import AsanaConnection, Employee, gid_validator
+
+
+def setting_field(name: str, **overrides: object) -> forms.Field:
+    """The form field for the connection setting `name`, built from the model field: its
+    default as the initial value, its length and its validators (AsanaConnection holds the
+    limits once). `overrides` are form field arguments such as `label`."""
+    model_field = AsanaConnection._meta.get_field(name)
+    # The form field adds its own length check from max_length; the model's is not repeated.
+    validators = [v for v in model_field.validators if not isinstance(v, MaxLengthValidator)]
+    return model_field.formfield(validators=validators, **overrides)
 
 
 class ConnectForm(forms.Form):
@@ -18,12 +29,12 @@ class ConnectForm(forms.Form):
         validators=[gid_validator],
         widget=forms.TextInput(attrs={"inputmode": "numeric", "placeholder": "1204567890123456"}),
     )
-    pilot_tag = forms.CharField(label="Pilot tag", max_length=100, initial="pilot")
-    polling_enabled = forms.BooleanField(label="Polling on", required=False, initial=True)
-    poll_interval = forms.IntegerField(label="Poll interval (seconds)", min_value=5, initial=30)
-    skip_backlog = forms.BooleanField(
+    pilot_tag = setting_field("pilot_tag", label="Pilot tag")
+    polling_enabled = setting_field("polling_enabled", label="Polling on")
+    poll_interval = setting_field("poll_interval", label="Poll interval (seconds)")
+    skip_backlog = setting_field(
+        "skip_backlog",
         label="Skip tasks already tagged",
-        required=False,
         help_text="Record tasks that carry the pilot tag today as skipped instead of running them.",
     )
 
@@ -51,21 +62,22 @@ class ReplaceTokenForm(forms.Form):
 class ConnectionSettingsForm(forms.Form):
     # A plain form (not a ModelForm) so validating it does not touch the connection: the
     # service compares the stored values with these to know what changed.
-    pilot_tag = forms.CharField(label="Pilot tag", max_length=100)
-    polling_enabled = forms.BooleanField(label="Polling on", required=False)
-    poll_interval = forms.IntegerField(label="Poll interval (seconds)", min_value=5)
-    skip_backlog = forms.BooleanField(label="Skip tasks already tagged", required=False)
-    watch_method = forms.ChoiceField(
+    pilot_tag = setting_field("pilot_tag", label="Pilot tag")
+    polling_enabled = setting_field("polling_enabled", label="Polling on")
+    poll_interval = setting_field("poll_interval", label="Poll interval (seconds)")
+    skip_backlog = setting_field("skip_backlog", label="Skip tasks already tagged", help_text="")
+    watch_method = setting_field(
+        "watch_method",
         label="Watch by",
-        choices=AsanaConnection.WatchMethod.choices,
         # Not required: a post without it keeps the stored method.
         required=False,
+        empty_value=None,
         help_text="search: one request per idle poll (paid plans; falls back to the tag list on "
         "a free one); webhooks first: slower polling while a webhook is healthy.",
     )
-    goals_sync_interval = forms.IntegerField(
+    goals_sync_interval = setting_field(
+        "goals_sync_interval",
         label="Goal sync interval (seconds)",
-        min_value=300,
         required=False,
         help_text="86400 = once a day.",
     )

@@ -19,7 +19,21 @@ gid_validator = RegexValidator(
 )
 
 
+TAG_NAME_RULE = "The pilot tag name must be 1 to 100 characters (the default is `pilot`)."
+
+
+def validate_tag_name(value: str) -> None:
+    """A tag name Asana can hold and people can type: not only spaces, at most 100 characters."""
+    if not value.strip() or len(value) > 100:
+        raise ValidationError(TAG_NAME_RULE)
+
+
 class AsanaConnection(models.Model):
+    """One connected Asana workspace: its token, and the settings its card, the admin and
+    `asana connect` change through `integrations.connect.save_connection`. Defaults and
+    limits of the settings are defined here, on the fields, and read from here by the forms,
+    the command and the service."""
+
     class WatchMethod(models.TextChoices):
         """How polling finds newly tagged tasks (`integrations.pipeline.watch`)."""
 
@@ -27,19 +41,42 @@ class AsanaConnection(models.Model):
         SEARCH = "search", "search"
         WEBHOOKS_FIRST = "webhooks_first", "webhooks first"
 
+    # The settings a person chooses (the rest is written by the application).
+    SETTINGS = (
+        "pilot_tag",
+        "polling_enabled",
+        "poll_interval",
+        "skip_backlog",
+        "goals_sync_interval",
+        "watch_method",
+    )
+
     workspace_gid = models.CharField(max_length=32, unique=True, validators=[gid_validator])
     workspace_name = models.CharField(max_length=255, blank=True)
     access_token = EncryptedTextField(help_text="Personal access token; stored encrypted.")
-    pilot_tag = models.CharField(max_length=100, default="pilot")
+    pilot_tag = models.CharField(
+        max_length=100,
+        default="pilot",
+        validators=[validate_tag_name],
+        error_messages={"blank": TAG_NAME_RULE},
+    )
     # Cached tag GIDs: {"pilot": gid, "pilot-in-progress": gid, ...}. Cleared when pilot_tag changes.
     tag_gids = models.JSONField(default=dict, blank=True)
     polling_enabled = models.BooleanField(default=True)
-    poll_interval = models.PositiveIntegerField(default=30, validators=[MinValueValidator(5)])
+    poll_interval = models.PositiveIntegerField(
+        default=30,
+        validators=[MinValueValidator(5, "The poll interval must be at least 5 seconds.")],
+    )
     watch_method = models.CharField(
         max_length=16,
         choices=WatchMethod.choices,
         default=WatchMethod.TAG_LIST,
         db_default=WatchMethod.TAG_LIST,
+        error_messages={
+            "invalid_choice": "Unknown watch method %(value)r: use one of "
+            + ", ".join(WatchMethod.values)
+            + "."
+        },
         help_text="tag list: every task ever tagged, each poll (any plan); search: open tagged "
         "tasks only, one request when idle (paid plans); webhooks first: poll at the "
         "reconciling interval while a webhook is healthy.",
@@ -57,7 +94,13 @@ class AsanaConnection(models.Model):
     )
     backlog_checked_at = models.DateTimeField(null=True, blank=True)
     goals_sync_interval = models.PositiveIntegerField(
-        default=86400, validators=[MinValueValidator(300)], help_text="Seconds between goal syncs."
+        default=86400,
+        validators=[
+            MinValueValidator(
+                300, "The goal sync interval must be at least 300 seconds (5 minutes)."
+            )
+        ],
+        help_text="Seconds between goal syncs.",
     )
     last_checked_at = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)

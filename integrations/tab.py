@@ -1,6 +1,7 @@
 """The integrations tab: an Asana card per connection, the connect form, the latest audit entries,
 and the form posts behind the cards' buttons (mounted under `/admin/tabs/integrations/`)."""
 
+from dataclasses import asdict
 from typing import Any
 
 from django import forms
@@ -286,7 +287,7 @@ def workspaces_view(request: HttpRequest) -> JsonResponse:
         found = token_workspaces(request.POST.get("token", ""))
     except ConnectError as exc:
         return JsonResponse({"error": str(exc)}, status=400)
-    return JsonResponse({"workspaces": found})
+    return JsonResponse({"workspaces": [asdict(w) for w in found]})
 
 
 @sensitive_post_parameters("token")

@@ -159,8 +159,8 @@ def test_token_workspaces_lists_only_the_tokens_workspaces_by_name(fake_asana):
     fake_asana.add_token(token, user)
     found = connect.token_workspaces(token)
     assert found == [
-        {"gid": fake_asana.workspace_gid, "name": "Pilot Workspace"},
-        {"gid": zebra, "name": "Zebra Inc"},
+        connect.Workspace(gid=fake_asana.workspace_gid, name="Pilot Workspace"),
+        connect.Workspace(gid=zebra, name="Zebra Inc"),
     ]
     assert ("GET", "/workspaces") in {(m, p) for m, p, _ in fake_asana.requests}
 

@@ -12,7 +12,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Count
 
 from integrations.asana.tokens import InvalidToken, clean_token
-from integrations.connect import ConnectError, connect_workspace
+from integrations.connect import ConnectError, connect_workspace, setting_default
 from integrations.management.cli import Subcommand, SubcommandsCommand
 from integrations.models import AsanaConnection, ProcessedTask
 from integrations.pipeline import watch
@@ -51,14 +51,16 @@ def _connect_arguments(parser: CommandParser) -> None:
         "--pilot-tag",
         metavar="NAME",
         default=None,
-        help="default for a new connection: pilot; otherwise unchanged unless given",
+        help=f"default for a new connection: {setting_default('pilot_tag')}; "
+        "otherwise unchanged unless given",
     )
     parser.add_argument(
         "--poll-interval",
         metavar="SECONDS",
         type=int,
         default=None,
-        help="default for a new connection: 30; otherwise unchanged unless given",
+        help=f"default for a new connection: {setting_default('poll_interval')}; "
+        "otherwise unchanged unless given",
     )
     polling = parser.add_mutually_exclusive_group()
     polling.add_argument(
