@@ -24,6 +24,7 @@ from integrations.models import (
     Run,
     WebhookRegistration,
 )
+from integrations.people.mapping import MappingError, check_mapping, known_users, user_name
 from integrations.people.scope import ReportsScopedAdmin
 from integrations.pipeline import runs
 from integrations.pipeline.card import seconds
@@ -133,8 +134,44 @@ class AsanaConnectionAdmin(AuditedAdmin):
         return obj.healthy
 
 
+class AsanaMappingForm(forms.ModelForm):
+    """A mapping added or changed in the admin, checked by the mapping policy every way of
+    mapping follows (integrations.people.mapping); this form is where an employee's
+    existing mapping may be changed to another Asana user."""
+
+    class Meta:
+        model = AsanaMapping
+        fields = ["employee", "connection", "asana_user_gid", "asana_user_name"]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        connection, gid = data.get("connection"), data.get("asana_user_gid")
+        if connection is None or not gid or self.has_error("asana_user_gid"):
+            return data
+        # In the employee's page the employee is the page's, not a field of this form.
+        employee = (
+            data.get("employee") or Employee.objects.filter(pk=self.instance.employee_id).first()
+        )
+        users, _ = known_users(connection)
+        try:
+            check_mapping(
+                connection,
+                employee or Employee(name="This employee"),
+                gid,
+                users=users,
+                editing=self.instance if self.instance.pk else None,
+            )
+        except MappingError as exc:
+            self.add_error("asana_user_gid", str(exc))
+            return data
+        if not data.get("asana_user_name"):
+            self.instance.asana_user_name = data["asana_user_name"] = user_name(users, gid)
+        return data
+
+
 class AsanaMappingInline(admin.TabularInline):
     model = AsanaMapping
+    form = AsanaMappingForm
     extra = 0
     fields = ["connection", "asana_user_gid", "asana_user_name"]
 
@@ -151,6 +188,7 @@ class EmployeeAdmin(ReportsScopedAdmin, AuditedAdmin):
 
 @admin.register(AsanaMapping)
 class AsanaMappingAdmin(ReportsScopedAdmin, AuditedAdmin):
+    form = AsanaMappingForm
     manager_lookup = "employee__manager"
     list_display = ["employee", "connection", "asana_user_gid", "asana_user_name"]
     list_select_related = ["employee", "connection"]

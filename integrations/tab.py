@@ -5,9 +5,7 @@ from dataclasses import asdict
 from typing import Any
 
 from django import forms
-from django.conf import settings
 from django.contrib import messages
-from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404, render
@@ -34,7 +32,6 @@ from integrations.forms import (
 )
 from integrations.models import (
     AsanaConnection,
-    AsanaMapping,
     AuditLog,
     Employee,
     ProcessedTask,
@@ -42,11 +39,12 @@ from integrations.models import (
 )
 from integrations.people import import_views
 from integrations.people.mapping import (
+    AsanaUser,
     MappingError,
     automap_by_email,
+    known_users,
     map_employee,
     unmapped_employees,
-    workspace_users,
 )
 from integrations.pipeline import card as pipeline_card
 from integrations.pipeline import executor_card, run_views, runs
@@ -66,27 +64,12 @@ _FAILED = "integrations.failed_forms"
 CONNECT_PERMS = ("integrations.add_asanaconnection", "integrations.change_asanaconnection")
 
 
-def _users(request: HttpRequest, connection: AsanaConnection) -> tuple[list[dict], str]:
-    """The workspace's users for the mapping choices, read from Asana at most once per request
-    and remembered for ASANA_USERS_CACHE_SECONDS; a failure (Asana slow, down or answering
-    nonsense) is remembered too, for ASANA_USERS_FAILURE_CACHE_SECONDS, so a slow Asana costs
-    one page view at most ASANA_INTERACTIVE_TIMEOUT seconds per that period instead of
-    holding every view (and the server's threads) up."""
+def _users(request: HttpRequest, connection: AsanaConnection) -> tuple[list[AsanaUser] | None, str]:
+    """The workspace's users for the mapping choices and checks (`known_users`), asked at
+    most once per request."""
     per_request = request.__dict__.setdefault("_asana_workspace_users", {})
     if connection.pk not in per_request:
-        key = f"pilotsite:workspace-users:{connection.pk}:{connection.workspace_gid}"
-        remembered = cache.get(key)
-        if remembered is not None:
-            per_request[connection.pk] = remembered
-        else:
-            try:
-                found = (workspace_users(connection), "")
-                seconds = settings.ASANA_USERS_CACHE_SECONDS
-            except MappingError as exc:
-                found = ([], str(exc))
-                seconds = settings.ASANA_USERS_FAILURE_CACHE_SECONDS
-            cache.set(key, found, seconds)
-            per_request[connection.pk] = found
+        per_request[connection.pk] = known_users(connection)
     return per_request[connection.pk]
 
 
@@ -147,11 +130,12 @@ def _card(
     unmapped = unmapped_employees(connection)
     shown = list(unmapped[:UNMAPPED_SHOWN])
     unmapped_count = unmapped.count() if shown else 0
-    users, users_error = ([], "")
+    users: list[AsanaUser] = []
+    users_error = ""
     if can_map and shown:
-        users, users_error = _users(request, connection)
+        known, users_error = _users(request, connection)
         taken = set(connection.mappings.values_list("asana_user_gid", flat=True))
-        users = [u for u in users if u["gid"] not in taken]
+        users = [u for u in known or () if u.gid not in taken]
     settings_failed = failed.get(f"settings-{connection.pk}", {})
     settings_form = ConnectionSettingsForm.for_connection(connection)
     if settings_failed:
@@ -363,25 +347,14 @@ def map_view(request: HttpRequest, pk: int) -> HttpResponse:
         return _failed(request, row, {"__all__": errors}, typed)
     employee = form.cleaned_data["employee"]
     gid = form.cleaned_data["gid"]
-    # The workspace's users (cached for the tab) check a typed GID; when Asana cannot list
-    # them, the typed GID is the way round, so it is accepted as given.
-    users, unavailable = _users(request, connection)
-    user = next((u for u in users if u["gid"] == gid), None)
-    if user is None and not unavailable:
-        problem = (
-            f"No user with GID {gid} is in the workspace {connection}; pick one from the list, "
-            "or check the GID in Asana."
-        )
-        return _failed(request, row, {"__all__": [problem]}, typed)
+    users, _ = _users(request, connection)
     try:
-        mapping: AsanaMapping = map_employee(
-            connection,
-            employee,
-            gid,
-            actor=request.user,
-            asana_user_name=user["name"] if user else "",
-        )
+        mapping = map_employee(connection, employee, gid, users=users, actor=request.user)
     except MappingError as exc:
+        if connection.mappings.filter(employee=employee).exists():
+            # Mapped meanwhile: the employee's row is no longer on the page to hold the error.
+            messages.error(request, str(exc))
+            return _back()
         return _failed(request, row, {"__all__": [str(exc)]}, typed)
     messages.success(request, f"Mapped {employee.name} to Asana user {mapping.asana_user_gid}.")
     return _back()

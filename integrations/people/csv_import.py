@@ -33,7 +33,8 @@ from django.utils import timezone
 
 from integrations import audit
 from integrations.audit import Action
-from integrations.models import AsanaConnection, AsanaMapping, AuditLog, Employee, gid_validator
+from integrations.models import AsanaConnection, AsanaMapping, AuditLog, Employee
+from integrations.people.mapping import AsanaUser, known_users, mapping_problem, user_name
 from pilotsite.untrusted import ascii_lower
 
 REQUIRED = ("email", "name")
@@ -68,6 +69,8 @@ class ImportReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     rejected: list[RejectedRow] = field(default_factory=list)
+    # New employee-to-Asana-user mappings, "email → GID".
+    mapped: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         return (
@@ -80,6 +83,8 @@ class ImportReport:
         text = f"Imported {file_name}: {self.summary()}."
         if self.rejected:
             text += " Rejected " + "; ".join(str(r) for r in self.rejected) + "."
+        if self.mapped:
+            text += " Mapped to Asana users: " + ", ".join(self.mapped) + "."
         return text
 
 
@@ -103,6 +108,8 @@ class PlannedRow:
     manager_id: int | None = None
     gid: str = ""
     employee_id: int | None = None
+    # The row maps the employee to `gid` for the first time in this workspace.
+    new_mapping: bool = False
 
 
 @dataclass
@@ -112,6 +119,8 @@ class ImportPlan:
     file_name: str
     connection: AsanaConnection | None
     rows: list[PlannedRow]
+    # The workspace's users the GIDs were checked against (None: not known).
+    users: list[AsanaUser] | None = None
 
     def count(self, outcome: str) -> int:
         return sum(1 for row in self.rows if row.outcome == outcome)
@@ -201,7 +210,9 @@ class _Planner:
     the connection's mappings, the managers named), so planning 30,000 rows costs a handful
     of queries."""
 
-    def __init__(self, connection: AsanaConnection | None, managers: set[str]) -> None:
+    def __init__(
+        self, connection: AsanaConnection | None, managers: set[str], wants_mapping: bool
+    ) -> None:
         self.connection = connection
         # Keyed the way rows are read (A-Z folded only), so a look-alike never matches.
         self.employees = {
@@ -223,20 +234,27 @@ class _Planner:
         )
         self.seen_emails: dict[str, int] = {}
         self.seen_gids: dict[str, str] = {}
+        # The workspace's users, to check GIDs by the mapping policy (None: not known).
+        self.users: list[AsanaUser] | None = None
+        if connection is not None and wants_mapping:
+            self.users, _ = known_users(connection)
 
-    def check_gid(self, gid: str, email: str, employee_id: int | None) -> None:
-        try:
-            gid_validator(gid)
-        except ValidationError:
-            raise RowRejected(f"asana_user_gid {gid!r} is not a number (digits only)") from None
+    def check_gid(self, gid: str, email: str, name: str, employee_id: int | None) -> None:
+        """The file's own rule (one user per row), then the mapping policy every way of
+        mapping follows (integrations.people.mapping.mapping_problem)."""
         if self.seen_gids.get(gid, email) != email:
             raise RowRejected(f"Asana user {gid} is already given to {self.seen_gids[gid]} above")
         owner = self.owner_of_gid.get(gid)
-        if owner is not None and owner[0] != employee_id:
-            raise RowRejected(
-                f"Asana user {gid} is already mapped to {owner[1]}; fix the GID, or "
-                "remove that mapping in the admin first"
-            )
+        problem = mapping_problem(
+            gid,
+            workspace=str(self.connection),
+            employee=f"{name} <{email}>",
+            current_gid=self.mapping_by_employee.get(employee_id) if employee_id else None,
+            owner=owner[1] if owner is not None and owner[0] != employee_id else None,
+            users=self.users,
+        )
+        if problem:
+            raise RowRejected(problem)
 
     def row(self, line: int, values: dict[str, str]) -> PlannedRow:
         email = ascii_lower(values["email"])
@@ -263,9 +281,11 @@ class _Planner:
         employee_id = existing["id"] if existing else None
         gid = values.get("asana_user_gid", "")
         if gid:
-            self.check_gid(gid, email, employee_id)
+            self.check_gid(gid, email, existing["name"] if existing else name, employee_id)
             self.seen_gids[gid] = email
         planned = PlannedRow(line, email, name, Outcome.CREATE, "", manager_id, gid, employee_id)
+        # The mapping policy refused any other GID for an employee already mapped.
+        planned.new_mapping = bool(gid) and employee_id not in self.mapping_by_employee
         if existing is None:
             return planned
         changes = []
@@ -298,6 +318,7 @@ def plan_import(
     planner = _Planner(
         _resolve_connection(connection, wants_mapping),
         {values["manager"] for _, values, _ in records if values.get("manager")},
+        wants_mapping,
     )
     planned = []
     for line, values, width in records:
@@ -310,7 +331,7 @@ def plan_import(
             planned.append(
                 PlannedRow(line, email, values.get("name", ""), Outcome.REJECTED, str(exc))
             )
-    return ImportPlan(os.path.basename(name), planner.connection, planned)
+    return ImportPlan(os.path.basename(name), planner.connection, planned, planner.users)
 
 
 # SQLite grants its write lock to whoever asks first after it is released, and a writer that
@@ -325,7 +346,11 @@ def _batches(rows: list[PlannedRow], size: int) -> Iterator[list[PlannedRow]]:
         yield rows[start : start + size]
 
 
-def _write_batch(batch: list[PlannedRow], connection: AsanaConnection | None) -> None:
+def _write_batch(
+    batch: list[PlannedRow],
+    connection: AsanaConnection | None,
+    users: list[AsanaUser] | None,
+) -> None:
     """One transaction: the batch's new employees, changed employees and their mappings."""
     now = timezone.now()
     new = [
@@ -350,21 +375,22 @@ def _write_batch(batch: list[PlannedRow], connection: AsanaConnection | None) ->
     with_gid = {row.employee_id: row.gid for row in batch if row.gid}
     if not with_gid or connection is None:
         return
-    mappings = {
-        m.employee_id: m
-        for m in AsanaMapping.objects.filter(connection=connection, employee_id__in=with_gid)
-    }
-    moved = []
-    for employee_id, gid in with_gid.items():
-        mapping = mappings.get(employee_id)
-        if mapping is not None and mapping.asana_user_gid != gid:
-            mapping.asana_user_gid, mapping.asana_user_name = gid, ""
-            moved.append(mapping)
-    AsanaMapping.objects.bulk_update(moved, ["asana_user_gid", "asana_user_name"])
+    # The plan refused every change of an existing mapping (the mapping policy); an employee
+    # mapped meanwhile makes the insert collide, and the batch is rejected as a whole.
+    mapped = set(
+        AsanaMapping.objects.filter(connection=connection, employee_id__in=with_gid).values_list(
+            "employee_id", flat=True
+        )
+    )
     AsanaMapping.objects.bulk_create(
-        AsanaMapping(connection=connection, employee_id=employee_id, asana_user_gid=gid)
+        AsanaMapping(
+            connection=connection,
+            employee_id=employee_id,
+            asana_user_gid=gid,
+            asana_user_name=user_name(users, gid)[:255],
+        )
         for employee_id, gid in with_gid.items()
-        if employee_id not in mappings
+        if employee_id not in mapped
     )
 
 
@@ -390,7 +416,7 @@ def apply_plan(
             time.sleep(pause)
         try:
             with transaction.atomic():
-                _write_batch(batch, plan.connection)
+                _write_batch(batch, plan.connection, plan.users)
         except IntegrityError:
             for row in batch:
                 row.outcome = Outcome.REJECTED
@@ -402,6 +428,8 @@ def apply_plan(
     for row in plan.rows:
         if row.outcome in by_outcome:
             by_outcome[row.outcome].append(row.email)
+        if row.outcome in (Outcome.CREATE, Outcome.UPDATE) and row.gid and row.new_mapping:
+            report.mapped.append(f"{row.email} → {row.gid}")
     report.rejected = [
         RejectedRow(row.line, row.email, row.reason) for _, row in sorted(rejected.items())
     ]

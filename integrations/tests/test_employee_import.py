@@ -8,8 +8,12 @@ from django.test.utils import CaptureQueriesContext
 
 from integrations.connect import connect_workspace
 from integrations.models import AsanaMapping, AuditLog, Employee
-from integrations.people.csv_import import apply_plan, plan_import
-from integrations.people.mapping import CsvImportError, import_employees_csv
+from integrations.people.csv_import import (
+    CsvImportError,
+    apply_plan,
+    import_employees_csv,
+    plan_import,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +25,12 @@ def _csv(text: str) -> io.BytesIO:
 @pytest.fixture
 def connection(fake_asana):
     return connect_workspace(fake_asana.token, fake_asana.workspace_gid)
+
+
+@pytest.fixture
+def ada_gid(fake_asana) -> str:
+    """Ada's user in the connected workspace (a GID must name one of its users)."""
+    return fake_asana.add_user("Ada L.", "ada@example.com", [fake_asana.workspace_gid])
 
 
 def test_import_creates_and_updates_by_email(django_user_model):
@@ -35,14 +45,17 @@ def test_import_creates_and_updates_by_email(django_user_model):
     assert AuditLog.objects.filter(action="employees.import").exists()
 
 
-def test_import_maps_gids_to_the_only_connection(connection):
-    report = import_employees_csv(_csv("name,email,asana_user_gid\nAda,ada@example.com,123\n"))
+def test_import_maps_gids_to_the_only_connection(connection, ada_gid):
+    report = import_employees_csv(
+        _csv(f"name,email,asana_user_gid\nAda,ada@example.com,{ada_gid}\n")
+    )
     assert report.created == ["ada@example.com"]
-    assert AsanaMapping.objects.get(connection=connection).asana_user_gid == "123"
+    mapping = AsanaMapping.objects.get(connection=connection)
+    assert (mapping.asana_user_gid, mapping.asana_user_name) == (ada_gid, "Ada L.")
 
 
-def test_import_of_the_same_file_twice_changes_nothing(connection):
-    text = "email,name,asana_user_gid\nada@example.com,Ada,123\n"
+def test_import_of_the_same_file_twice_changes_nothing(connection, ada_gid):
+    text = f"email,name,asana_user_gid\nada@example.com,Ada,{ada_gid}\n"
     import_employees_csv(_csv(text))
     report = import_employees_csv(_csv(text))
     assert (report.created, report.updated, report.unchanged) == ([], [], ["ada@example.com"])
@@ -146,13 +159,13 @@ def test_an_email_longer_than_the_column_is_rejected_not_a_crash():
     assert report.created == ["ok@example.com"]
 
 
-def test_planning_writes_nothing_and_gives_each_row_its_outcome(connection):
+def test_planning_writes_nothing_and_gives_each_row_its_outcome(connection, ada_gid):
     Employee.objects.create(name="Old", email="old@example.com")
     Employee.objects.create(name="Same", email="same@example.com")
     plan = plan_import(
         _csv(
-            "email,name,asana_user_gid\nnew@example.com,New,\nold@example.com,Renamed,123\n"
-            "same@example.com,Same,\nbad,Bad,\n"
+            "email,name,asana_user_gid\nnew@example.com,New,\n"
+            f"old@example.com,Renamed,{ada_gid}\nsame@example.com,Same,\nbad,Bad,\n"
         )
     )
     assert [(r.email, r.outcome, r.reason) for r in plan.rows[:3]] == [

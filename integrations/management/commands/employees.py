@@ -11,8 +11,9 @@ from integrations.management.cli import (
     connection_for,
 )
 from integrations.models import AsanaConnection
-from integrations.people.mapping import CsvImportError, MappingError, automap_by_email
-from integrations.people.mapping import import_employees_csv as import_csv
+from integrations.people.csv_import import CsvImportError
+from integrations.people.csv_import import import_employees_csv as import_csv
+from integrations.people.mapping import MappingError, automap_by_email
 
 
 def _import_arguments(parser: CommandParser) -> None:
