@@ -41,6 +41,7 @@ from integrations.audit import Action
 from integrations.models import (
     AsanaConnection,
     AuditLog,
+    ProcessedTask,
     WebhookDelivery,
     WebhookRegistration,
 )
