@@ -50,6 +50,16 @@ def test_the_demo_has_people_projects_tasks_and_goals_with_key_results(demo):
 
 
 @pytest.mark.django_db
+def test_a_demo_connection_polls_cleanly_before_any_task_is_tagged(demo):
+    fake, _ = demo
+    connection = connect_workspace(fake.token, fake.workspace_gid)
+
+    result = poll_connection(connection)
+
+    assert (result.ok, result.candidates) == (True, []), result.message
+
+
+@pytest.mark.django_db
 def test_a_task_tagged_through_the_control_endpoint_is_picked_up_by_the_next_poll(demo):
     fake, control = demo
     connection = connect_workspace(fake.token, fake.workspace_gid)

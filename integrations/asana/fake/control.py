@@ -35,7 +35,8 @@ class ControlError(Exception):
 def seed_demo(fake: FakeAsana) -> dict[str, str]:
     """A small, realistic workspace: people with emails, three projects, tasks (none tagged
     `pilot` yet: tagging one is the tour's first step; one finished earlier), and goals with
-    metrics and key results owned by the people. Returns {person's email: user GID}."""
+    metrics and key results owned by the people; the `pilot` tag exists. Returns {person's
+    email: user GID}."""
     fake.seed()
     ws = fake.workspace_gid
     fake._objects[ws]["name"] = "Acme (demo)"
@@ -62,6 +63,9 @@ def seed_demo(fake: FakeAsana) -> dict[str, str]:
     fake.add_task(
         ws, "Set up the pilot", notes="Done before the demo.", projects=[ops], completed=True
     )
+    # Setting up the pilot made its tag (on no task yet): a workspace without it is a
+    # connection error ("pilot tag 'pilot' not found"), not the demo's starting point.
+    fake.add_tag(ws, "pilot")
 
     percent = {"unit": "percentage", "initial_number_value": 0, "target_number_value": 1}
     revenue = fake.add_goal(

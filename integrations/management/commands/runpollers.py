@@ -22,6 +22,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import close_old_connections, connection
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from integrations.models import AsanaConnection, ProcessedTask
@@ -71,7 +72,11 @@ class Command(BaseCommand):
         if not executor_configured():
             log.warning("no executor configured: nothing will be claimed")
         # A cron-driven `--once` is not a long-running process: it leaves no heartbeat.
-        beater = None if once else start_beating(Kind.POLLERS, detail=f"{workers} worker(s)")
+        beater = (
+            None
+            if once
+            else start_beating(Kind.POLLERS, detail=f"{workers} worker{pluralize(workers)}")
+        )
         try:
             self.loop()
         finally:
