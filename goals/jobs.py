@@ -51,17 +51,26 @@ def sync_all_due() -> str:
 
 def sync_connection(connection_id: int, source: str = "admin") -> str:
     """One connection's sync, as a job ("Sync now" queues this). A sync requested from the
-    admin starts by removing its "queued" row, so the next "Sync now" may queue again."""
+    admin takes its "queued" row's place as it starts (or removes it when it cannot run), so
+    the next "Sync now" may queue again."""
+    queued: list[int] = []
     if source == "admin":
-        GoalSync.objects.filter(connection_id=connection_id, state=GoalSync.State.QUEUED).delete()
-    connection = AsanaConnection.objects.filter(pk=connection_id).first()
-    if connection is None:
-        return f"connection {connection_id} no longer exists"
+        queued = list(
+            GoalSync.objects.filter(
+                connection_id=connection_id, state=GoalSync.State.QUEUED
+            ).values_list("pk", flat=True)
+        )
     try:
-        result = sync_goals(connection, source=source)
-    except GoalsError as exc:
-        log.warning("goal sync for %s not run: %s", connection, exc)
-        return f"{connection}: {exc}"
+        connection = AsanaConnection.objects.filter(pk=connection_id).first()
+        if connection is None:
+            return f"connection {connection_id} no longer exists"
+        try:
+            result = sync_goals(connection, source=source, replaces=queued)
+        except GoalsError as exc:
+            log.warning("goal sync for %s not run: %s", connection, exc)
+            return f"{connection}: {exc}"
+    finally:
+        GoalSync.objects.filter(pk__in=queued).delete()
     if not result.ok:
         return f"{connection}: failed: {result.error}"
     sync = result.sync

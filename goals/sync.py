@@ -8,6 +8,7 @@ row whose heartbeat stopped is treated as a dead worker.
 """
 
 import logging
+from collections.abc import Collection
 from contextlib import closing
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,7 +71,11 @@ def describe_error(exc: AsanaError, workspace_gid: str) -> str:
 
 
 def _claim(
-    connection: AsanaConnection, source: str, employee_email: str, employees_total: int
+    connection: AsanaConnection,
+    source: str,
+    employee_email: str,
+    employees_total: int,
+    replaces: Collection[int] = (),
 ) -> GoalSync:
     now = timezone.now()
     GoalSync.objects.filter(
@@ -82,13 +87,17 @@ def _claim(
     )
     try:
         with transaction.atomic():
-            return GoalSync.objects.create(
+            sync = GoalSync.objects.create(
                 connection=connection,
                 source=source,
                 employee_email=employee_email,
                 employees_total=employees_total,
                 phase="reading the goal list",
             )
+            # The running row takes the queued one's place in one step: the goals tab never
+            # sees neither, which would stop its refreshing before the sync has even begun.
+            GoalSync.objects.filter(pk__in=replaces, state=GoalSync.State.QUEUED).delete()
+            return sync
     except IntegrityError:
         running = GoalSync.objects.filter(
             connection=connection, state=GoalSync.State.RUNNING
@@ -134,8 +143,10 @@ def sync_goals(
     employee_email: str | None = None,
     client: AsanaClient | None = None,
     source: str = "command",
+    replaces: Collection[int] = (),
 ) -> SyncResult:
-    """Sync one connection (or one employee of it).
+    """Sync one connection (or one employee of it). `replaces`: primary keys of the queued
+    rows ("Sync now") this sync takes the place of, removed as it starts running.
 
     Raises GoalsConfigError when there is nothing valid to sync and GoalSyncBusy when a sync
     for the connection is already running; Asana failures are recorded on the returned
@@ -161,7 +172,7 @@ def sync_goals(
             email,
             f"No employee with email {email} is mapped to an Asana user in {connection}.",
         )
-    sync = _claim(connection, source, email, len(scope))
+    sync = _claim(connection, source, email, len(scope), replaces)
     result = SyncResult(sync=sync)
     own_client = client is None
     requests_before = 0

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django_q.models import OrmQ
 
+from goals import sync as goals_sync
 from goals import tab
 from goals.jobs import sync_connection
 from goals.models import STALE_AFTER, EmployeeGoalState, Goal, GoalStatus, GoalSync, KeyResult
@@ -299,6 +300,25 @@ def test_the_queued_sync_is_taken_off_when_its_job_runs(admin_client, connection
     assert not GoalSync.objects.filter(state=GoalSync.State.QUEUED).exists()
     admin_client.post(_sync_url(connection))
     assert OrmQ.objects.count() == 2
+
+
+def test_the_sync_section_keeps_refreshing_while_the_job_starts(
+    admin_client, admin_user, connection, fake_asana, monkeypatch
+):
+    admin_client.post(_sync_url(connection))
+    seen = []
+    claim = goals_sync._claim
+
+    def watched_claim(*args, **kwargs):
+        # The moment between the job taking the queued sync and the sync running.
+        seen.append(tab.syncs_context(admin_user)["goals_busy"])
+        return claim(*args, **kwargs)
+
+    monkeypatch.setattr(goals_sync, "_claim", watched_claim)
+    sync_connection(connection.pk, "admin")
+
+    assert seen == [True]
+    assert not GoalSync.objects.filter(state=GoalSync.State.QUEUED).exists()
 
 
 def test_the_sync_section_alone_is_served_for_refreshing(admin_client, connection):

@@ -11,6 +11,7 @@ docs/screenshots/).
 """
 
 import json
+import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,10 +34,11 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 # Reads the task from stdin like a real agent, takes a moment, answers with a summary.
 AGENT = """\
+#!{python}
 import json, sys, time
 task = json.load(sys.stdin)
 time.sleep(1.5)
-print(json.dumps({"summary": "Fixed: " + task["title"] + " (demo agent)"}))
+print(json.dumps({{"summary": "Fixed: " + task["title"] + " (demo agent)"}}))
 """
 
 
@@ -53,15 +55,24 @@ def demo(settings) -> Iterator[tuple[FakeAsana, str]]:
 
 
 @pytest.fixture
-def executors(settings, tmp_path) -> str:
+def agent_path(tmp_path) -> str:
+    """A PATH on which `demo-agent` is the agent above, as an operator would install it."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    agent = bin_dir / "demo-agent"
+    agent.write_text(AGENT.format(python=sys.executable))
+    agent.chmod(0o755)
+    return f"{bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}"
+
+
+@pytest.fixture
+def executors(settings) -> str:
     """The operator's named executors (PILOT_EXECUTORS), as JSON; no default is defined, so
     nothing runs until the admin picks one."""
-    script = tmp_path / "agent.py"
-    script.write_text(AGENT)
     definitions = json.dumps(
         {
-            "demo-agent": {"command": f"{sys.executable} {script}", "timeout": 60},
-            "docs-agent": {"command": f"{sys.executable} {script}", "timeout": 600},
+            "demo-agent": {"command": "demo-agent", "timeout": 60},
+            "docs-agent": {"command": "demo-agent --docs", "timeout": 600},
         }
     )
     settings.PILOT_EXECUTORS = definitions
@@ -87,12 +98,13 @@ def _open(page, section: str) -> None:
 
 
 def test_the_tour_as_a_new_admin_then_as_a_manager(
-    live_server, demo, executors, admin_user, manager_user, chromium_page, tmp_path
+    live_server, demo, executors, agent_path, admin_user, manager_user, chromium_page, tmp_path
 ):
     fake, control = demo
     workers_env = procs.child_env(
         settings.ASANA_API_BASE_URL,
         PILOT_EXECUTORS=executors,
+        PATH=agent_path,
         PILOT_HEARTBEAT_SECONDS="1",
         Q_WORKERS="1",
     )
@@ -131,13 +143,12 @@ def test_the_tour_as_a_new_admin_then_as_a_manager(
         card = page.locator(".pilot-card[data-workspace]")
         pk = card.get_attribute("id").removeprefix("connection-")
         assert "not configured" in card.locator(".pilot-summary").inner_text()
-        # Nothing runs yet, so the executor section is open, offering the operator's executors.
+        # Nothing can run yet, so the executor section is open, offering the operator's.
         assert page.locator(f"#executor-section-{pk}[open]").count() == 1
+        assert page.locator(f"#executor-{pk}-choose[open]").count() == 1
         _shot(page, "04-connected")
 
         # Pick an executor among the operator's, and send tasks also tagged `docs` elsewhere.
-        _open(page, f"#executor-section-{pk}")
-        page.locator(f"#executor-{pk} details > summary").click()
         page.get_by_role("combobox", name="Executor", exact=True).select_option("demo-agent")
         page.get_by_label("Tag of rule 1").fill("docs")
         page.get_by_label("Executor of rule 1").select_option("docs-agent")
@@ -175,10 +186,14 @@ def test_the_tour_as_a_new_admin_then_as_a_manager(
         # Someone tags a task in Asana; the card's pipeline shows it run without a reload.
         _open(page, f"#pipeline-{pk}")
         tagged = httpx.post(control + "tag-task", json={"task": "login redirect"}).json()
-        row = page.locator(f"#pipeline-{pk} tr", has_text="Fix the login redirect loop")
-        row.filter(has_text="done").wait_for(timeout=60000)
+        docs = httpx.post(control + "tag-task", json={"task": "pricing page copy"}).json()
+        for name in ("Fix the login redirect loop", "Write the pricing page copy"):
+            row = page.locator(f"#pipeline-{pk} tr", has_text=name)
+            row.filter(has_text="done").wait_for(timeout=60000)
         task = ProcessedTask.objects.get(task_gid=tagged["task"])
         assert (task.state, task.executor) == ("done", "demo-agent")
+        # The pricing copy also carries `docs`: the rule sent it to the docs agent.
+        assert ProcessedTask.objects.get(task_gid=docs["task"]).executor == "docs-agent"
         assert "pilot-done" in fake.tag_names(tagged["task"])
         assert any("(demo agent)" in c["text"] for c in fake.comments(tagged["task"]))
         _shot(page, "08-task-done")

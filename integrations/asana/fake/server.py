@@ -152,8 +152,10 @@ Fake Asana (demo) at {server.base_url}
 1. Add these lines to .env (create it if missing), then run `make run` in another terminal:
      ASANA_API_BASE_URL={server.base_url}
      PILOT_EXECUTOR_COMMAND=echo '{{"summary": "Done by the demo executor"}}'
-2. Connect at http://127.0.0.1:8000/admin/?tab=integrations with the token and workspace above.
+2. Connect at http://127.0.0.1:8000/admin/?tab=integrations (or the PORT given to `make run`):
+     paste the token above and pick the workspace it offers.
 3. Employees: {me}{there} employees-csv > employees.csv
+     then import it on the integrations tab (Employees: Preview import), or
      .venv/bin/python manage.py employees import employees.csv --workspace {fake.workspace_gid}
 4. Tag a task:      {me}{there} tag-task "Fix the login redirect loop"
    Comment on it:   {me}{there} comment "Fix the login redirect loop" "Any news?"
