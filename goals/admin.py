@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from goals.models import EmployeeGoalState, Goal, GoalSync, KeyResult
+from goals.models import EmployeeGoalState, Goal, GoalSync, KeyResult, StatusDraft
 from goals.scope import scoped_syncs
 from integrations.people.scope import ReportsScopedAdmin
 from pilotsite.admin import ReadOnlyAdmin
@@ -82,3 +82,21 @@ class GoalSyncAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return scoped_syncs(request.user)
+
+
+@admin.register(StatusDraft)
+class StatusDraftAdmin(ReportsScopedAdmin, ReadOnlyAdmin):
+    """Status drafts with who asked, who approved or rejected them, and what was posted."""
+
+    manager_lookup = "goal__employee__manager"
+    list_display = (
+        "goal",
+        "state",
+        "status_type",
+        "requested_by",
+        "decided_by",
+        "decided_at",
+        "created_at",
+    )
+    list_filter = ("state",)
+    list_select_related = ("goal", "requested_by", "decided_by")

@@ -6,6 +6,7 @@ wholesale for each employee, so the admin never edits them.
 
 import datetime
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -291,3 +292,52 @@ class ProgressSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"snapshot {self.taken_at:%Y-%m-%d %H:%M}"
+
+
+class StatusDraft(models.Model):
+    """A status update for a goal drafted by the model, waiting for a person's decision.
+
+    Nothing is posted to Asana until someone approves it (`goals.llm.drafts.approve`); a
+    rejected draft is kept with who rejected it. `figures` is the text of the stored history
+    that the prompt carried, so what the model was told can be checked afterwards.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "waiting for review"
+        # Approved and being sent: taken by one conditional UPDATE, so it is sent once.
+        POSTING = "posting", "approved, posting"
+        POSTED = "posted", "approved and posted"
+        REJECTED = "rejected", "rejected"
+        FAILED = "failed", "approved, posting failed"
+
+    # asana_oas.yaml, StatusUpdateBase.status_type: the values Asana allows on goals.
+    class StatusType(models.TextChoices):
+        ON_TRACK = "on_track", "On track"
+        AT_RISK = "at_risk", "At risk"
+        OFF_TRACK = "off_track", "Off track"
+        ACHIEVED = "achieved", "Achieved"
+        PARTIAL = "partial", "Partial"
+        MISSED = "missed", "Missed"
+        DROPPED = "dropped", "Dropped"
+
+    goal = models.ForeignKey(Goal, on_delete=models.CASCADE, related_name="status_drafts")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    text = models.TextField()
+    figures = models.TextField(blank=True)
+    status_type = models.CharField(max_length=16, choices=StatusType.choices, blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    asana_gid = models.CharField("Asana status update GID", max_length=32, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"status draft for {self.goal} ({self.state})"

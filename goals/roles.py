@@ -10,12 +10,16 @@ from django.apps.registry import Apps
 from django.contrib.auth.models import Group
 
 MANAGERS = "Managers"
-# (app label, permission codename) pairs the group holds: viewing, never changing.
+# (app label, permission codename) pairs the group holds: viewing, never changing, except
+# status drafts (off unless a model is configured), which a manager asks for and approves.
 MANAGER_PERMISSIONS = [
     ("goals", "view_goal"),
     ("goals", "view_keyresult"),
     ("goals", "view_goalsync"),
     ("goals", "view_employeegoalstate"),
+    # Status drafts: ask for one, and approve or reject it (posting it to Asana).
+    ("goals", "add_statusdraft"),
+    ("goals", "view_statusdraft"),
     ("integrations", "view_employee"),
 ]
 

@@ -26,6 +26,8 @@ from django.urls import path, reverse
 from goals import block, insight
 from goals import forecast as fc
 from goals.jobs import request_sync
+from goals.llm import views as llm_views
+from goals.llm.client import is_enabled as drafts_enabled
 from goals.models import CLOSED_STATUSES, GoalStatus, GoalSync
 from goals.scope import scoped_employees, scoped_syncs
 from integrations.audit import Action, record
@@ -177,6 +179,7 @@ def context(request: HttpRequest) -> dict:
         "goals_flag_choices": [(slug, flag) for slug, flag in FLAG_FILTER.items()],
         "goals_page_query": filters.query(),
         "goals_export_query": filters.query(page=str(page.number)),
+        "goals_can_draft": drafts_enabled() and user.has_perm(llm_views.PERMISSION),
         **syncs_context(user),
     }
 
@@ -316,4 +319,6 @@ urlpatterns = [
     path("sync/<int:connection_id>/", sync_now, name="sync"),
     path("syncs/", syncs_fragment, name="syncs"),
     path("export.csv", export_csv, name="export"),
+    path("draft/goal/<int:goal_id>/", llm_views.request_draft, name="request_draft"),
+    path("draft/<int:draft_id>/", llm_views.review, name="draft"),
 ]

@@ -84,7 +84,8 @@ def registered_count() -> int:
 
 
 def configured_secrets() -> list[str]:
-    """pilotsite's own secrets from the settings: keys and the database / Redis passwords.
+    """pilotsite's own secrets from the settings: keys (the LLM key too) and the database /
+    Redis passwords.
 
     Empty before Django's settings are configured (a log line at start-up, say).
     """
@@ -95,6 +96,7 @@ def configured_secrets() -> list[str]:
     values = [
         getattr(settings, "SECRET_KEY", ""),
         getattr(settings, "FIELD_ENCRYPTION_KEY", ""),
+        getattr(settings, "LLM_API_KEY", ""),
         *(db.get("PASSWORD") or "" for db in getattr(settings, "DATABASES", {}).values()),
     ]
     redis_url = getattr(settings, "REDIS_URL", "")

@@ -229,6 +229,13 @@ GOALS_SYNC_WORKERS = env.int("GOALS_SYNC_WORKERS", default=8)
 GOALS_HISTORY_RETENTION_DAYS = env.int("GOALS_HISTORY_RETENTION_DAYS", default=730)
 # An open goal whose progress has not moved for this many days is flagged "stalled".
 GOALS_STALLED_DAYS = env.int("GOALS_STALLED_DAYS", default=14)
+# Status drafts (off unless all three are set): an OpenAI-compatible endpoint, its key and the
+# model. The key lives only here (the environment or .env): never stored, logged or shown.
+LLM_API_BASE = env.str("LLM_API_BASE", default="")
+LLM_API_KEY = env.str("LLM_API_KEY", default="")
+LLM_MODEL = env.str("LLM_MODEL", default="")
+LLM_TIMEOUT = env.float("LLM_TIMEOUT", default=60.0)
+LLM_MAX_RETRIES = env.int("LLM_MAX_RETRIES", default=3)
 # Refused webhook requests (bad signature, unknown id) are audited at most once per window
 # per registration and kind, so junk traffic cannot grow the append-only audit log.
 WEBHOOK_REFUSAL_AUDIT_SECONDS = env.int("WEBHOOK_REFUSAL_AUDIT_SECONDS", default=60)

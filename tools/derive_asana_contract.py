@@ -45,6 +45,8 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
     ("get", "/goals/{goal_gid}"),
     ("get", "/goal_relationships"),
     ("get", "/goals/{goal_gid}/parentGoals"),
+    ("get", "/status_updates"),
+    ("post", "/status_updates"),
     ("post", "/webhooks"),
     ("get", "/webhooks"),
     ("get", "/webhooks/{webhook_gid}"),

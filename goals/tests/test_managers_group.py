@@ -1,4 +1,4 @@
-"""The "Managers" group created by migration: view-only, created once."""
+"""The "Managers" group created by migration: view-only (status drafts aside), created once."""
 
 import importlib
 
@@ -14,13 +14,15 @@ def _codenames() -> set[str]:
     return set(group.permissions.values_list("codename", flat=True))
 
 
-def test_the_managers_group_may_only_view(db):
+def test_the_managers_group_may_only_view_and_draft_status_updates(db):
     assert _codenames() == {
         "view_goal",
         "view_keyresult",
         "view_goalsync",
         "view_employeegoalstate",
         "view_employee",
+        "add_statusdraft",
+        "view_statusdraft",
     }
 
 
@@ -35,7 +37,7 @@ def test_running_the_migration_again_duplicates_nothing(db):
     migration.create_managers_group(state.apps, Editor())
 
     assert Group.objects.filter(name="Managers").count() == 1
-    assert len(_codenames()) == 5
+    assert len(_codenames()) == 7
 
 
 def test_post_migrate_restores_the_same_permissions_the_migration_grants(db):

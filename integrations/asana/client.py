@@ -442,6 +442,19 @@ class AsanaClient:
         form = {"parent": task_gid, "resource_subtype": "external", "url": url, "name": name}
         return _data(self.request("POST", "/attachments", form=form), dict, "POST", "/attachments")
 
+    def status_updates(self, parent_gid: str) -> Iterator[dict[str, Any]]:
+        """`GET /status_updates?parent=`: the status updates on a goal (or project)."""
+        return self.paginate(
+            "/status_updates", parent=parent_gid, opt_fields=("status_type", "text", "created_at")
+        )
+
+    def create_status_update(self, parent_gid: str, status_type: str, text: str) -> dict[str, Any]:
+        """`POST /status_updates` (createStatusForObject): a status update on `parent_gid`.
+        A create: call it through `integrations.asana.creates.create_once`."""
+        data = {"parent": parent_gid, "status_type": status_type, "text": text}
+        body = self.request("POST", "/status_updates", data=data)
+        return _data(body, dict, "POST", "/status_updates")
+
     def goals(self, workspace_gid: str, opt_fields: Iterable[str]) -> Iterator[dict[str, Any]]:
         return self.paginate("/goals", workspace=workspace_gid, opt_fields=opt_fields)
 

@@ -45,6 +45,9 @@ class Action(models.TextChoices):
     WEBHOOK_HEARTBEAT = "webhook.heartbeat"
     WEBHOOK_REFUSED = "webhook.refused"
     GOALS_SYNC_REQUESTED = "goals.sync_requested"
+    GOALS_STATUS_DRAFTED = "goals.status_drafted", "status update drafted"
+    GOALS_STATUS_POSTED = "goals.status_posted", "status update approved and posted to Asana"
+    GOALS_STATUS_REJECTED = "goals.status_rejected", "status update draft rejected"
     TASK_RESUBMIT = "admin.task.resubmit", "django-q2 task resubmitted"
 
 

@@ -33,13 +33,14 @@ log = logging.getLogger(__name__)
 
 # pilotsite's own secrets: never passed on, even when PILOT_EXECUTOR_ENV names them.
 # DATABASE_URL and REDIS_URL may carry passwords; ASANA_ACCESS_TOKEN is what `asana connect`
-# reads.
+# reads; LLM_API_KEY is the status drafts' model key.
 WITHHELD_ENV = (
     "SECRET_KEY",
     "FIELD_ENCRYPTION_KEY",
     "DATABASE_URL",
     "REDIS_URL",
     "ASANA_ACCESS_TOKEN",
+    "LLM_API_KEY",
 )
 # What a command gets from pilotsite's environment without being asked for.
 ALLOWED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")

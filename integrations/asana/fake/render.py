@@ -26,6 +26,7 @@ COMPACT_FIELDS: dict[str, list[str]] = {
     "webhook": ["active", "resource.name", "target"],
     "goal": ["name", "owner.name"],
     "goal_relationship": ["resource_subtype", "supporting_resource.name", "contribution_weight"],
+    "status_update": ["resource_subtype", "title"],
 }
 DEFAULT_COMPACT = ["name"]
 
@@ -92,7 +93,11 @@ def _task(r: dict[str, Any], c: Callable) -> dict[str, Any]:
 
 
 def _goal(r: dict[str, Any], c: Callable) -> dict[str, Any]:
-    return {"workspace": c(r["workspace"]), "owner": c(r["owner"])}
+    return {
+        "workspace": c(r["workspace"]),
+        "owner": c(r["owner"]),
+        "current_status_update": c(r.get("current_status_update")),
+    }
 
 
 _EXPANDERS: dict[str, Callable[[dict[str, Any], Callable], dict[str, Any]]] = {
@@ -108,6 +113,11 @@ _EXPANDERS: dict[str, Callable[[dict[str, Any], Callable], dict[str, Any]]] = {
         "supporting_resource": c(r["supporting_resource"]),
     },
     "webhook": lambda r, c: {"resource": c(r["resource"])},
+    "status_update": lambda r, c: {
+        "parent": c(r["parent"]),
+        "author": c(r["author"]),
+        "created_by": c(r["created_by"]),
+    },
 }
 
 

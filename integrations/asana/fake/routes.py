@@ -331,6 +331,50 @@ def list_goal_relationships(call: Call) -> Result:
     return call.page(found)
 
 
+# ---- status updates ----------------------------------------------------------------------------
+
+# asana_oas.yaml, StatusUpdateBase.status_type: "The valid values for `status_type` depend on
+# the parent of the status update: [...] Goals: `on_track`, `at_risk`, `off_track`, `achieved`,
+# `partial`, `missed`, `dropped`." (`on_hold` and `complete` are for projects and portfolios.)
+GOAL_STATUS_TYPES = frozenset(
+    {"on_track", "at_risk", "off_track", "achieved", "partial", "missed", "dropped"}
+)
+
+
+def list_status_updates(call: Call) -> Result:
+    parent = call.get(None, call.query.get("parent"), "parent")["gid"]
+    return call.page(call.records("status_update", parent=parent))
+
+
+def create_status_update(call: Call) -> Result:
+    """POST /status_updates (createStatusForObject): only goals are modelled as parents."""
+    parent = call.get(None, call.require("parent"), "parent")
+    if parent["resource_type"] != "goal":
+        raise ApiError(400, "parent: the fake Asana models status updates on goals only")
+    call.check_goals_plan()
+    status_type, text = call.require("status_type"), call.require("text")
+    if status_type not in GOAL_STATUS_TYPES:
+        raise ApiError(400, f"status_type: {status_type} is not a valid status for a goal")
+    gid = call.fake._new(
+        "status_update",
+        resource_subtype="goal_status_update",
+        title=str(call.data.get("title") or ""),
+        text=text,
+        status_type=status_type,
+        parent=parent["gid"],
+        author=call.user_gid,
+        created_by=call.user_gid,
+        created_at=now_iso(),
+        modified_at=now_iso(),
+        liked=False,
+        likes=[],
+        num_likes=0,
+    )
+    # GoalResponse.current_status_update: "The latest `status_update` posted to this goal."
+    parent["current_status_update"] = gid
+    return call.one(call.objects[gid], 201)
+
+
 def parent_goals(call: Call) -> Result:
     call.check_goals_plan()
     goal = call.get("goal", call.params["goal_gid"], "goal")["gid"]
@@ -433,6 +477,8 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[[Call], Result]]] = [
         ("GET", "/goals/{goal_gid}", get_goal),
         ("GET", "/goal_relationships", list_goal_relationships),
         ("GET", "/goals/{goal_gid}/parentGoals", parent_goals),
+        ("GET", "/status_updates", list_status_updates),
+        ("POST", "/status_updates", create_status_update),
         ("POST", "/webhooks", create_webhook),
         ("GET", "/webhooks", list_webhooks),
         ("GET", "/webhooks/{webhook_gid}", get_webhook),

@@ -427,6 +427,10 @@ class FakeAsanaState:
     def goal(self, gid: str) -> dict[str, Any]:
         return self._full(self._objects[gid])
 
+    def status_updates(self, parent_gid: str) -> list[dict[str, Any]]:
+        """The status updates posted on a goal, oldest first."""
+        return [self._full(r) for r in self._records("status_update", parent=parent_gid)]
+
     def comments(self, task_gid: str) -> list[dict[str, Any]]:
         return [self._full(r) for r in self._records("story", target=task_gid, type="comment")]
 
