@@ -36,6 +36,7 @@ run: install env-file
 test: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 	@if [ -x /usr/bin/chromium ]; then echo "Chromium found: browser tests will run."; \
 	 else echo "Chromium not found at /usr/bin/chromium: browser tests are SKIPPED (apt-get install chromium)."; fi
 	$(VENV)/bin/pytest -p no:cacheprovider -n 2 --dist loadgroup
@@ -43,6 +44,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 format: install
 	$(VENV)/bin/ruff check --fix .

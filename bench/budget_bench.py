@@ -43,7 +43,7 @@ def per_request_us(acquire, n: int, threads: int) -> float:
 def stores(tmp: str):
     yield "SQLite file", budget.SqliteStore(str(Path(tmp) / "budget.sqlite3"))
     try:
-        store = budget.PostgresStore(
+        postgres = budget.PostgresStore(
             {
                 "host": "127.0.0.1",
                 "user": "postgres",
@@ -51,16 +51,16 @@ def stores(tmp: str):
                 "autocommit": True,
             }
         )
-        store.clear()
-        yield "PostgreSQL", store
+        postgres.clear()
+        yield "PostgreSQL", postgres
     except Exception as exc:
         print(f"PostgreSQL skipped: {exc}")
     try:
-        store = budget.RedisStore(
+        redis = budget.RedisStore(
             "redis://127.0.0.1:6379/15", prefix=f"bench-{secrets.token_hex(4)}"
         )
-        store.clear()
-        yield "Redis (limits)", store
+        redis.clear()
+        yield "Redis (limits)", redis
     except Exception as exc:
         print(f"Redis skipped: {exc}")
 

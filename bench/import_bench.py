@@ -56,7 +56,8 @@ def run(rows: int, batch: int) -> None:
     started = time.monotonic()
     plan = plan_import(io.BytesIO(text.encode()))
     planned = time.monotonic() - started
-    stop, waits = threading.Event(), []
+    stop = threading.Event()
+    waits: list[float] = []
     writer = threading.Thread(target=_other_writer, args=(stop, waits))
     writer.start()
     time.sleep(0.2)

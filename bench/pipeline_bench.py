@@ -163,6 +163,7 @@ def run(tasks: int, latency: float, sizes: tuple[int, ...]) -> None:
             before = len(request_log())
             for gid in candidates:
                 processed = claim(connection, gid, source="poll")
+                assert processed is not None
                 run_claimed(processed.pk, processed.claimed_by)
             made = request_log()[before:]
             kinds = Counter(f"{m} {_kind(p)}" for m, p in made)

@@ -21,9 +21,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from webhook_bench import PYTHON, ROOT, _environment, _free_port, _process, _wait_for_http
+from bench.webhook_bench import PYTHON, ROOT, _environment, _free_port, _process, _wait_for_http
 
 EXAMPLE = ROOT / "examples" / "progress_executor.py"
 
@@ -82,7 +82,8 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
             "--log-level",
             "warning",
         ]
-        delays, kinds = [], Counter()
+        delays: list[float] = []
+        kinds: Counter[str] = Counter()
         with _process(gunicorn, env):
             _wait_for_http(port)
             registration = register_webhook(connection, project, f"http://127.0.0.1:{port}")

@@ -24,8 +24,10 @@ def progress_percent(obj: Goal | KeyResult) -> str:
 
 class KeyResultInline(admin.TabularInline):
     model = KeyResult
-    fields = ("name", "status", "due_on", progress_percent)
-    readonly_fields = fields
+    # django-stubs types `fields` and `readonly_fields` as names only; Django's admin docs allow
+    # a callable in readonly_fields (and so in fields), as in list_display.
+    fields = ("name", "status", "due_on", progress_percent)  # type: ignore[assignment]
+    readonly_fields = fields  # type: ignore[assignment]
     extra = 0
     can_delete = False
 
@@ -39,7 +41,7 @@ class KeyResultInline(admin.TabularInline):
 @admin.register(Goal)
 class GoalAdmin(ManagerScopedAdmin):
     list_display = ("name", "employee", "status", "due_on", progress_percent, "connection")
-    readonly_fields = (progress_percent,)
+    readonly_fields = (progress_percent,)  # type: ignore[assignment]  # callable: see above
     list_filter = ("status", "connection")
     search_fields = ("name", "employee__name", "employee__email", "asana_gid")
     list_select_related = ("employee", "connection")

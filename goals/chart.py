@@ -29,8 +29,8 @@ def progress_svg(result: Forecast, deadline: datetime.date | None, label: str) -
         return mark_safe("")
     start, last_at = points[0][0], points[-1][0]
     end = last_at
-    projecting = result.projection is not None and deadline is not None
-    if projecting:
+    projection = result.projection
+    if projection is not None and deadline is not None:
         deadline_at = datetime.datetime.combine(
             deadline, datetime.time(23, 59), tzinfo=last_at.tzinfo
         )
@@ -44,13 +44,13 @@ def progress_svg(result: Forecast, deadline: datetime.date | None, label: str) -
         steps.append(f"{x:.1f},{_y(value, top):.1f}")
     target_y = _y(1.0, top)
     pace = ""
-    if projecting:
+    if projection is not None and deadline is not None:
         pace = format_html(
             '<line class="goal-chart-pace" x1="{}" y1="{}" x2="{}" y2="{}"/>',
             f"{_x(last_at, start, span):.1f}",
             f"{_y(points[-1][1], top):.1f}",
             f"{_x(end, start, span):.1f}",
-            f"{_y(result.projection, top):.1f}",
+            f"{_y(projection, top):.1f}",
         )
     return format_html(
         '<svg class="goal-chart" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img" '

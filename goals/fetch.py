@@ -11,7 +11,7 @@ from the list (for example a private goal shared with the token's user) is read 
 `GET /goals/<gid>`.
 """
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -73,7 +73,7 @@ def _subgoal_refs(client: AsanaClient, goal_gid: str) -> list[Raw]:
 
 def iter_subgoal_refs(
     client: AsanaClient, goal_lists: Sequence[Sequence[Raw]], workers: int | None = None
-) -> Iterator[dict[str, list[Raw]]]:
+) -> Generator[dict[str, list[Raw]], None, None]:
     """For each list of goals (one per employee), in order: {goal gid: [sub-goal refs]}.
 
     Every lookup is queued at once so the pool stays busy across employees; the caller gets

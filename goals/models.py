@@ -49,6 +49,9 @@ class _Progress:
 
     name: str
     progress: float | None
+    status: str
+    due_on: datetime.date | None
+    time_period_end_on: datetime.date | None
 
     def __str__(self) -> str:
         return self.name

@@ -7,7 +7,7 @@ whatever a URL or a form asks for.
 
 from typing import TypeVar
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Model, Q, QuerySet
 from django.db.models.functions import Lower
 
@@ -21,13 +21,13 @@ M = TypeVar("M", bound=Model)
 
 
 def scope_to_reports(
-    queryset: QuerySet[M], user: AbstractBaseUser, employee_path: str = "employee"
+    queryset: QuerySet[M], user: User | AnonymousUser, employee_path: str = "employee"
 ) -> QuerySet[M]:
     """`queryset` cut to rows whose employee (reached by `employee_path`) `user` may see."""
     return scope.scope_to_reports(queryset, user, f"{employee_path}__manager")
 
 
-def scoped_syncs(user: AbstractBaseUser) -> QuerySet[GoalSync]:
+def scoped_syncs(user: User | AnonymousUser) -> QuerySet[GoalSync]:
     """Whole-workspace syncs, and one-employee syncs only of employees `user` may see: which
     of another manager's reports was synced, and why it failed, is not this manager's business."""
     syncs = GoalSync.objects.all()

@@ -7,7 +7,7 @@ updates goals and key results in place (keeping their ids) instead of duplicatin
 
 import datetime
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from django.db import transaction
 from django.utils import timezone
@@ -16,6 +16,9 @@ from goals import history
 from goals.fields import goal_fields, key_result_fields, owner_gid
 from goals.models import EmployeeGoalState, Goal, KeyResult
 from integrations.models import AsanaConnection, AsanaMapping
+
+# The rows _upsert keeps in Asana's order.
+Row = TypeVar("Row", Goal, KeyResult)
 
 
 @dataclass
@@ -53,14 +56,16 @@ class EmployeeResult:
 
 
 def _upsert(
-    model: type, existing: dict[str, Any], wanted: list[tuple[str, dict]], **parent: Any
+    model: type[Row], existing: dict[str, Row], wanted: list[tuple[str, dict]], **parent: Any
 ) -> int:
     """Make the rows under `parent` exactly `wanted` (gid, fields) in order; returns removed."""
     keep = {gid for gid, _ in wanted}
     removed = [obj.pk for gid, obj in existing.items() if gid not in keep]
     if removed:
         model.objects.filter(pk__in=removed).delete()
-    new, changed, names = [], [], set()
+    new: list[Row] = []
+    changed: list[Row] = []
+    names: set[str] = set()
     for position, (gid, values) in enumerate(wanted):
         values = {**values, "position": position}
         names.update(values)

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Collection
 from contextlib import closing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypedDict
 
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -238,7 +238,17 @@ def _read(
     )
 
 
-def _totals(result: SyncResult) -> dict[str, int]:
+class Totals(TypedDict):
+    """The counters a finished sync stores on its GoalSync row."""
+
+    goals_kept: int
+    key_results: int
+    goals_removed: int
+    employees_truncated: int
+    employees_done: int
+
+
+def _totals(result: SyncResult) -> Totals:
     return {
         "goals_kept": sum(e.kept for e in result.employees),
         "key_results": sum(e.key_results for e in result.employees),

@@ -144,7 +144,10 @@ def employee_rows(user, filters: Filters) -> tuple[list[EmployeeRow], list[insig
             continue
         if filters.sort == "risk":
             kept.sort(key=lambda g: g.risk)
-        rows.append(EmployeeRow(employee, kept, block.render(goals, employee.is_mapped)))
+        # `is_mapped` is the Exists annotation above; django-stubs types it on the queryset's
+        # rows but loses it once they pass through insight.load.
+        mapped = employee.is_mapped  # type: ignore[attr-defined]
+        rows.append(EmployeeRow(employee, kept, block.render(goals, mapped)))
 
     def group(row: EmployeeRow) -> tuple:
         own = row.employee.manager_id == user.pk

@@ -1,6 +1,8 @@
 """The integrations models in the admin. Tokens and secrets are never displayed, the audit log
 is read-only, and every change made here is also written to the audit log."""
 
+from typing import Any
+
 from django import forms
 from django.contrib import admin, messages
 from django.http import HttpRequest
@@ -55,8 +57,9 @@ class AsanaConnectionForm(forms.ModelForm):
         ]
 
     @method_decorator(sensitive_variables("token", "data"))
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         token = data.get("new_token")
         gid = data.get("workspace_gid") or self.instance.workspace_gid
         self.verified_workspace: Workspace | None = None
@@ -143,8 +146,9 @@ class AsanaMappingForm(forms.ModelForm):
         model = AsanaMapping
         fields = ["employee", "connection", "asana_user_gid", "asana_user_name"]
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         connection, gid = data.get("connection"), data.get("asana_user_gid")
         if connection is None or not gid or self.has_error("asana_user_gid"):
             return data
@@ -202,8 +206,14 @@ class RunInline(admin.TabularInline):
     model = Run
     extra = 0
     can_delete = False
-    fields = ["run_page", "trigger", "outcome", "started_at", "finished_at", "stop_requested_by"]
-    readonly_fields = fields
+    fields = readonly_fields = (
+        "run_page",
+        "trigger",
+        "outcome",
+        "started_at",
+        "finished_at",
+        "stop_requested_by",
+    )
     ordering = ["-number"]
 
     def has_add_permission(self, request: HttpRequest, obj=None) -> bool:

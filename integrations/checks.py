@@ -3,7 +3,7 @@
 `IntegrationsConfig.ready()`; their ids keep the `pilotsite.` prefix operators may silence."""
 
 from django.conf import settings
-from django.core.checks import Error, Warning, register
+from django.core.checks import CheckMessage, Error, Warning, register
 
 from integrations.pipeline.executors import DEFAULT, load
 from integrations.pipeline.launch import (
@@ -18,7 +18,7 @@ from pilotsite.secret_files import readable_by, secret_files
 
 @register()
 def required_configuration(app_configs, **kwargs):
-    problems = []
+    problems: list[CheckMessage] = []
     if not settings.ASANA_API_BASE_URL.startswith(("https://", "http://")):
         problems.append(
             Error(
@@ -79,7 +79,9 @@ def named_executors(app_configs, **kwargs):
 def executor_isolation(app_configs, **kwargs):
     """Commands can be started as configured (E007, W003), and cannot read pilotsite's keys
     or database (W002)."""
-    problems = [Error(p, id="pilotsite.E007") for p in (workdir_problem(), wrapper_problem()) if p]
+    problems: list[CheckMessage] = [
+        Error(p, id="pilotsite.E007") for p in (workdir_problem(), wrapper_problem()) if p
+    ]
     try:
         identity = executor_identity()
     except NeedsRoot as exc:

@@ -10,9 +10,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -160,7 +159,9 @@ def verify_workspace(token: str, workspace_gid: str) -> Workspace:
 
 def setting_default(name: str) -> Any:
     """What a new connection gets for the setting `name`: the model field's default."""
-    return AsanaConnection._meta.get_field(name).get_default()
+    field = AsanaConnection._meta.get_field(name)
+    assert isinstance(field, models.Field)  # settings are concrete fields
+    return field.get_default()
 
 
 def clean_settings(given: Mapping[str, Any]) -> dict[str, Any]:
@@ -175,6 +176,7 @@ def clean_settings(given: Mapping[str, Any]) -> dict[str, Any]:
         if name not in AsanaConnection.SETTINGS:
             raise ValueError(f"{name} is not a connection setting")
         field = AsanaConnection._meta.get_field(name)
+        assert isinstance(field, models.Field)  # settings are concrete fields
         try:
             cleaned[name] = field.clean(value.strip() if isinstance(value, str) else value, None)
         except ValidationError as exc:
@@ -210,7 +212,7 @@ def save_connection(
     settings: Mapping[str, Any] | None = None,
     token: str = "",
     workspace: Workspace | None = None,
-    actor: AbstractBaseUser | None = None,
+    actor: audit.Actor = None,
 ) -> SavedConnection:
     """The one write path for a connection's settings and token (the card, the admin form
     and `asana connect` all come here).
@@ -275,7 +277,7 @@ def connect_workspace(
     token: str,
     workspace_gid: str,
     *,
-    actor: AbstractBaseUser | None = None,
+    actor: audit.Actor = None,
     **settings: Any,
 ) -> AsanaConnection:
     """Verify `token` against `workspace_gid`, then create or update that connection through
@@ -293,9 +295,7 @@ def connect_workspace(
         ).connection
 
 
-def check_connection(
-    connection: AsanaConnection, *, actor: AbstractBaseUser | None = None
-) -> tuple[bool, str]:
+def check_connection(connection: AsanaConnection, *, actor: audit.Actor = None) -> tuple[bool, str]:
     """Check the stored token still works for the workspace; record the result as health."""
     try:
         with client_for(connection, **interactive()) as client:
@@ -327,7 +327,7 @@ def check_connection(
 
 
 def update_settings(
-    connection: AsanaConnection, *, actor: AbstractBaseUser | None = None, **settings: Any
+    connection: AsanaConnection, *, actor: audit.Actor = None, **settings: Any
 ) -> list[str]:
     """Change a connection's settings (the card's form); returns the names of those that
     changed. A setting given as None keeps its stored value. See `save_connection`."""

@@ -1,20 +1,26 @@
 """Forms of the integrations tab. They only check shapes; Asana is asked by the services."""
 
+from typing import Any
+
 from django import forms
 from django.core.validators import MaxLengthValidator
+from django.db import models
 
 from integrations.asana.tokens import TokenField
 from integrations.models import AsanaConnection, Employee, gid_validator
 
 
-def setting_field(name: str, **overrides: object) -> forms.Field:
+def setting_field(name: str, **overrides: Any) -> forms.Field:
     """The form field for the connection setting `name`, built from the model field: its
     default as the initial value, its length and its validators (AsanaConnection holds the
     limits once). `overrides` are form field arguments such as `label`."""
     model_field = AsanaConnection._meta.get_field(name)
+    assert isinstance(model_field, models.Field)  # settings are concrete fields
     # The form field adds its own length check from max_length; the model's is not repeated.
     validators = [v for v in model_field.validators if not isinstance(v, MaxLengthValidator)]
-    return model_field.formfield(validators=validators, **overrides)
+    form_field = model_field.formfield(validators=validators, **overrides)
+    assert form_field is not None  # every setting's field is editable
+    return form_field
 
 
 class ConnectForm(forms.Form):
@@ -100,8 +106,9 @@ class MappingForm(forms.Form):
         label="or GID", required=False, max_length=32, validators=[gid_validator]
     )
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         chosen, typed = data.get("asana_user"), data.get("asana_user_gid")
         if chosen and typed and chosen != typed:
             raise forms.ValidationError(

@@ -94,7 +94,7 @@ def live(connection: AsanaConnection, facts: Liveness) -> dict[str, Any]:
     sync), shown in a part that refreshes itself; `busy` while a task or anything of a
     registered section runs or waits."""
     pipeline = pipeline_card.card(connection, pollers_alive=facts.pollers_alive)
-    sections = [{"section": s, "card": s.card(connection)} for s in card_sections()]
+    shown = [(section, section.card(connection)) for section in card_sections()]
     employees_total = Employee.objects.count()
     return {
         "liveness": facts,
@@ -105,8 +105,8 @@ def live(connection: AsanaConnection, facts: Liveness) -> dict[str, Any]:
         "employees_total": employees_total,
         "unmapped_count": unmapped_employees(connection).count() if employees_total else 0,
         "pipeline": pipeline,
-        "sections": sections,
-        "busy": pipeline["busy"] or any(s["section"].busy(s["card"]) for s in sections),
+        "sections": [{"section": section, "card": card} for section, card in shown],
+        "busy": pipeline["busy"] or any(section.busy(card) for section, card in shown),
     }
 
 
@@ -343,7 +343,7 @@ def map_view(request: HttpRequest, pk: int) -> HttpResponse:
         "gid": request.POST.get("asana_user_gid", ""),
     }
     if not form.is_valid():
-        errors = [m for messages_ in form.errors.values() for m in messages_]
+        errors = [str(m) for messages_ in form.errors.values() for m in messages_]
         return _failed(request, row, {"__all__": errors}, typed)
     employee = form.cleaned_data["employee"]
     gid = form.cleaned_data["gid"]

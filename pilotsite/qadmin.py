@@ -108,7 +108,7 @@ def resubmit_task(model_admin: admin.ModelAdmin, request: HttpRequest, queryset:
         model_admin.message_user(request, f"{task.name} resubmitted.", messages.SUCCESS)
 
 
-class _SuperuserChanges:
+class _SuperuserChanges(admin.ModelAdmin):
     """Rows of django-q2's own bookkeeping: deleted (or resubmitted) by superusers only."""
 
     actions = [resubmit_task]

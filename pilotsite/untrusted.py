@@ -7,6 +7,7 @@ One helper per rule, used everywhere such values are shown, logged or compared.
 
 import logging
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -82,7 +83,14 @@ class PrintableOutput(OutputWrapper):
     """A management command's stdout/stderr that escapes control characters other than line
     breaks and tabs in what it is given (styles are applied afterwards, so colours work)."""
 
-    def write(self, msg: str = "", style_func: Any = None, ending: str | None = None) -> None:
+    # OutputWrapper.write itself departs from TextIOBase.write (django-stubs ignores that
+    # override the same way); this one keeps OutputWrapper's signature.
+    def write(  # type: ignore[override]
+        self,
+        msg: str = "",
+        style_func: Callable[[str], str] | None = None,
+        ending: str | None = None,
+    ) -> None:
         super().write(printable(msg, keep="\n\t"), style_func, ending)
 
 
@@ -93,8 +101,9 @@ class PrintableOutputCommand(BaseCommand):
         # BaseCommand sets `stdout`/`stderr` in __init__ and again in execute() (for
         # call_command's stdout=...): every stream it sets is made printable.
         if name in ("stdout", "stderr") and type(value) is OutputWrapper:
-            wrapped = PrintableOutput(value._out, value.ending)
-            wrapped._style_func = value._style_func
+            # django-stubs does not declare OutputWrapper._out, the stream it wraps.
+            wrapped = PrintableOutput(value._out, value.ending)  # type: ignore[arg-type]
+            wrapped.style_func = value.style_func
             value = wrapped
         super().__setattr__(name, value)
 

@@ -12,6 +12,7 @@ checks that the committed file is up to date).
 import copy
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,7 @@ NAME_MAPS = {
 SECURITY_SCHEMES = ("personalAccessToken",)
 
 
-def load_spec(path: Path) -> dict[str, Any]:
+def load_spec(path: Path) -> Mapping[str, Any]:
     # read_from_filename keeps response codes as strings; yaml.safe_load would turn them into ints.
     from openapi_spec_validator.readers import read_from_filename
 
@@ -109,7 +110,7 @@ def _refs(node: Any) -> set[str]:
     return found
 
 
-def _collect_components(spec: dict[str, Any], roots: Any) -> dict[str, dict[str, Any]]:
+def _collect_components(spec: Mapping[str, Any], roots: Any) -> dict[str, dict[str, Any]]:
     """Components reachable from `roots`, following references transitively."""
     kept: dict[str, dict[str, Any]] = {}
     pending = sorted(_refs(roots))
@@ -157,7 +158,7 @@ def _describe_responses(responses: dict[str, Any]) -> None:
             response["description"] = ""
 
 
-def derive(spec: dict[str, Any]) -> dict[str, Any]:
+def derive(spec: Mapping[str, Any]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for method, path in OPERATIONS:
         item = spec["paths"].get(path, {})

@@ -104,7 +104,7 @@ def test_goal_fields_are_stored(sync_one_goal):
 
     assert goal.description == "Brand awareness & reach\nSecond line"
     assert (str(goal.due_on), str(goal.start_on)) == ("2026-12-31", "2026-01-01")
-    assert goal.status == GoalStatus.AT_RISK == "yellow"
+    assert goal.status == GoalStatus.AT_RISK.value == "yellow"
     assert (goal.metric_initial, goal.metric_current, goal.metric_target) == (10, 40, 70)
     assert (goal.metric_unit, goal.metric_currency) == ("currency", "EUR")
     assert goal.progress == pytest.approx(0.5)
@@ -293,4 +293,5 @@ def test_every_sync_is_recorded_with_its_progress_and_counts(
     run = GoalSync.objects.get()
     assert run.state == GoalSync.State.SUCCEEDED and run.source == "schedule"
     assert (run.employees_done, run.employees_total, run.goals_kept) == (2, 2, 1)
-    assert run.finished_at >= run.started_at and run.error == ""
+    assert run.finished_at is not None and run.finished_at >= run.started_at
+    assert run.error == ""

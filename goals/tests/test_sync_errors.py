@@ -58,7 +58,8 @@ def test_a_rejected_token_leaves_stored_goals_untouched(fake_asana, connection, 
 
     assert not result.ok and "token was rejected" in result.error
     assert _stored() == before
-    assert GoalSync.objects.first().state == GoalSync.State.FAILED
+    latest = GoalSync.objects.first()
+    assert latest is not None and latest.state == GoalSync.State.FAILED
 
 
 def test_goals_unavailable_on_the_plan_are_reported(fake_asana, connection, synced, asana_client):

@@ -86,6 +86,7 @@ _BY_STATUS: dict[int, tuple[type[AsanaError], str]] = {
 def error_for_status(
     status: int, envelope_messages: list[str], *, method: str, path: str
 ) -> AsanaError:
+    cls: type[AsanaError]
     if status >= 500:
         cls, summary = AsanaServerError, "Asana had a server error"
     else:

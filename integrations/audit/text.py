@@ -39,9 +39,13 @@ VERBS: dict[str, str] = {
     Action.WEBHOOK_HANDLED: "handled a delivery for",
     Action.WEBHOOK_STALE: "ignored a stale delivery for",
 }
-ADMIN_VERBS = {AdminVerb.ADD: "added", AdminVerb.CHANGE: "changed", AdminVerb.DELETE: "deleted"}
+ADMIN_VERBS: dict[str, str] = {
+    AdminVerb.ADD: "added",
+    AdminVerb.CHANGE: "changed",
+    AdminVerb.DELETE: "deleted",
+}
 ADMIN = re.compile(rf"^admin\.(?P<model>\w+)\.(?P<verb>{'|'.join(AdminVerb.values)})$")
-OUTCOME_NOTE = {AuditLog.Outcome.ERROR: " It failed.", AuditLog.Outcome.WARNING: ""}
+OUTCOME_NOTE: dict[str, str] = {AuditLog.Outcome.ERROR: " It failed.", AuditLog.Outcome.WARNING: ""}
 DETAIL_SHOWN = 300
 
 

@@ -24,7 +24,6 @@ from typing import IO
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 from django.db import IntegrityError, transaction
@@ -260,7 +259,7 @@ class _Planner:
         email = ascii_lower(values["email"])
         try:
             validate_email(email)
-            if len(email) > MAX_EMAIL:
+            if MAX_EMAIL is not None and len(email) > MAX_EMAIL:
                 raise ValidationError("too long")
         except ValidationError:
             raise RowRejected(f"{values['email']!r} is not a valid email address") from None
@@ -293,7 +292,7 @@ class _Planner:
             changes.append("name")
         if manager_id is not None and existing["manager_id"] != manager_id:
             changes.append("manager")
-        if gid and self.mapping_by_employee.get(employee_id) != gid:
+        if gid and self.mapping_by_employee.get(existing["id"]) != gid:
             changes.append("Asana user")
         planned.outcome = Outcome.UPDATE if changes else Outcome.UNCHANGED
         planned.reason = ("changes " + ", ".join(changes)) if changes else ""
@@ -372,7 +371,11 @@ def _write_batch(
             employee.manager_id = row.manager_id
         employee.updated_at = now
     Employee.objects.bulk_update(existing.values(), ["name", "manager", "updated_at"])
-    with_gid = {row.employee_id: row.gid for row in batch if row.gid}
+    with_gid: dict[int, str] = {}
+    for row in batch:
+        if row.gid:
+            assert row.employee_id is not None  # created above, or already stored
+            with_gid[row.employee_id] = row.gid
     if not with_gid or connection is None:
         return
     # The plan refused every change of an existing mapping (the mapping policy); an employee
@@ -395,7 +398,7 @@ def _write_batch(
 
 
 def apply_plan(
-    plan: ImportPlan, *, actor: AbstractBaseUser | None = None, batch_rows: int | None = None
+    plan: ImportPlan, *, actor: audit.Actor = None, batch_rows: int | None = None
 ) -> ImportReport:
     """Write the plan's accepted rows, `batch_rows` (default EMPLOYEE_IMPORT_BATCH_ROWS) per
     transaction, and record one audit row. A batch that collides with a change made since
@@ -448,7 +451,7 @@ def import_employees_csv(
     path_or_file: str | os.PathLike | IO,
     *,
     connection: AsanaConnection | None = None,
-    actor: AbstractBaseUser | None = None,
+    actor: audit.Actor = None,
 ) -> ImportReport:
     """Plan and apply in one go (`manage.py employees import`); raises CsvImportError for a
     malformed file, before anything is written."""

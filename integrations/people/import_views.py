@@ -37,7 +37,7 @@ class UploadForm(forms.Form):
     )
 
 
-def _named(handle: io.IOBase, name: str) -> io.IOBase:
+def _named(handle: io.BytesIO | io.StringIO, name: str) -> io.BytesIO | io.StringIO:
     """A file object with the uploaded file's name, which `plan_import` reports."""
     handle.name = name
     return handle

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.cache import cache
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
@@ -173,7 +172,7 @@ def map_employee(
     asana_user_gid: str,
     *,
     users: Sequence[AsanaUser] | None,
-    actor: AbstractBaseUser | None = None,
+    actor: audit.Actor = None,
 ) -> AsanaMapping:
     """Map an employee to an Asana user of the connection's workspace, by the module's
     policy (`users`: the workspace's users when known, see `known_users`); an employee
@@ -208,7 +207,7 @@ def map_employee(
 
 
 def automap_by_email(
-    connection: AsanaConnection, *, actor: AbstractBaseUser | None = None
+    connection: AsanaConnection, *, actor: audit.Actor = None
 ) -> tuple[list[AsanaMapping], list[Employee]]:
     """Map every unmapped employee whose email matches a workspace user's exactly, ignoring
     the case of A-Z only (`ascii_lower`: a look-alike such as the Kelvin sign never matches).
@@ -226,15 +225,15 @@ def automap_by_email(
     remaining: list[Employee] = []
     with transaction.atomic():
         for employee in unmapped_employees(connection):
-            user = by_email.pop(ascii_lower(employee.email.strip()), None)
-            if user is None:
+            same_email = by_email.pop(ascii_lower(employee.email.strip()), None)
+            if same_email is None:
                 remaining.append(employee)
                 continue
             mapping = AsanaMapping.objects.create(
                 connection=connection,
                 employee=employee,
-                asana_user_gid=user.gid,
-                asana_user_name=user.name[:255],
+                asana_user_gid=same_email.gid,
+                asana_user_name=same_email.name[:255],
             )
             mapped.append(mapping)
         audit.record(

@@ -13,8 +13,7 @@ Querysets are cut here, on the server, so the scope holds whatever a URL or a fo
 
 from typing import TypeVar
 
-from django.contrib.auth.base_user import AbstractBaseUser
-from django.contrib.auth.models import AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Model, QuerySet
 from django.db.models.functions import Lower
 from django.http import HttpRequest
@@ -27,12 +26,12 @@ SEES_EVERYONE = "integrations.change_employee"
 MAX_DEPTH = 5
 
 
-def sees_everyone(user: AbstractBaseUser | AnonymousUser) -> bool:
+def sees_everyone(user: User | AnonymousUser) -> bool:
     """True when `user` may see every employee's rows (see the module's rule)."""
     return bool(user.has_perm(SEES_EVERYONE))
 
 
-def visible_managers(user: AbstractBaseUser) -> list[int]:
+def visible_managers(user: User) -> list[int]:
     """Ids of the users whose reports `user` sees: `user` and, level by level, the users whose
     email is that of one of those reports. One query per level, once per user object (a
     request's user), so a page asking several times pays once."""
@@ -64,7 +63,7 @@ def visible_managers(user: AbstractBaseUser) -> list[int]:
 
 
 def scope_to_reports(
-    queryset: QuerySet[M], user: AbstractBaseUser | AnonymousUser, manager_lookup: str
+    queryset: QuerySet[M], user: User | AnonymousUser, manager_lookup: str
 ) -> QuerySet[M]:
     """`queryset` cut to the rows `user` may see; `manager_lookup` is the ORM path from the
     queryset's model to the employee's manager ("manager" on Employee itself,
@@ -76,7 +75,7 @@ def scope_to_reports(
     return queryset.filter(**{f"{manager_lookup}__in": visible_managers(user)})
 
 
-def scoped_employees(user: AbstractBaseUser | AnonymousUser) -> QuerySet[Employee]:
+def scoped_employees(user: User | AnonymousUser) -> QuerySet[Employee]:
     """The employees `user` may see."""
     return scope_to_reports(Employee.objects.all(), user, "manager")
 

@@ -32,6 +32,7 @@ import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from io import BufferedReader
 from pathlib import Path
 from typing import IO, Any
 
@@ -117,7 +118,7 @@ class _Tail:
 
     def __init__(
         self,
-        stream: IO[bytes],
+        stream: BufferedReader,
         limit: int = STREAM_TAIL_BYTES,
         on_progress: Callable[[str], None] | None = None,
     ) -> None:
@@ -220,7 +221,9 @@ def _run_in(
         start_new_session=True,
         **identity.popen_kwargs(),
     )
-    assert proc.stdin and proc.stdout and proc.stderr
+    # Pipes opened with the default bufsize are buffered readers: read1 returns what arrived.
+    assert proc.stdin
+    assert isinstance(proc.stdout, BufferedReader) and isinstance(proc.stderr, BufferedReader)
     feeder = threading.Thread(
         target=_feed, args=(proc.stdin, json.dumps(task).encode()), daemon=True
     )
@@ -322,7 +325,7 @@ def _result(value: dict[str, Any], output: str) -> Execution:
 @functools.lru_cache(maxsize=32)
 def resolve_callable(
     dotted: str, label: str = "PILOT_EXECUTOR"
-) -> tuple[Callable[[dict[str, Any]], Any] | None, str]:
+) -> tuple[Callable[..., Any] | None, str]:
     """(the callable, "") or (None, what is wrong and what to do); `label` names the setting
     or executor in the message.
 

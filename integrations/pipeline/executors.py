@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
 from integrations import audit
@@ -140,8 +139,10 @@ def _sources() -> tuple[list[tuple[str, str]], list[str]]:
         origin = f"PILOT_EXECUTORS_FILE {path}"
         try:
             sources.append((Path(path).read_text(encoding="utf-8"), origin))
-        except (OSError, UnicodeError) as exc:
+        except OSError as exc:
             problems.append(f"{origin} cannot be read ({exc.strerror or exc}); fix the path")
+        except UnicodeError as exc:
+            problems.append(f"{origin} is not UTF-8 ({exc}); save it as UTF-8")
     return sources, problems
 
 
@@ -252,7 +253,7 @@ def set_executor_choice(
     executor: str,
     routes: list[tuple[str, str]],
     *,
-    actor: AbstractBaseUser | None = None,
+    actor: audit.Actor = None,
 ) -> bool:
     """Set the connection's executor and tag rules (`routes`: (tag name, executor name) in
     order; rows with an empty tag are dropped). Every name must be a defined executor and a

@@ -11,6 +11,7 @@ The new status tag is added before `pilot-in-progress` is removed, so the task c
 a status tag at every moment and a concurrent poll never takes it for a new task.
 """
 
+import functools
 import html
 import logging
 import time
@@ -118,7 +119,7 @@ class Reporter:
             for gid in gids:
                 self._step(
                     f"untag:{name}:{gid}",
-                    lambda gid=gid: self.client.remove_tag(self.gid, gid),
+                    functools.partial(self.client.remove_tag, self.gid, gid),
                     action=Action.ASANA_REMOVE_TAG,
                     detail=f"{name} (stopped)",
                 )

@@ -19,7 +19,6 @@ from datetime import datetime, timedelta
 from functools import partial
 
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db import connection as db_connection
 from django.db.models import F
@@ -562,7 +561,7 @@ def dispatch_task(
     return processed
 
 
-def retry_failed(processed: ProcessedTask, actor: AbstractBaseUser | None) -> None:
+def retry_failed(processed: ProcessedTask, actor: audit.Actor) -> None:
     """Make a failed task run again: its `pilot-failed` tag is removed in Asana. A failed
     row is already un-marked (it does not block a claim), so the next poll takes it."""
     if processed.state != State.FAILED:
@@ -587,7 +586,7 @@ def retry_failed(processed: ProcessedTask, actor: AbstractBaseUser | None) -> No
     record(Action.PIPELINE_RETRY, detail="retry requested")
 
 
-def release_skipped(processed: ProcessedTask, actor: AbstractBaseUser | None) -> bool:
+def release_skipped(processed: ProcessedTask, actor: audit.Actor) -> bool:
     """Forget a skipped task so the next poll may take it (it still needs the pilot tag)."""
     deleted = ProcessedTask.objects.filter(pk=processed.pk, state=State.SKIPPED).delete()[0] > 0
     if deleted:

@@ -15,7 +15,7 @@ mention; each poll looks at every task the connection has running (one task read
 import logging
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.utils import timezone
 
 from integrations import audit
@@ -55,7 +55,7 @@ def live_run(processed: ProcessedTask) -> Run | None:
     )
 
 
-def request_stop(run: Run, *, by: str, actor: AbstractBaseUser | None = None) -> bool:
+def request_stop(run: Run, *, by: str, actor: audit.Actor = None) -> bool:
     """Ask a live run to stop; `by` says who and how ("Ann Lee (removed the pilot tag in
     Asana)"). False when the run is over, is already reporting its outcome, or was already
     asked (the first request wins). Audited as `pipeline.stop_requested`."""
@@ -77,9 +77,10 @@ def request_stop(run: Run, *, by: str, actor: AbstractBaseUser | None = None) ->
     return asked == 1
 
 
-def stop_from_admin(run: Run, user: AbstractBaseUser) -> bool:
+def stop_from_admin(run: Run, user: User | AnonymousUser) -> bool:
     """The Stop button: the admin user is the person who stopped it."""
-    name = user.get_full_name() or user.get_username()  # type: ignore[attr-defined]
+    assert user.is_authenticated  # the admin's views and actions need a signed-in user
+    name = user.get_full_name() or user.get_username()
     return request_stop(run, by=f"{name} ({SIGNAL_TEXT['admin']})", actor=user)
 
 

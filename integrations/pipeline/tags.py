@@ -100,8 +100,12 @@ def resolve_tags(
     fails. `refresh` lists the tags again whatever the cache's age.
     """
     cached = WorkspaceTags.from_cache(connection)
-    fresh = cached is not None and timezone.now() - cached.listed_at < TAG_REFRESH
-    if fresh and not refresh and all(cached.by_name.get(n) for n in wanted_names(connection)):
+    if (
+        cached is not None
+        and not refresh
+        and timezone.now() - cached.listed_at < TAG_REFRESH
+        and all(cached.by_name.get(n) for n in wanted_names(connection))
+    ):
         return cached
     now = timezone.now()
     by_name = _list_tags(connection, client)

@@ -106,11 +106,13 @@ def comment_texts(fake: FakeAsana, gid: str) -> list[str]:
     return [c["text"] for c in fake.comments(gid)]
 
 
-def process(connection: AsanaConnection, gid: str) -> ProcessedTask | None:
-    """Claim a task and run it here, as a poller would."""
+def process(connection: AsanaConnection, gid: str) -> ProcessedTask:
+    """Claim a task and run it here, as a poller would; the row as it ended."""
     processed = claim(connection, gid, source="poll")
     assert processed is not None
-    return run_claimed(processed.pk, processed.claimed_by)
+    done = run_claimed(processed.pk, processed.claimed_by)
+    assert done is not None
+    return done
 
 
 def interval_passes(connection: AsanaConnection) -> None:

@@ -16,6 +16,7 @@ DERIVE_SCRIPT = Path(__file__).resolve().parents[2] / "tools" / "derive_asana_co
 
 def derive_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location("derive_asana_contract", DERIVE_SCRIPT)
+    assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

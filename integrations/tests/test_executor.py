@@ -311,12 +311,12 @@ def test_unresolvable_executor_fails_the_system_check(settings):
 def test_resolvable_executor_passes_the_system_check(settings):
     settings.PILOT_EXECUTOR = "integrations.tests.test_executor:echo_executor"
     settings.PILOT_EXECUTOR_COMMAND = ""
-    assert not [e for e in run_checks() if e.id.startswith("pilotsite.E")]
+    assert not [e for e in run_checks() if e.id and e.id.startswith("pilotsite.E")]
 
 
 def test_executor_without_a_colon_is_reported_once_as_e004(settings):
     settings.PILOT_EXECUTOR = "just_a_module"
-    ids = [e.id for e in run_checks() if e.id.startswith("pilotsite.E")]
+    ids = [e.id for e in run_checks() if e.id and e.id.startswith("pilotsite.E")]
     assert ids == ["pilotsite.E004"]
     assert not executor_configured()
 

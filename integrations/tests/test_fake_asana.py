@@ -298,7 +298,8 @@ class Receiver:
     """A webhook target that echoes the handshake secret (unless told not to)."""
 
     def __init__(self, echo: bool = True) -> None:
-        self.echo, self.received = echo, []
+        self.echo = echo
+        self.received: list[httpx.Request] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         self.received.append(request)

@@ -138,6 +138,7 @@ def test_the_demo_server_prints_what_to_paste_and_its_commands_work(tmp_path):
     )
     try:
         printed = ""
+        assert server.stdout is not None
         for line in server.stdout:
             printed += line
             if "See it all" in line:

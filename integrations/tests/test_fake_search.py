@@ -3,6 +3,7 @@ only, filters by tags and completion, sorted by creation on request, no paginati
 eventually consistent; and its lists stay fast however long the history."""
 
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -11,7 +12,7 @@ from integrations.asana.fake.api import FakeAsana
 
 
 @pytest.fixture
-def asana(fake_asana: FakeAsana, settings) -> httpx.Client:
+def asana(fake_asana: FakeAsana, settings) -> Iterator[httpx.Client]:
     with httpx.Client(
         base_url=settings.ASANA_API_BASE_URL,
         headers={"Authorization": f"Bearer {fake_asana.token}"},

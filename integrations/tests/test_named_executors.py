@@ -91,6 +91,14 @@ def test_an_unreadable_executors_file_fails_the_check(settings, tmp_path):
     assert "cannot be read" in message and "missing.json" in message
 
 
+def test_an_executors_file_that_is_not_utf8_fails_the_check(settings, tmp_path):
+    path = tmp_path / "latin1.json"
+    path.write_bytes('{"caf\xe9": {"command": "x"}}'.encode("latin-1"))
+    settings.PILOT_EXECUTORS_FILE = str(path)
+    (message,) = messages_of("pilotsite.E006")
+    assert "is not UTF-8" in message and "latin1.json" in message
+
+
 def test_every_named_callable_is_validated_by_the_check(settings):
     settings.PILOT_EXECUTORS = json.dumps({"triage": {"callable": "nope.mod:fn"}})
     assert messages_of("pilotsite.E005") == [

@@ -20,6 +20,7 @@ HOSTILE_NAME = f"Fix the build\n{FORGED}\x1b]0;owned\x07\x1b[2J\r"
 def console() -> Iterator[io.StringIO]:
     """What the configured console log handler writes."""
     handler = next(h for h in logging.getLogger().handlers if h.name == "console")
+    assert isinstance(handler, logging.StreamHandler)
     stream = io.StringIO()
     previous = handler.setStream(stream)
     try:

@@ -218,6 +218,7 @@ def test_dispatch_of_a_claimed_task_returns_none(connection, pilot, executor):
 def test_dispatch_enqueues_on_the_cluster_by_default(connection, pilot, executor):
     gid = tagged(pilot, "queued")
     processed = dispatch_task(connection, gid, source="webhook")
+    assert processed is not None
     assert processed.state == State.CLAIMED and processed.claimed_by.startswith("q@")
     assert OrmQ.objects.count() == 1
 
@@ -232,6 +233,7 @@ def test_nothing_is_claimed_without_an_executor(connection, pilot, settings):
 def test_claimed_task_that_became_ineligible_is_released(connection, pilot, executor):
     gid = tagged(pilot, "completed meanwhile")
     processed = claim(connection, gid, source="poll")
+    assert processed is not None
     pilot._objects[gid]["completed"] = True
     assert run_claimed(processed.pk, processed.claimed_by) is None
     assert not ProcessedTask.objects.exists()
@@ -241,6 +243,7 @@ def test_claimed_task_that_became_ineligible_is_released(connection, pilot, exec
 def test_run_with_a_stale_token_does_nothing(connection, pilot, executor):
     gid = tagged(pilot, "someone else's")
     processed = claim(connection, gid, source="poll")
+    assert processed is not None
     assert run_claimed(processed.pk, "q@elsewhere:1:abc") is None
     assert executor == []
 

@@ -174,7 +174,8 @@ def test_no_poll_slot_when_polling_is_off(connection):
 
 def test_second_poll_within_the_interval_sends_nothing(connection, pilot):
     gid = tagged(pilot, "one")
-    assert poll_if_due(connection).candidates == [gid]
+    first = poll_if_due(connection)
+    assert first is not None and first.candidates == [gid]
     pilot.reset_requests()
     assert poll_if_due(connection) is None
     assert pilot.requests == []
@@ -187,7 +188,8 @@ def test_poll_is_due_again_after_the_interval(connection, pilot):
     )
     connection.refresh_from_db()
     pilot.reset_requests()
-    assert poll_if_due(connection).ok
+    again = poll_if_due(connection)
+    assert again is not None and again.ok
     assert paths(pilot) == [f"/tags/{pilot.pilot_tag_gid}/tasks"]
 
 

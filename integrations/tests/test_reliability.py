@@ -117,6 +117,7 @@ def test_running_task_within_its_lease_is_left_alone(connection, pilot, executor
 def test_stale_claim_that_never_started_is_released(connection, pilot, executor):
     gid = tagged(pilot, "claimed, never started")
     processed = claim(connection, gid, source="poll")
+    assert processed is not None
     ProcessedTask.objects.filter(pk=processed.pk).update(
         lease_expires_at=timezone.now() - timedelta(seconds=1)
     )

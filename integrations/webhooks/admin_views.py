@@ -32,7 +32,9 @@ def register(request: HttpRequest, connection_id: int) -> HttpResponse:
     connection = get_object_or_404(AsanaConnection, pk=connection_id)
     form = RegisterWebhookForm(request.POST)
     if not form.is_valid():
-        errors = "; ".join(f"{form.fields[f].label}: {' '.join(e)}" for f, e in form.errors.items())
+        errors = "; ".join(
+            f"{form.fields[f].label}: {' '.join(str(m) for m in e)}" for f, e in form.errors.items()
+        )
         messages.error(request, f"Webhook not registered. {errors}")
         return back_to_tab("integrations")
     try:

@@ -37,6 +37,7 @@ def _arguments(parser: CommandParser) -> None:
 
 def _register(command: BaseCommand, options: dict[str, Any]) -> None:
     connection = connection_for(options["workspace"])
+    assert connection is not None  # `register` requires --workspace
     try:
         registration = register_webhook(connection, options["resource"], options["public_url"])
     except WebhookError as exc:

@@ -28,7 +28,6 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -118,7 +117,7 @@ def register_webhook(
     connection: AsanaConnection,
     resource_gid: str,
     public_url: str,
-    actor: AbstractBaseUser | None = None,
+    actor: audit.Actor = None,
 ) -> WebhookRegistration:
     """Create a registration, then ask Asana for the webhook.
 
@@ -212,9 +211,7 @@ def _registration_failure(exc: AsanaError, resource_gid: str) -> str:
     return redact(f"Asana did not create the webhook for resource {resource_gid}: {exc}. {hint}.")
 
 
-def delete_webhook(
-    registration: WebhookRegistration, actor: AbstractBaseUser | None = None
-) -> None:
+def delete_webhook(registration: WebhookRegistration, actor: audit.Actor = None) -> None:
     """Delete the webhook in Asana (if it still exists there), then the registration."""
     connection = registration.connection
     target = describe(registration)
@@ -238,9 +235,7 @@ def delete_webhook(
     audit.record(Action.WEBHOOK_DELETE, target=target, actor=actor, connection=connection)
 
 
-def reregister(
-    registration: WebhookRegistration, actor: AbstractBaseUser | None = None
-) -> WebhookRegistration:
+def reregister(registration: WebhookRegistration, actor: audit.Actor = None) -> WebhookRegistration:
     """Replace a gone or failing registration with a new one (new hook id and secret).
 
     The new webhook is created first, so a failed attempt leaves the old row to retry from.

@@ -3,6 +3,7 @@ secret, DEBUG on or off: the `sensitive_variables` / `sensitive_post_parameters`
 the functions and views that hold them always apply."""
 
 import sys
+from typing import cast
 
 import pytest
 from django.contrib.messages.storage.fallback import FallbackStorage
@@ -11,6 +12,7 @@ from django.urls import reverse
 from django.views.debug import ExceptionReporter
 
 from integrations.connect import ConnectError, verify_workspace
+from integrations.models import WebhookRegistration
 from integrations.tab import connect_view
 from integrations.webhooks import views as webhook_views
 
@@ -52,7 +54,8 @@ def test_report_hides_the_token_posted_and_held_while_connecting(
 def test_report_hides_the_webhook_secret_of_a_failing_handshake(debug, rf):
     request = rf.post("/webhooks/asana/x/", HTTP_X_HOOK_SECRET=SECRET)
     try:
-        webhook_views._handshake(request, None, SECRET)  # no registration: it raises inside
+        # No registration: it raises inside, with the secret in the failing frame.
+        webhook_views._handshake(request, cast(WebhookRegistration, None), SECRET)
     except AttributeError:
         page = report(request, sys.exc_info())
     assert "_handshake" in page

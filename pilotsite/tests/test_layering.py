@@ -50,9 +50,12 @@ def imported_modules(source: str, module: str = "", is_package: bool = False) ->
             func = node.func
             name = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
             first = node.args[0]
-            literal = isinstance(first, ast.Constant) and isinstance(first.value, str)
-            if name in IMPORTING_CALLS and literal:
-                found.add(str(first.value))
+            if (
+                name in IMPORTING_CALLS
+                and isinstance(first, ast.Constant)
+                and isinstance(first.value, str)
+            ):
+                found.add(first.value)
     return found
 
 

@@ -107,6 +107,8 @@ def parse_form(content_type: str, body: bytes) -> dict[str, str]:
     fields = {}
     for part in message.iter_parts():
         name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
         if name:
-            fields[str(name)] = (part.get_payload(decode=True) or b"").decode("utf-8", "replace")
+            text = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+            fields[str(name)] = text
     return fields

@@ -83,8 +83,7 @@ class FakeAsanaServer:
         self.fake = fake
         self._httpd = _Server((host, port), fake)
         self._thread: threading.Thread | None = None
-        host, port = self._httpd.server_address[:2]
-        self.base_url = f"http://{host}:{port}{API_PREFIX}"
+        self.base_url = f"http://{host}:{self._httpd.server_port}{API_PREFIX}"
         fake.base_url = self.base_url
 
     def start(self) -> "FakeAsanaServer":

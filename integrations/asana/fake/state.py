@@ -62,6 +62,8 @@ class FakeAsanaState:
         self.workspace_gid = ""
         self.user_gid = ""
         self.token = ""
+        # The `pilot` tag's gid once a test fixture has added it.
+        self.pilot_tag_gid = ""
 
     # ---- building state -------------------------------------------------------------------
 
