@@ -109,6 +109,7 @@ def history_growth(goals: int, rate: float) -> tuple[int, int, float]:
     for day in range(1, 31):
         for goal in items:
             if rng.random() < rate:
+                assert goal.metric_current is not None  # every bench goal has a metric
                 goal.metric_current += 1
                 goal.progress = goal.metric_current / 100
         began = time.perf_counter()

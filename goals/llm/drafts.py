@@ -13,7 +13,7 @@
 import datetime
 from pathlib import Path
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.db.models import Q
 from django.utils import timezone
 
@@ -81,7 +81,7 @@ def prompt(values: dict[str, str]) -> str:
     return PROMPT.read_text(encoding="utf-8").format_map(values)
 
 
-def request_draft(goal: Goal, user: AbstractBaseUser) -> StatusDraft:
+def request_draft(goal: Goal, user: User) -> StatusDraft:
     """Ask the model for a draft of `goal`'s status update; raises goals.llm.client.LLMError."""
     values = figures(goal)
     text = complete([{"role": "user", "content": prompt(values)}])
@@ -117,7 +117,7 @@ def _validate(text: str, status_type: str) -> str:
 
 def approve(
     draft: StatusDraft,
-    user: AbstractBaseUser,
+    user: User,
     text: str,
     status_type: str,
     *,
@@ -192,7 +192,7 @@ def approve(
     return draft
 
 
-def reject(draft: StatusDraft, user: AbstractBaseUser) -> StatusDraft:
+def reject(draft: StatusDraft, user: User) -> StatusDraft:
     """Keep the draft, marked rejected by `user`; raises DraftError once it was decided."""
     done = StatusDraft.objects.filter(
         Q(state=StatusDraft.State.PENDING) | Q(state=StatusDraft.State.FAILED), pk=draft.pk

@@ -3,6 +3,7 @@ reject it. Hidden (404) unless the model is configured; only users holding
 `goals.add_statusdraft`, and only for goals in their scope (goals.scope)."""
 
 from django.contrib import messages
+from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect
@@ -19,20 +20,24 @@ from pilotsite.admin import tab_post
 PERMISSION = "goals.add_statusdraft"
 
 
-def _allowed(request: HttpRequest) -> None:
+def _allowed(request: HttpRequest) -> User:
+    """The signed-in user, when they may ask for, review and decide drafts."""
     if not is_enabled():
         raise Http404("Status drafts are not configured.")
     user = request.user
-    if not (user.is_active and user.is_staff and user.has_perm(PERMISSION)):
+    if not (
+        user.is_authenticated and user.is_active and user.is_staff and user.has_perm(PERMISSION)
+    ):
         raise PermissionDenied
+    return user
 
 
 @tab_post(PERMISSION)
 def request_draft(request: HttpRequest, goal_id: int) -> HttpResponse:
-    _allowed(request)
-    goal = get_object_or_404(scope_to_reports(Goal.objects.all(), request.user), pk=goal_id)
+    user = _allowed(request)
+    goal = get_object_or_404(scope_to_reports(Goal.objects.all(), user), pk=goal_id)
     try:
-        draft = drafts.request_draft(goal, request.user)
+        draft = drafts.request_draft(goal, user)
     except LLMError as exc:
         messages.error(request, str(exc))
         return redirect(reverse("admin:index") + f"?tab=goals#employee-{goal.employee_id}")
@@ -43,10 +48,8 @@ def request_draft(request: HttpRequest, goal_id: int) -> HttpResponse:
 def review(request: HttpRequest, draft_id: int) -> HttpResponse:
     """GET: the draft with its figures, an editable text and the status type; POST
     `decision=approve` (with `text`, `status_type`) or `decision=reject`."""
-    _allowed(request)
-    scoped = scope_to_reports(
-        StatusDraft.objects.select_related("goal"), request.user, "goal__employee"
-    )
+    user = _allowed(request)
+    scoped = scope_to_reports(StatusDraft.objects.select_related("goal"), user, "goal__employee")
     draft = get_object_or_404(scoped, pk=draft_id)
     text, status_type = draft.text, draft.status_type
     if request.method == "POST":
@@ -54,10 +57,10 @@ def review(request: HttpRequest, draft_id: int) -> HttpResponse:
         status_type = request.POST.get("status_type", "")
         try:
             if request.POST.get("decision") == "reject":
-                drafts.reject(draft, request.user)
+                drafts.reject(draft, user)
                 messages.success(request, "Draft rejected; nothing was posted to Asana.")
             else:
-                draft = drafts.approve(draft, request.user, text, status_type)
+                draft = drafts.approve(draft, user, text, status_type)
                 if draft.state == StatusDraft.State.POSTED:
                     messages.success(request, "Posted to Asana as a status update on the goal.")
                 else:
