@@ -25,6 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.webhook_bench import PYTHON, ROOT, _environment, _free_port, _process, _wait_for_http
 
+from bench.support import start_django
+
 EXAMPLE = ROOT / "examples" / "progress_executor.py"
 
 
@@ -61,11 +63,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         )
         env["PILOT_PROGRESS_SECONDS"] = str(args.progress_seconds)
         os.environ.update(env)
-        import django
-        from django.core.management import call_command
-
-        django.setup()
-        call_command("migrate", verbosity=0)
+        start_django()
         from integrations.connect import connect_workspace
         from integrations.models import Run
         from integrations.webhooks.registration import register_webhook

@@ -12,6 +12,12 @@ def setup_django(database: Path, **environment: str) -> None:
     os.environ.setdefault("SECRET_KEY", "bench-secret-key-not-for-production-0123456789abcdef")
     os.environ.setdefault("DEBUG", "off")
     os.environ.update(environment)
+    start_django()
+
+
+def start_django() -> None:
+    """Set up Django with the settings the environment names (pilotsite.settings unless
+    DJANGO_SETTINGS_MODULE says otherwise) and migrate its database."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pilotsite.settings")
     import django
     from django.core.management import call_command

@@ -36,6 +36,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from bench.support import start_django  # noqa: E402 (after the path is set)
+
 PYTHON = sys.executable
 
 
@@ -181,11 +184,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
     project = fake.add_project(fake.workspace_gid, "Bench")
     with FakeAsanaServer(fake) as server:
         env = _environment(tmp / "bench.sqlite3", server.base_url)
-        import django
-        from django.core.management import call_command
-
-        django.setup()
-        call_command("migrate", verbosity=0)
+        start_django()
 
         from django_q.models import OrmQ
 

@@ -3,6 +3,6 @@
 `integrations.models.AuditLog`."""
 
 from integrations.audit.actions import Action, AdminChange, AdminVerb
-from integrations.audit.log import Actor, record
+from integrations.audit.log import Actor, record, record_task
 
-__all__ = ["Action", "Actor", "AdminChange", "AdminVerb", "record"]
+__all__ = ["Action", "Actor", "AdminChange", "AdminVerb", "record", "record_task"]

@@ -3,7 +3,7 @@
 from django.contrib.auth.models import AnonymousUser, User
 
 from integrations.audit.actions import Action, AdminChange
-from integrations.models import AsanaConnection, AuditLog
+from integrations.models import AsanaConnection, AuditLog, ProcessedTask
 from pilotsite.redact import redact
 
 # Who acts: a request's user (signed in, or anonymous), or None for the system itself.
@@ -35,4 +35,19 @@ def record(
         actor=user,
         actor_label=actor_label[:150],
         connection=connection,
+    )
+
+
+def record_task(
+    action: Action, processed: ProcessedTask, *, outcome: str, detail: str, actor_label: str
+) -> AuditLog:
+    """`record` for something a process did to one task in Asana: the target is the task
+    ("task <gid>") and the connection is the task's."""
+    return record(
+        action,
+        target=f"task {processed.task_gid}",
+        outcome=outcome,
+        detail=detail,
+        actor_label=actor_label,
+        connection=processed.connection,
     )

@@ -129,14 +129,7 @@ class ProgressComment:
                 self.given_up = True
 
     def _audit(self, action: Action, outcome: str, detail: str) -> None:
-        audit.record(
-            action,
-            target=f"task {self.gid}",
-            outcome=outcome,
-            detail=detail,
-            actor_label="pipeline",
-            connection=self.pt.connection,
-        )
+        audit.record_task(action, self.pt, outcome=outcome, detail=detail, actor_label="pipeline")
 
 
 def run_page_url(run_pk: int) -> str:

@@ -247,14 +247,7 @@ class Reporter:
         self.pt.report_steps = list(self.steps)
 
     def _audit(self, action: Action, outcome: str, detail: str) -> None:
-        audit.record(
-            action,
-            target=f"task {self.gid}",
-            outcome=outcome,
-            detail=detail,
-            actor_label=ACTOR,
-            connection=self.pt.connection,
-        )
+        audit.record_task(action, self.pt, outcome=outcome, detail=detail, actor_label=ACTOR)
 
 
 STOP_TAG = "pilot-stop"

@@ -70,6 +70,16 @@ def _last_pk() -> int:
     return AuditLog.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
 
 
+def _through(entry, client, fake, monkeypatch, connection) -> AuditLog:
+    """Run one entry point on `connection`, reload it, and return the one audit row written
+    (the test fails if there is not exactly one)."""
+    before = _last_pk()
+    entry(client, fake, monkeypatch, connection)
+    connection.refresh_from_db()
+    [row] = _rows_since(before)
+    return row
+
+
 RENAME_TAG = {
     "admin form": lambda client, fake, mp, c: _admin_form(client, c, pilot_tag="robot"),
     "tab settings": lambda client, fake, mp, c: _settings_form(client, c, pilot_tag="robot"),
@@ -81,11 +91,8 @@ RENAME_TAG = {
 def test_a_new_pilot_tag_forgets_the_cached_tags_whatever_the_entry_point(
     entry, connection, admin_client, fake_asana, monkeypatch
 ):
-    before = _last_pk()
-    RENAME_TAG[entry](admin_client, fake_asana, monkeypatch, connection)
-    connection.refresh_from_db()
+    row = _through(RENAME_TAG[entry], admin_client, fake_asana, monkeypatch, connection)
     assert (connection.pilot_tag, connection.tag_gids) == ("robot", {})
-    [row] = _rows_since(before)
     assert row.action in (Action.CONNECTION_SETTINGS, Action.CONNECTION_UPDATE)
 
 
@@ -119,15 +126,12 @@ NEW_TOKEN = {
 def test_a_new_token_stores_the_workspace_name_and_a_healthy_check_whatever_the_entry_point(
     entry, connection, admin_client, fake_asana, monkeypatch
 ):
-    before = _last_pk()
-    NEW_TOKEN[entry](admin_client, fake_asana, monkeypatch, connection)
-    connection.refresh_from_db()
+    row = _through(NEW_TOKEN[entry], admin_client, fake_asana, monkeypatch, connection)
     assert connection.access_token == ROTATED
     assert connection.workspace_name == "Pilot Workspace"
     assert connection.last_error == "" and connection.last_checked_at is not None
     # The tag did not change, so the cached tags stay.
     assert connection.tag_gids == {"pilot": "123"}
-    [row] = _rows_since(before)
     assert row.action == Action.CONNECTION_UPDATE and ROTATED not in row.detail
 
 

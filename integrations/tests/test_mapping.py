@@ -109,10 +109,17 @@ def test_map_view_maps_the_chosen_user(fake_asana, connection, ada, admin_client
     assert f"Mapped Ada Lovelace to Asana user {grace}" in response.content.decode()
 
 
-def test_map_view_shows_the_duplicate_mapping_error(connection, ada, admin_client, fake_asana):
+@pytest.fixture
+def bobs_gid(fake_asana, connection) -> str:
+    """An Asana user of the workspace, already mapped to Bob."""
     gid = fake_asana.add_user("Bob B", "bob.b@example.com", [fake_asana.workspace_gid])
     bob = Employee.objects.create(name="Bob", email="bob@example.com")
     map_employee(connection, bob, gid, users=None)
+    return gid
+
+
+def test_map_view_shows_the_duplicate_mapping_error(connection, ada, admin_client, bobs_gid):
+    gid = bobs_gid
     response = admin_client.post(
         reverse("admin:integrations:map", args=[connection.pk]),
         {"employee": ada.pk, "asana_user_gid": gid},
@@ -123,11 +130,9 @@ def test_map_view_shows_the_duplicate_mapping_error(connection, ada, admin_clien
 
 
 def test_map_view_error_stands_in_the_employees_row_with_the_typed_gid(
-    connection, ada, admin_client, fake_asana
+    connection, ada, admin_client, bobs_gid
 ):
-    gid = fake_asana.add_user("Bob B", "bob.b@example.com", [fake_asana.workspace_gid])
-    bob = Employee.objects.create(name="Bob", email="bob@example.com")
-    map_employee(connection, bob, gid, users=None)
+    gid = bobs_gid
     response = admin_client.post(
         reverse("admin:integrations:map", args=[connection.pk]),
         {"employee": ada.pk, "asana_user_gid": gid},
