@@ -23,9 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.webhook_bench import PYTHON, ROOT, _environment, _free_port, _process, _wait_for_http
-
 from bench.support import start_django
+from bench.webhook_bench import PYTHON, ROOT, _environment, _free_port, _process, _wait_for_http
 
 EXAMPLE = ROOT / "examples" / "progress_executor.py"
 

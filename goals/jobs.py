@@ -14,8 +14,9 @@ from django.utils import timezone
 
 from goals.models import STALE_AFTER, GoalSync
 from goals.sync import GoalsError, running_sync, sync_goals
+from integrations.audit import Action, Actor, record
 from integrations.models import AsanaConnection
-from pilotsite.schedules import ensure_schedule
+from pilotsite.schedules import ensure_schedule, send_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -86,8 +87,10 @@ class SyncRequest:
     sync: GoalSync
 
 
-def request_sync(connection: AsanaConnection) -> SyncRequest:
-    """Queue one sync of `connection` for the q cluster, unless one is queued or running.
+def request_sync(connection: AsanaConnection, *, actor: Actor = None) -> SyncRequest:
+    """Queue one sync of `connection` for the q cluster, unless one is queued or running;
+    a queued one is recorded (`goals.sync_requested`) and its job sent once the "queued"
+    row is committed, so the worker always finds it.
 
     The "queued" `GoalSync` row is the guard (a partial unique constraint): pressing "Sync
     now" twice, from two browsers at once, queues one job. A queued row older than
@@ -106,15 +109,21 @@ def request_sync(connection: AsanaConnection) -> SyncRequest:
             queued = GoalSync.objects.create(
                 connection=connection, source="admin", state=GoalSync.State.QUEUED
             )
-            from django_q.tasks import async_task
-
-            async_task("goals.jobs.sync_connection", connection.pk, "admin", task_name="goal sync")
+            record(
+                Action.GOALS_SYNC_REQUESTED,
+                target=str(connection),
+                actor=actor,
+                connection=connection,
+            )
+            send_on_commit(
+                "goals.jobs.sync_connection", connection.pk, "admin", task_name="goal sync"
+            )
     except IntegrityError:
         existing = GoalSync.objects.filter(
             connection=connection, state=GoalSync.State.QUEUED
         ).first()
         if existing is None:  # taken by a worker in the meantime
-            return request_sync(connection)
+            return request_sync(connection, actor=actor)
         return SyncRequest("already queued", existing)
     return SyncRequest("queued", queued)
 

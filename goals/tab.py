@@ -30,7 +30,6 @@ from goals.llm import views as llm_views
 from goals.llm.client import is_enabled as drafts_enabled
 from goals.models import CLOSED_STATUSES, GoalStatus, GoalSync
 from goals.scope import scoped_employees, scoped_syncs
-from integrations.audit import Action, record
 from integrations.models import AsanaConnection, AsanaMapping, Employee
 from pilotsite.admin import tab_post
 from pilotsite.liveness import cluster_absent_note, liveness
@@ -282,7 +281,7 @@ def syncs_context(user) -> dict:
 @tab_post("goals.change_goal")
 def sync_now(request: HttpRequest, connection_id: int) -> HttpResponse:
     connection = get_object_or_404(AsanaConnection, pk=connection_id)
-    requested = request_sync(connection)
+    requested = request_sync(connection, actor=request.user)
     sync = requested.sync
     if requested.outcome == "running":
         messages.warning(
@@ -297,12 +296,6 @@ def sync_now(request: HttpRequest, connection_id: int) -> HttpResponse:
             f"{sync.started_at:%Y-%m-%d %H:%M:%S}); it starts when a worker takes it.",
         )
     else:
-        record(
-            Action.GOALS_SYNC_REQUESTED,
-            target=str(connection),
-            actor=request.user,
-            connection=connection,
-        )
         absent = cluster_absent_note(f"The goal sync for {connection}")
         if absent:
             messages.warning(request, absent)

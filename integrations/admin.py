@@ -329,7 +329,7 @@ class ProcessedTaskAdmin(AuditedAdmin):
                 problems.append(f"{processed} was not retried: only failed tasks can be.")
                 continue
             try:
-                runs.retry_failed(processed, request.user)
+                runs.retry_failed(processed, actor=request.user)
             except AsanaError as exc:
                 problems.append(f"{processed} was not retried: {exc}")
                 continue
@@ -350,7 +350,7 @@ class ProcessedTaskAdmin(AuditedAdmin):
         done, problems = 0, []
         for processed in queryset.select_related("connection"):
             run = live_run(processed)
-            if run is None or not stop_from_admin(run, request.user):
+            if run is None or not stop_from_admin(run, actor=request.user):
                 problems.append(
                     f"{processed} was not stopped: it is not running (or is reporting)."
                 )
@@ -365,7 +365,7 @@ class ProcessedTaskAdmin(AuditedAdmin):
     def release_skipped_tasks(self, request: HttpRequest, queryset) -> None:
         done, problems = 0, []
         for processed in queryset.select_related("connection"):
-            if runs.release_skipped(processed, request.user):
+            if runs.release_skipped(processed, actor=request.user):
                 done += 1
             else:
                 problems.append(f"{processed} was not released: only skipped tasks can be.")

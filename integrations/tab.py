@@ -297,7 +297,7 @@ def retry_view(request: HttpRequest, pk: int) -> HttpResponse:
     processed = get_object_or_404(ProcessedTask.objects.select_related("connection"), pk=pk)
     name = processed.task_name or f"ASANA-{processed.task_gid}"
     try:
-        runs.retry_failed(processed, request.user)
+        runs.retry_failed(processed, actor=request.user)
     except ValueError:
         messages.error(request, f"{name} was not retried: it is {processed.state}, not failed.")
     except AsanaError as exc:

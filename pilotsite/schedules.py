@@ -12,6 +12,7 @@ django-q2 stores (`Schedule.func`, `Task.func`), computed in this one place.
 """
 
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -110,3 +111,13 @@ def repoint_former_paths(using: str = DEFAULT_DB_ALIAS, **_: object) -> int:
     for path, fn in _former.items():
         changed += schedules.filter(func=path).update(func=job_path(fn))
     return changed
+
+
+def send_on_commit(func: Callable[..., Any] | str, *args: Any, **kwargs: Any) -> None:
+    """Hand a job to django-q2 (`async_task(func, *args, **kwargs)`) once the current
+    transaction commits, or at once outside one: a worker then never starts on rows it
+    cannot see yet, and a transaction rolled back queues nothing. An error of the broker
+    is raised from the commit (Django's `on_commit`, not robust), after the data is saved."""
+    from django_q.tasks import async_task
+
+    transaction.on_commit(partial(async_task, func, *args, **kwargs))

@@ -250,25 +250,64 @@ def _sync_url(connection) -> str:
     return reverse("admin:goals:sync", args=[connection.pk])
 
 
-def test_sync_now_queues_a_sync_and_is_audited(admin_client, connection):
-    response = admin_client.post(_sync_url(connection))
+@pytest.fixture
+def sync_now(admin_client, connection, django_capture_on_commit_callbacks):
+    """Press "Sync now" as the admin; the request's transaction commits, so the job it
+    queues on commit is sent (the test's own transaction would hold it back)."""
+
+    def press(**kwargs):
+        with django_capture_on_commit_callbacks(execute=True):
+            return admin_client.post(_sync_url(connection), **kwargs)
+
+    return press
+
+
+def test_sync_now_queues_a_sync_and_is_audited(sync_now):
+    response = sync_now()
 
     assert response.status_code == 302
     assert OrmQ.objects.count() == 1
     assert AuditLog.objects.filter(action="goals.sync_requested", actor_label="admin").exists()
 
 
-def test_sync_now_does_not_queue_a_second_sync_while_one_runs(admin_client, connection):
+def test_sync_now_does_not_queue_a_second_sync_while_one_runs(sync_now, connection):
     GoalSync.objects.create(connection=connection, source="admin")
 
-    admin_client.post(_sync_url(connection))
+    sync_now()
 
     assert OrmQ.objects.count() == 0
 
 
-def test_sync_now_pressed_twice_queues_one_sync(admin_client, connection):
-    admin_client.post(_sync_url(connection))
-    second = admin_client.post(_sync_url(connection), follow=True)
+def test_a_sync_requested_inside_a_transaction_that_rolls_back_queues_nothing(connection):
+    from django.db import transaction
+
+    from goals.jobs import request_sync
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        request_sync(connection)
+        raise RuntimeError("the request failed after asking for the sync")
+
+    assert OrmQ.objects.count() == 0
+    assert not GoalSync.objects.filter(state=GoalSync.State.QUEUED).exists()
+
+
+def test_a_requested_sync_job_is_sent_only_when_its_queued_row_is_committed(
+    connection, django_capture_on_commit_callbacks
+):
+    from goals.jobs import request_sync
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        request_sync(connection)
+        # Not sent yet: a worker taking it now would not find the queued row.
+        assert OrmQ.objects.count() == 0
+    assert len(callbacks) == 1
+    callbacks[0]()
+    assert OrmQ.objects.count() == 1
+
+
+def test_sync_now_pressed_twice_queues_one_sync(sync_now):
+    sync_now()
+    second = sync_now(follow=True)
 
     assert OrmQ.objects.count() == 1
     assert GoalSync.objects.filter(state=GoalSync.State.QUEUED).count() == 1
@@ -291,14 +330,14 @@ def test_sync_now_says_queued_when_a_q_cluster_is_alive(admin_client, connection
     assert "queued; progress shows below" in page
 
 
-def test_the_queued_sync_is_taken_off_when_its_job_runs(admin_client, connection, fake_asana):
-    admin_client.post(_sync_url(connection))
+def test_the_queued_sync_is_taken_off_when_its_job_runs(sync_now, connection, fake_asana):
+    sync_now()
 
     # The job runs (the fake Asana refuses this connection's token: the sync fails, recorded).
     sync_connection(connection.pk, "admin")
 
     assert not GoalSync.objects.filter(state=GoalSync.State.QUEUED).exists()
-    admin_client.post(_sync_url(connection))
+    sync_now()
     assert OrmQ.objects.count() == 2
 
 

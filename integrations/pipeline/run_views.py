@@ -72,7 +72,7 @@ def run_live(request: HttpRequest, pk: int) -> HttpResponse:
 @tab_post(VIEW_PERM, STOP_PERM)
 def stop_view(request: HttpRequest, pk: int) -> HttpResponse:
     run = _run(pk)
-    if stop_from_admin(run, request.user):
+    if stop_from_admin(run, actor=request.user):
         messages.success(request, f"Stop requested: {run} ends within a few seconds.")
     else:
         messages.warning(

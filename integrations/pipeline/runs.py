@@ -36,6 +36,7 @@ from integrations.pipeline.progress import ProgressComment
 from integrations.pipeline.report import GONE, Reporter
 from integrations.pipeline.tags import eligibility, resolve_tags
 from pilotsite.redact import redact
+from pilotsite.schedules import send_on_commit
 
 log = logging.getLogger(__name__)
 State = ProcessedTask.State
@@ -515,10 +516,8 @@ def queue_budget() -> int:
 
 
 def enqueue(processed: ProcessedTask) -> None:
-    """Hand a claim to the django-q2 cluster."""
-    from django_q.tasks import async_task
-
-    async_task(
+    """Hand a claim to the django-q2 cluster, once the claim is committed."""
+    send_on_commit(
         "integrations.pipeline.jobs.run_claimed_job",
         processed.pk,
         processed.claimed_by,
@@ -561,7 +560,7 @@ def dispatch_task(
     return processed
 
 
-def retry_failed(processed: ProcessedTask, actor: audit.Actor) -> None:
+def retry_failed(processed: ProcessedTask, *, actor: audit.Actor) -> None:
     """Make a failed task run again: its `pilot-failed` tag is removed in Asana. A failed
     row is already un-marked (it does not block a claim), so the next poll takes it."""
     if processed.state != State.FAILED:
@@ -586,7 +585,7 @@ def retry_failed(processed: ProcessedTask, actor: audit.Actor) -> None:
     record(Action.PIPELINE_RETRY, detail="retry requested")
 
 
-def release_skipped(processed: ProcessedTask, actor: audit.Actor) -> bool:
+def release_skipped(processed: ProcessedTask, *, actor: audit.Actor) -> bool:
     """Forget a skipped task so the next poll may take it (it still needs the pilot tag)."""
     deleted = ProcessedTask.objects.filter(pk=processed.pk, state=State.SKIPPED).delete()[0] > 0
     if deleted:

@@ -77,11 +77,11 @@ def request_stop(run: Run, *, by: str, actor: audit.Actor = None) -> bool:
     return asked == 1
 
 
-def stop_from_admin(run: Run, user: User | AnonymousUser) -> bool:
+def stop_from_admin(run: Run, *, actor: User | AnonymousUser) -> bool:
     """The Stop button: the admin user is the person who stopped it."""
-    assert user.is_authenticated  # the admin's views and actions need a signed-in user
-    name = user.get_full_name() or user.get_username()
-    return request_stop(run, by=f"{name} ({SIGNAL_TEXT['admin']})", actor=user)
+    assert actor.is_authenticated  # the admin's views and actions need a signed-in user
+    name = actor.get_full_name() or actor.get_username()
+    return request_stop(run, by=f"{name} ({SIGNAL_TEXT['admin']})", actor=actor)
 
 
 def stop_signal(task: dict[str, Any], tags: WorkspaceTags) -> str | None:

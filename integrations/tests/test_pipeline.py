@@ -215,9 +215,13 @@ def test_dispatch_of_a_claimed_task_returns_none(connection, pilot, executor):
     assert dispatch_task(connection, gid, source="webhook", runner=run_now) is None
 
 
-def test_dispatch_enqueues_on_the_cluster_by_default(connection, pilot, executor):
+def test_dispatch_enqueues_on_the_cluster_by_default(
+    connection, pilot, executor, django_capture_on_commit_callbacks
+):
     gid = tagged(pilot, "queued")
-    processed = dispatch_task(connection, gid, source="webhook")
+    # Sent once the claim is committed (a worker runs this outside any transaction).
+    with django_capture_on_commit_callbacks(execute=True):
+        processed = dispatch_task(connection, gid, source="webhook")
     assert processed is not None
     assert processed.state == State.CLAIMED and processed.claimed_by.startswith("q@")
     assert OrmQ.objects.count() == 1
@@ -257,7 +261,7 @@ def test_retry_removes_pilot_failed_and_the_next_poll_takes_it(
     settings.PILOT_EXECUTOR = "integrations.tests.pipeline_fixtures:fail"
     gid = tagged(pilot, "retry me")
     processed = process(connection, gid)
-    retry_failed(processed, admin_user)
+    retry_failed(processed, actor=admin_user)
     assert "pilot-failed" not in pilot.tag_names(gid)
     assert AuditLog.objects.filter(action="pipeline.retry", actor=admin_user).exists()
     assert poll_connection(connection).candidates == [gid]
@@ -268,7 +272,7 @@ def test_release_forgets_a_skipped_task(connection, pilot, admin_user):
     connection.save()
     gid = tagged(pilot, "backlog")
     poll_connection(connection)
-    release_skipped(ProcessedTask.objects.get(task_gid=gid), admin_user)
+    release_skipped(ProcessedTask.objects.get(task_gid=gid), actor=admin_user)
     assert poll_connection(connection).candidates == [gid]
 
 
@@ -281,9 +285,12 @@ def test_schedules_are_created_once_however_often_set_up(db):
     assert Schedule.objects.filter(name=jobs.POLL_SCHEDULE).count() == 1
 
 
-def test_poll_all_claims_for_the_cluster_and_the_job_runs_them(connection, pilot, executor):
+def test_poll_all_claims_for_the_cluster_and_the_job_runs_them(
+    connection, pilot, executor, django_capture_on_commit_callbacks
+):
     gids = [tagged(pilot, f"q task {i}") for i in range(2)]
-    jobs.poll_all()
+    with django_capture_on_commit_callbacks(execute=True):
+        jobs.poll_all()
     claimed = ProcessedTask.objects.filter(state=State.CLAIMED)
     assert sorted(claimed.values_list("task_gid", flat=True)) == sorted(gids)
     assert OrmQ.objects.count() == 2

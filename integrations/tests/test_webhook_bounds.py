@@ -54,11 +54,14 @@ def test_a_task_is_handled_by_the_connection_of_its_own_workspace(pilot, registr
     assert poll_connection(theirs).candidates == [foreign]
 
 
-def test_events_are_coalesced_per_task(pilot, registration, executor):
+def test_events_are_coalesced_per_task(
+    pilot, registration, executor, django_capture_on_commit_callbacks
+):
     gid = tagged(pilot, "Mentioned 2,000 times")
     pilot.reset_requests()
 
-    summary = handle_delivery(registration.pk, [pilot.event(gid, field="tags")] * 2000)
+    with django_capture_on_commit_callbacks(execute=True):
+        summary = handle_delivery(registration.pk, [pilot.event(gid, field="tags")] * 2000)
 
     assert task_reads(pilot) == [f"/tasks/{gid}"]
     assert summary.dispatched == [gid]
@@ -66,13 +69,14 @@ def test_events_are_coalesced_per_task(pilot, registration, executor):
 
 
 def test_a_delivery_of_2000_tasks_starts_bounded_work_and_the_next_poll_takes_more(
-    connection, pilot, registration, executor, settings
+    connection, pilot, registration, executor, settings, django_capture_on_commit_callbacks
 ):
     settings.Q_CLUSTER = settings.Q_CLUSTER | {"workers": 2}  # the queue takes 4 claims
     gids = [tagged(pilot, f"Task {i}") for i in range(2000)]
     pilot.reset_requests()
 
-    summary = handle_delivery(registration.pk, [pilot.event(g, field="tags") for g in gids])
+    with django_capture_on_commit_callbacks(execute=True):
+        summary = handle_delivery(registration.pk, [pilot.event(g, field="tags") for g in gids])
 
     assert len(task_reads(pilot)) <= TASKS_PER_DELIVERY
     assert summary.dispatched == gids[:4]
@@ -80,7 +84,8 @@ def test_a_delivery_of_2000_tasks_starts_bounded_work_and_the_next_poll_takes_mo
     assert ProcessedTask.objects.count() == 4 and OrmQ.objects.count() == 4
 
     drain_queue()  # the cluster runs the four
-    assert jobs.poll_all()[connection.workspace_gid].endswith("4 claimed")
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs.poll_all()[connection.workspace_gid].endswith("4 claimed")
     assert ProcessedTask.objects.count() == 8
 
 

@@ -445,3 +445,23 @@ def test_signed_events_nested_deeper_than_asana_sends_are_refused(fake_asana, re
     event = {"action": "changed", "resource": resource, "created_at": timezone.now().isoformat()}
     assert fake_asana.deliver(registration.webhook_gid, [event]) == 400
     assert queued() == []
+
+
+def test_a_delivery_whose_job_cannot_be_sent_answers_503_and_asanas_retry_is_not_a_replay(
+    fake_asana, registration, project, monkeypatch
+):
+    import django_q.tasks
+
+    def broker_down(*args, **kwargs):
+        raise ConnectionError("broker unavailable")
+
+    task = _pilot_task(fake_asana, project)
+    event = fake_asana.event(task, "added", parent_gid=project)
+    # The job is sent after the digest commits; the broker fails then.
+    monkeypatch.setattr(django_q.tasks, "async_task", broker_down)
+    assert fake_asana.deliver(registration.webhook_gid, [event]) == 503
+    assert not WebhookDelivery.objects.exists()
+
+    monkeypatch.undo()
+    assert fake_asana.deliver(registration.webhook_gid, [event]) == 200
+    assert [t["func"] for t in queued()] == [HANDLER]

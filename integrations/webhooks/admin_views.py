@@ -42,7 +42,7 @@ def register(request: HttpRequest, connection_id: int) -> HttpResponse:
             connection,
             form.cleaned_data["resource_gid"],
             form.cleaned_data["public_url"],
-            request.user,
+            actor=request.user,
         )
     except WebhookError as exc:
         messages.error(request, str(exc))

@@ -117,6 +117,7 @@ def register_webhook(
     connection: AsanaConnection,
     resource_gid: str,
     public_url: str,
+    *,
     actor: audit.Actor = None,
 ) -> WebhookRegistration:
     """Create a registration, then ask Asana for the webhook.
@@ -211,7 +212,7 @@ def _registration_failure(exc: AsanaError, resource_gid: str) -> str:
     return redact(f"Asana did not create the webhook for resource {resource_gid}: {exc}. {hint}.")
 
 
-def delete_webhook(registration: WebhookRegistration, actor: audit.Actor = None) -> None:
+def delete_webhook(registration: WebhookRegistration, *, actor: audit.Actor = None) -> None:
     """Delete the webhook in Asana (if it still exists there), then the registration."""
     connection = registration.connection
     target = describe(registration)
@@ -235,13 +236,18 @@ def delete_webhook(registration: WebhookRegistration, actor: audit.Actor = None)
     audit.record(Action.WEBHOOK_DELETE, target=target, actor=actor, connection=connection)
 
 
-def reregister(registration: WebhookRegistration, actor: audit.Actor = None) -> WebhookRegistration:
+def reregister(
+    registration: WebhookRegistration, *, actor: audit.Actor = None
+) -> WebhookRegistration:
     """Replace a gone or failing registration with a new one (new hook id and secret).
 
     The new webhook is created first, so a failed attempt leaves the old row to retry from.
     """
     new = register_webhook(
-        registration.connection, registration.resource_gid, public_url_of(registration), actor
+        registration.connection,
+        registration.resource_gid,
+        public_url_of(registration),
+        actor=actor,
     )
     try:
         delete_webhook(registration, actor=actor)

@@ -38,13 +38,13 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
-from django_q.tasks import async_task
 
 from integrations import audit
 from integrations.audit import Action
 from integrations.models import AuditLog, WebhookDelivery, WebhookRegistration
 from integrations.webhooks.registration import ACTOR, DELIVERY_RETENTION, describe, mask_hook_ids
 from pilotsite.redact import redact, register_secret
+from pilotsite.schedules import send_on_commit
 
 log = logging.getLogger(__name__)
 
@@ -271,14 +271,14 @@ def _delivery(request: HttpRequest, registration: WebhookRegistration) -> HttpRe
 
     digest = hashlib.sha256(body).hexdigest()
     try:
-        # One transaction: the digest, the queued job (with the ORM broker) and the records
-        # commit together, so a failure leaves no digest that would make Asana's retry look
-        # like a replay. (It also spares django-q2's broker a reconnect per request.)
+        # One transaction: the digest and the records commit together, and the job is sent
+        # once they have; a job that cannot be sent takes its digest back (below), so
+        # Asana's retry is not taken for a replay.
         with transaction.atomic():
             WebhookDelivery.objects.create(
                 registration=registration, body_sha256=digest, event_count=len(events)
             )
-            async_task(
+            send_on_commit(
                 HANDLER,
                 registration.pk,
                 events,
@@ -303,7 +303,9 @@ def _delivery(request: HttpRequest, registration: WebhookRegistration) -> HttpRe
             Action.WEBHOOK_REPLAY,
         )
     except Exception as exc:
-        # Whatever failed (database, broker), a 503 makes Asana retry the delivery later.
+        # Whatever failed (database, broker), a 503 makes Asana retry the delivery later;
+        # a digest committed before the broker failed would turn that retry into a replay.
+        WebhookDelivery.objects.filter(registration=registration, body_sha256=digest).delete()
         log.error("%s: could not queue a delivery: %s", _target(registration), redact(exc))
         return _refuse(request, 503, "could not queue", registration, type(exc).__name__)
     return _answer(200, "ok")
