@@ -250,7 +250,9 @@ REDIS_URL = env.str("REDIS_URL", default="")
 PILOT_HEARTBEAT_SECONDS = env.float("PILOT_HEARTBEAT_SECONDS", default=15.0)
 
 Q_CLUSTER = {
-    "name": "pilotsite",
+    # Clusters with the same name share one queue (in Redis: keys under django_q:NAME); a
+    # second deployment on the same Redis takes another name.
+    "name": env.str("Q_CLUSTER_NAME", default="pilotsite"),
     "workers": env.int("Q_WORKERS", default=2),
     "timeout": PILOT_EXECUTOR_TIMEOUT + 60,
     "retry": PILOT_EXECUTOR_TIMEOUT + 120,

@@ -89,6 +89,8 @@ class FakeAsana(FakeAsanaState):
         super().__init__()
         self._faults: list[Fault] = []
         self.requests: list[tuple[str, str, dict[str, str]]] = []
+        # When each request of `requests` arrived (time.monotonic()), for request-rate checks.
+        self.request_times: list[float] = []
         self.violations: list[str] = []
         self.latency = 0.0
         self.goals_payment_required = False
@@ -198,6 +200,7 @@ class FakeAsana(FakeAsanaState):
     def reset_requests(self) -> None:
         with self._lock:
             self.requests.clear()
+            self.request_times.clear()
 
     # ---- serving ----------------------------------------------------------------------------
 
@@ -214,6 +217,7 @@ class FakeAsana(FakeAsanaState):
         headers = {k.lower(): v for k, v in headers.items()}
         with self._lock:
             self.requests.append((method, path, query))
+            self.request_times.append(time.monotonic())
         if self.latency:
             time.sleep(self.latency)
         problems = self._contract_problems(method, path, query, headers, body)

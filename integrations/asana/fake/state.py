@@ -49,6 +49,10 @@ class FakeAsanaState:
         # the API (re-checked against the task when read, so a tag removed is never listed).
         self._by_type: dict[str, dict[str, dict[str, Any]]] = {}
         self._tagged: dict[str, dict[str, None]] = {}
+        # Counts task writes made through the builders and the API, so a tag's list is
+        # built once per listing (its pages) rather than once per page.
+        self._task_writes = 0
+        self._tag_lists: dict[str, tuple[int, list[dict[str, Any]]]] = {}
         # Asana's search index (GET /workspaces/{workspace_gid}/tasks/search): what search
         # sees of each task, and changes not indexed yet. The spec's "Eventual consistency":
         # "This process can take between 10 and 60 seconds"; `search_index_delay` (seconds)
@@ -85,18 +89,34 @@ class FakeAsanaState:
                 self._index_for_search(gid)
 
     def _note_tagged(self, task_gid: str, tag_gid: str) -> None:
+        """Every builder and route that adds a tag to a task calls this (and
+        `_index_for_search`): the tag's task list is read from this index."""
         with self._lock:
-            self._tagged.setdefault(tag_gid, {})[task_gid] = None
+            tagged = self._tagged.setdefault(tag_gid, {})
+            if task_gid in tagged:
+                return
+            if tagged and int(task_gid) < int(next(reversed(tagged))):
+                # An older task tagged later: keep the index in GID order (rarely needed:
+                # tasks are mostly tagged when created, in GID order).
+                tagged[task_gid] = None
+                self._tagged[tag_gid] = dict.fromkeys(sorted(tagged, key=int))
+            else:
+                tagged[task_gid] = None
 
     def tasks_with_tag(self, tag_gid: str) -> list[dict[str, Any]]:
         """The tasks carrying the tag now, oldest first (by GID, which grows with creation)."""
         with self._lock:
+            cached = self._tag_lists.get(tag_gid)
+            if cached is not None and cached[0] == self._task_writes:
+                return cached[1]
+            objects = self._objects
             found = [
                 record
                 for gid in self._tagged.get(tag_gid, {})
-                if (record := self._objects.get(gid)) is not None and tag_gid in record["tags"]
+                if (record := objects.get(gid)) is not None and tag_gid in record["tags"]
             ]
-        return sorted(found, key=lambda record: int(record["gid"]))
+            self._tag_lists[tag_gid] = (self._task_writes, found)
+            return found
 
     # ---- the search index -----------------------------------------------------------------
 
@@ -106,6 +126,7 @@ class FakeAsanaState:
         Builders and API writes call this; a test that edits `_objects` directly is not
         seen by search (as if the change were never indexed)."""
         with self._lock:
+            self._task_writes += 1
             record = self._objects.get(task_gid)
             seen = (
                 None
@@ -250,6 +271,16 @@ class FakeAsanaState:
             self._index_for_search(gid)
             return gid
 
+    def tag_task(self, task_gid: str, tag_gid: str) -> None:
+        """Someone adds a tag to a task in Asana (no API request is recorded; no story)."""
+        with self._lock:
+            task = self._objects[task_gid]
+            if tag_gid not in task["tags"]:
+                task["tags"].append(tag_gid)
+                task["modified_at"] = now_iso()
+                self._note_tagged(task_gid, tag_gid)
+                self._index_for_search(task_gid)
+
     def _tag_gid(self, workspace_gid: str, tag: str) -> str:
         if self._objects.get(tag, {}).get("resource_type") == "tag":
             return tag
@@ -277,6 +308,7 @@ class FakeAsanaState:
                 gid = self._tag_gid(task["workspace"], tag)
                 if gid not in task["tags"]:
                     task["tags"].append(gid)
+                    self._note_tagged(task_gid, gid)
                     changes.append(("added_to_tag", f"added to {self._objects[gid]['name']}"))
             for tag in remove:
                 gid = self._tag_gid(task["workspace"], tag)
@@ -306,6 +338,7 @@ class FakeAsanaState:
                     is_editable=False,
                 )
             task["modified_at"] = now_iso()
+            self._index_for_search(task_gid)
 
     def delete_task(self, gid: str) -> None:
         self._delete(gid)
