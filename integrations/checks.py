@@ -107,3 +107,27 @@ def executor_isolation(app_configs, **kwargs):
             )
         )
     return problems
+
+
+@register()
+def scale_out_database(app_configs, **kwargs):
+    """Redis as django-q2's broker is for several clusters (on several machines) sharing one
+    queue; on SQLite they would all write through one file's lock (SQLite serialises writers,
+    and other machines cannot open the file at all), so the added processes wait instead of
+    working. Supported: SQLite with the ORM broker on one machine, or PostgreSQL with either
+    broker (README "Scaling out")."""
+    if not settings.REDIS_URL:
+        return []
+    if settings.DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":
+        return []
+    return [
+        Warning(
+            "REDIS_URL is set (django-q2's Redis broker, for several q clusters) but the database "
+            "is SQLite: every cluster, poller and web worker writes through one file lock, so "
+            "more processes lose throughput rather than add it, and clusters on other machines "
+            "cannot share the file.",
+            hint="Use PostgreSQL (DATABASE_URL=postgres://user@host/db) for a multi-process "
+            "deployment, or unset REDIS_URL to run one cluster with the ORM broker on SQLite.",
+            id="pilotsite.W020",
+        )
+    ]
