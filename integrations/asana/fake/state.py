@@ -56,7 +56,7 @@ class FakeAsanaState:
         # Asana's search index (GET /workspaces/{workspace_gid}/tasks/search): what search
         # sees of each task, and changes not indexed yet. The spec's "Eventual consistency":
         # "This process can take between 10 and 60 seconds"; `search_index_delay` (seconds)
-        # is that lag here (0: search sees every change at once).
+        # is that lag here (0: search sees every change at once), applied when search reads.
         self.search_index_delay = 0.0
         self._search_index: dict[str, dict[str, Any]] = {}
         self._search_pending: list[tuple[float, str, dict[str, Any] | None]] = []
@@ -139,17 +139,17 @@ class FakeAsanaState:
                     "modified_at": record["modified_at"],
                 }
             )
-            due = time.monotonic() + self.search_index_delay
-            self._search_pending.append((due, task_gid, seen))
+            self._search_pending.append((time.monotonic(), task_gid, seen))
 
     def search_view(self) -> dict[str, dict[str, Any]]:
-        """The search index as of now: every queued change whose delay has passed, applied."""
+        """The search index as of now: every queued change older than `search_index_delay`,
+        applied in the order made."""
         with self._lock:
-            now = time.monotonic()
+            indexed_before = time.monotonic() - self.search_index_delay
             waiting = []
-            for due, gid, seen in self._search_pending:
-                if due > now:
-                    waiting.append((due, gid, seen))
+            for changed, gid, seen in self._search_pending:
+                if waiting or changed > indexed_before:
+                    waiting.append((changed, gid, seen))
                 elif seen is None:
                     self._search_index.pop(gid, None)
                 else:
