@@ -97,6 +97,7 @@ def child(config: dict) -> dict:
                 started = time.perf_counter()
                 for gid in candidates:
                     processed = runs.claim(connection, gid, source="poll", owner=runs.QUEUE_OWNER)
+                    assert processed is not None, f"task {gid} could not be claimed"
                     runs.enqueue(processed)
                 done = ProcessedTask.objects.filter(state=ProcessedTask.State.DONE)
                 while done.count() < len(candidates):

@@ -31,7 +31,8 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.pipeline_bench import _serve_forked, _setup_django  # noqa: E402
+from bench.pipeline_bench import _serve_forked  # noqa: E402
+from bench.support import setup_django  # noqa: E402
 
 SIZES = (10, 1_000, 10_000, 50_000)
 METHODS = ("tag_list", "search", "webhooks_first")
@@ -165,7 +166,9 @@ def main() -> None:
     args = parser.parse_args()
     sizes = tuple(int(s) for s in args.sizes.split(","))
     with tempfile.TemporaryDirectory() as tmp:
-        _setup_django(Path(tmp) / "bench.sqlite3")
+        setup_django(
+            Path(tmp) / "bench.sqlite3", LOG_LEVEL="WARNING", ASANA_REQUESTS_PER_MINUTE="1000000"
+        )
         from django.conf import settings
 
         from integrations.models import AsanaConnection

@@ -146,7 +146,7 @@ class FakeAsanaState:
         applied in the order made."""
         with self._lock:
             indexed_before = time.monotonic() - self.search_index_delay
-            waiting = []
+            waiting: list[tuple[float, str, dict[str, Any] | None]] = []
             for changed, gid, seen in self._search_pending:
                 if waiting or changed > indexed_before:
                     waiting.append((changed, gid, seen))
