@@ -145,8 +145,9 @@ class _Tail:
         *complete, rest = chunk.split(b"\n")
         for part in complete:
             self._line += part
-            if (text := progress_of(bytes(self._line))) is not None:
-                self._on_progress(text)  # type: ignore[misc]
+            text = progress_of(bytes(self._line))
+            if text is not None and self._on_progress is not None:
+                self._on_progress(text)
             self._line.clear()
         self._line += rest
         if len(self._line) > LINE_LIMIT:

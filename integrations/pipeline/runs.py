@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Self
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -150,7 +151,7 @@ class LeaseKeeper:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True, name=f"lease-{pk}")
 
-    def __enter__(self) -> "LeaseKeeper":
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -241,7 +242,7 @@ class RunWatcher(LeaseKeeper):
 
     def __enter__(self) -> "RunWatcher":
         self.comment.start()
-        return super().__enter__()  # type: ignore[return-value]
+        return super().__enter__()
 
     def __exit__(self, *exc: object) -> None:
         super().__exit__(*exc)
