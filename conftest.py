@@ -37,6 +37,20 @@ def _empty_cache() -> None:
 
 
 @pytest.fixture
+def demo(settings) -> Iterator[tuple[FakeAsana, str]]:
+    """The fake Asana with its demo workspace (`--seed demo`) on 127.0.0.1: the fake and the
+    base URL of its control endpoint."""
+    from integrations.asana.fake.control import CONTROL_PREFIX, seed_demo
+
+    fake = FakeAsana()
+    seed_demo(fake)
+    with FakeAsanaServer(fake) as server:
+        settings.ASANA_API_BASE_URL = server.base_url
+        yield fake, server.base_url.removesuffix("/api/1.0") + CONTROL_PREFIX
+    assert fake.violations == [], "\n".join(fake.violations)
+
+
+@pytest.fixture
 def fake_asana(settings) -> Iterator[FakeAsana]:
     """A fresh fake Asana on 127.0.0.1 with `.workspace_gid`, `.user_gid`, `.token`, `.base_url`.
 

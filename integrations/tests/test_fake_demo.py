@@ -5,7 +5,6 @@ import json
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,26 +13,13 @@ from django.conf import settings
 
 from goals.models import Goal
 from goals.sync import sync_goals
-from integrations.asana.fake.api import FakeAsana
-from integrations.asana.fake.control import CONTROL_PREFIX, PEOPLE, seed_demo
-from integrations.asana.fake.server import FakeAsanaServer
+from integrations.asana.fake.control import PEOPLE
 from integrations.connect import connect_workspace
 from integrations.models import AsanaMapping, Employee
 from integrations.pipeline.poll import poll_connection
 from integrations.tests.procs import clean_env
 
 ROOT = Path(settings.BASE_DIR)
-
-
-@pytest.fixture
-def demo(settings) -> Iterator[tuple[FakeAsana, str]]:
-    """The demo fake on 127.0.0.1; yields it and its control URL."""
-    fake = FakeAsana()
-    seed_demo(fake)
-    with FakeAsanaServer(fake) as server:
-        settings.ASANA_API_BASE_URL = server.base_url
-        yield fake, server.base_url.removesuffix("/api/1.0") + CONTROL_PREFIX
-    assert fake.violations == [], "\n".join(fake.violations)
 
 
 def test_the_demo_has_people_projects_tasks_and_goals_with_key_results(demo):

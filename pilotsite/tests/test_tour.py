@@ -13,7 +13,6 @@ docs/screenshots/).
 import json
 import os
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -21,9 +20,6 @@ import pytest
 from django.conf import settings
 from django.urls import reverse
 
-from integrations.asana.fake.api import FakeAsana
-from integrations.asana.fake.control import CONTROL_PREFIX, seed_demo
-from integrations.asana.fake.server import FakeAsanaServer
 from integrations.models import AsanaMapping, ProcessedTask
 from integrations.tests import procs
 from pilotsite.liveness import liveness
@@ -40,18 +36,6 @@ task = json.load(sys.stdin)
 time.sleep(1.5)
 print(json.dumps({{"summary": "Fixed: " + task["title"] + " (demo agent)"}}))
 """
-
-
-@pytest.fixture
-def demo(settings) -> Iterator[tuple[FakeAsana, str]]:
-    """The fake Asana with its demo workspace (`--seed demo`) on 127.0.0.1: the fake and the
-    base URL of its control endpoint."""
-    fake = FakeAsana()
-    seed_demo(fake)
-    with FakeAsanaServer(fake) as server:
-        settings.ASANA_API_BASE_URL = server.base_url
-        yield fake, server.base_url.removesuffix("/api/1.0") + CONTROL_PREFIX
-    assert fake.violations == [], "\n".join(fake.violations)
 
 
 @pytest.fixture
