@@ -115,9 +115,7 @@ def request_sync(connection: AsanaConnection, *, actor: Actor = None) -> SyncReq
                 actor=actor,
                 connection=connection,
             )
-            send_on_commit(
-                "goals.jobs.sync_connection", connection.pk, "admin", task_name="goal sync"
-            )
+            send_on_commit(sync_connection, connection.pk, "admin", task_name="goal sync")
     except IntegrityError:
         existing = GoalSync.objects.filter(
             connection=connection, state=GoalSync.State.QUEUED

@@ -17,7 +17,6 @@ class IntegrationsConfig(AppConfig):
         from integrations.audit import receivers
         from integrations.pipeline import jobs
         from integrations.webhooks import jobs as webhook_jobs
-        from integrations.webhooks import registration as webhook_registration
         from integrations.webhooks import urls as webhook_urls
         from pilotsite import routes
         from pilotsite.admin import Tab, register_tab
@@ -35,7 +34,7 @@ class IntegrationsConfig(AppConfig):
             former_paths=("integrations.webhook_jobs.check_all_webhooks",),
         )
         register_job(
-            webhook_registration.handle_delivery,
+            webhook_jobs.handle_delivery,
             former_paths=("integrations.webhooks.handle_delivery",),
         )
         routes.mount("webhooks/", webhook_urls.urlpatterns)

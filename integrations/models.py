@@ -195,6 +195,14 @@ class ProcessedTask(models.Model):
         SKIPPED = "skipped", "skipped"
         STOPPED = "stopped", "stopped"
 
+    class Runner(models.TextChoices):
+        """Who holds the claim; its value also starts the claim token, for people reading logs."""
+
+        QUEUE = "q", "django-q2 cluster"
+        POLLERS = "runpollers", "runpollers"
+        RECOVERY = "recovery", "recovery"
+        IN_PROCESS = "worker", "in process"
+
     # States that keep a task from being claimed again. A failed task is eligible again
     # once its `pilot-failed` tag is removed in Asana; a stopped one once a person tags it
     # with the pilot tag again (the stop removed it).
@@ -213,6 +221,9 @@ class ProcessedTask(models.Model):
     skip_reason = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveIntegerField(default=0)
     claimed_by = models.CharField(max_length=100, blank=True)
+    runner = models.CharField(
+        max_length=16, choices=Runner.choices, blank=True, default="", db_default=""
+    )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     claimed_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)

@@ -28,7 +28,7 @@ POLL_SCHEDULE = "pilotsite: poll Asana for tagged tasks"
 def poll_all() -> dict[str, Any]:
     """Scheduled: recover stale leases, poll every enabled connection that is due, enqueue
     its claims."""
-    summary: dict[str, Any] = {"recovered": runs.recover_stale(owner=runs.QUEUE_OWNER)}
+    summary: dict[str, Any] = {"recovered": runs.recover_stale(runner=runs.Runner.QUEUE)}
     if not executor_configured():
         summary["skipped"] = "no executor configured"
         return summary
@@ -47,7 +47,7 @@ def poll_all() -> dict[str, Any]:
                 gid,
                 source="poll",
                 task_name=result.names.get(gid, ""),
-                owner=runs.QUEUE_OWNER,
+                runner=runs.Runner.QUEUE,
             )
             if processed is not None:
                 runs.enqueue(processed)

@@ -41,6 +41,7 @@ from pilotsite.schedules import send_on_commit
 
 log = logging.getLogger(__name__)
 State = ProcessedTask.State
+Runner = ProcessedTask.Runner
 INTERRUPTED = (
     "interrupted: the process running this task stopped before it finished "
     "(its lease expired); remove the pilot-failed tag or retry from the admin to run it again"
@@ -79,22 +80,30 @@ def run_lease() -> timedelta:
     return timedelta(seconds=settings.PILOT_RUN_LEASE_SECONDS)
 
 
-def new_token(owner: str = "") -> str:
+def new_token(runner: Runner) -> str:
+    """A claim token naming the runner kind, host and process, for people reading logs; the
+    runner kind itself is kept in `ProcessedTask.runner`, never parsed back from this."""
     host = socket.gethostname()[:40]
-    return f"{owner or 'worker'}@{host}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+    return f"{runner}@{host}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 # -- claiming --------------------------------------------------------------------------
 
 
 def claim(
-    connection: AsanaConnection, task_gid: str, *, source: str, task_name: str = "", owner: str = ""
+    connection: AsanaConnection,
+    task_gid: str,
+    *,
+    source: str,
+    task_name: str = "",
+    runner: Runner = Runner.IN_PROCESS,
 ) -> ProcessedTask | None:
-    """Take the task for this process, or None when another claimant has it or it is done."""
+    """Take the task for `runner`, or None when another claimant has it or it is done."""
     now = timezone.now()
     fields = {
         "state": State.CLAIMED,
-        "claimed_by": new_token(owner),
+        "runner": runner,
+        "claimed_by": new_token(runner),
         "claimed_at": now,
         "lease_expires_at": now + claim_lease(),
         "source": source,
@@ -462,7 +471,7 @@ def _skip(pt: ProcessedTask, reason: str) -> None:
 # -- recovery --------------------------------------------------------------------------
 
 
-def recover_stale(now: datetime | None = None, *, owner: str = "recovery") -> int:
+def recover_stale(now: datetime | None = None, *, runner: Runner = Runner.RECOVERY) -> int:
     """Give back stale claims and report stale runs; returns how many rows were handled."""
     now = now or timezone.now()
     handled = 0
@@ -471,10 +480,10 @@ def recover_stale(now: datetime | None = None, *, owner: str = "recovery") -> in
         if release(pt, pt.claimed_by, "claim expired before it started"):
             handled += 1
     for pt in stale.filter(state=State.RUNNING).select_related("connection"):
-        token = new_token(owner)
+        token = new_token(runner)
         taken = ProcessedTask.objects.filter(
             pk=pt.pk, state=State.RUNNING, claimed_by=pt.claimed_by, lease_expires_at__lt=now
-        ).update(claimed_by=token, lease_expires_at=timezone.now() + run_lease())
+        ).update(claimed_by=token, runner=runner, lease_expires_at=timezone.now() + run_lease())
         if not taken:
             continue
         pt.claimed_by = token
@@ -503,23 +512,20 @@ def recover_stale(now: datetime | None = None, *, owner: str = "recovery") -> in
 # -- entry points ----------------------------------------------------------------------
 
 
-QUEUE_OWNER = "q"
-
-
 def queue_budget() -> int:
     """How many more claims the django-q2 cluster's queue may take now: twice its workers
     less the claims already waiting, so none waits out its claim lease. Polling and webhook
     deliveries both stop there; what is left waits for the next poll."""
-    waiting = ProcessedTask.objects.filter(
-        state=State.CLAIMED, claimed_by__startswith=f"{QUEUE_OWNER}@"
-    ).count()
+    waiting = ProcessedTask.objects.filter(state=State.CLAIMED, runner=Runner.QUEUE).count()
     return max(0, 2 * int(settings.Q_CLUSTER.get("workers", 1)) - waiting)
 
 
 def enqueue(processed: ProcessedTask) -> None:
     """Hand a claim to the django-q2 cluster, once the claim is committed."""
+    from integrations.pipeline.jobs import run_claimed_job  # the job module imports this one
+
     send_on_commit(
-        "integrations.pipeline.jobs.run_claimed_job",
+        run_claimed_job,
         processed.pk,
         processed.claimed_by,
         task_name=f"run ASANA-{processed.task_gid}",
@@ -552,9 +558,12 @@ def dispatch_task(
             client.close()
     if reason:
         return None
-    owner = QUEUE_OWNER if runner is None else source
     processed = claim(
-        connection, task_gid, source=source, task_name=str(task.get("name") or ""), owner=owner
+        connection,
+        task_gid,
+        source=source,
+        task_name=str(task.get("name") or ""),
+        runner=Runner.QUEUE if runner is None else Runner.IN_PROCESS,
     )
     if processed is not None:
         (runner or enqueue)(processed)

@@ -16,7 +16,7 @@ from integrations.pipeline.progress import PROGRESS_PREFIX
 from integrations.pipeline.report import STARTED_TEXT, STOPPED_PREFIX
 from integrations.tests import procs
 from integrations.tests.pipeline_fixtures import comment_texts, process, tagged
-from integrations.webhooks.registration import handle_delivery
+from integrations.webhooks.jobs import handle_delivery
 
 State = ProcessedTask.State
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "progress_executor.py"

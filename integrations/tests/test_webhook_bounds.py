@@ -12,7 +12,8 @@ from integrations.pipeline import jobs
 from integrations.pipeline.poll import poll_connection
 from integrations.tests.pipeline_fixtures import tagged
 from integrations.tests.webhook_support import drain_queue
-from integrations.webhooks.registration import TASKS_PER_DELIVERY, handle_delivery
+from integrations.webhooks.delivery import TASKS_PER_DELIVERY
+from integrations.webhooks.jobs import handle_delivery
 
 State = ProcessedTask.State
 

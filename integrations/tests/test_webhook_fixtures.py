@@ -23,10 +23,10 @@ from django.utils import timezone
 from integrations.asana.fake.validation import CONTRACT_PATH
 from integrations.models import AsanaConnection, WebhookRegistration
 from integrations.tests.webhook_support import queued
-from integrations.webhooks import registration as webhooks
-from integrations.webhooks.views import HANDLER
+from integrations.webhooks import delivery
+from integrations.webhooks.jobs import handle_delivery
 
-FIXTURES = Path(webhooks.__file__).with_name("fixtures")
+FIXTURES = Path(delivery.__file__).with_name("fixtures")
 
 # fixture: (task GIDs the handler re-reads, events ignored); None for a heartbeat, which
 # queues nothing.
@@ -136,7 +136,7 @@ def test_recorded_delivery_matches_the_spec_and_is_handled_as_the_table_says(
         assert registration.last_contact_at is not None
         return
     [task] = queued()
-    assert task["func"] == HANDLER
+    assert task["func"] == handle_delivery
     registration_id, events = task["args"]
     assert registration_id == registration.pk
-    assert webhooks.task_gids(events) == expected
+    assert delivery.task_gids(events) == expected

@@ -21,8 +21,9 @@ from integrations.models import AuditLog, ProcessedTask, WebhookDelivery, Webhoo
 from integrations.pipeline import jobs
 from integrations.tests import webhook_support
 from integrations.tests.webhook_support import drain_queue, queued
-from integrations.webhooks.registration import check_webhook_health, handle_delivery
-from integrations.webhooks.views import HANDLER, MAX_BODY_BYTES
+from integrations.webhooks.health import check_webhook_health
+from integrations.webhooks.jobs import handle_delivery
+from integrations.webhooks.views import MAX_BODY_BYTES
 
 connection = webhook_support.connection
 project = webhook_support.project
@@ -53,7 +54,7 @@ def test_valid_delivery_is_queued_then_processes_the_task(
 
     # The request only queued the work: nothing ran and Asana was not asked about the task.
     assert fake_asana.requests == []
-    assert [t["func"] for t in queued()] == [HANDLER]
+    assert [t["func"] for t in queued()] == [handle_delivery]
     assert executor == [] and not ProcessedTask.objects.exists()
     registration.refresh_from_db()
     assert registration.last_delivery_at is not None
@@ -78,7 +79,7 @@ def test_a_slow_asana_does_not_hold_up_the_acknowledgement(
     assert fake_asana.deliver(registration.webhook_gid, [event]) == 200
 
     assert fake_asana.requests == []
-    assert [t["func"] for t in queued()] == [HANDLER]
+    assert [t["func"] for t in queued()] == [handle_delivery]
 
 
 def test_changed_event_for_a_task_tagged_later_dispatches_it(
@@ -464,4 +465,4 @@ def test_a_delivery_whose_job_cannot_be_sent_answers_503_and_asanas_retry_is_not
 
     monkeypatch.undo()
     assert fake_asana.deliver(registration.webhook_gid, [event]) == 200
-    assert [t["func"] for t in queued()] == [HANDLER]
+    assert [t["func"] for t in queued()] == [handle_delivery]

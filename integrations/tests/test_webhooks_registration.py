@@ -12,10 +12,10 @@ from django_q.models import Schedule
 from integrations.models import AuditLog, WebhookRegistration
 from integrations.pipeline.jobs import ensure_schedules
 from integrations.tests import webhook_support
+from integrations.webhooks.health import check_webhook_health
 from integrations.webhooks.jobs import HEALTH_SCHEDULE, check_all_webhooks
 from integrations.webhooks.registration import (
     WebhookError,
-    check_webhook_health,
     delete_webhook,
     register_webhook,
     reregister,

@@ -6,9 +6,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from integrations.management.cli import Subcommand, add_workspace_option, connection_for
 from integrations.models import WebhookRegistration
+from integrations.webhooks.health import check_webhook_health
 from integrations.webhooks.registration import (
     WebhookError,
-    check_webhook_health,
     delete_webhook,
     mask_hook_ids,
     register_webhook,

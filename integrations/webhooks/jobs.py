@@ -1,4 +1,5 @@
-"""django-q2 job for the periodic webhook health check (scheduled by `integrations.pipeline.jobs`).
+"""django-q2 entry points of webhooks (thin): the periodic health check (scheduled by
+`integrations.pipeline.jobs`) and the handling of one delivery (queued by the endpoint).
 
 Asana deletes a webhook whose deliveries have failed for 24 hours; checking every
 15 minutes shows that on the card long before, and offers re-registration. Polling keeps
@@ -6,9 +7,11 @@ working as the fallback whatever the webhook state.
 """
 
 from dataclasses import dataclass
+from typing import Any
 
 from integrations.models import AsanaConnection
-from integrations.webhooks.registration import check_webhook_health, prune_deliveries
+from integrations.webhooks.delivery import DeliveryOutcome, handle_events, prune_deliveries
+from integrations.webhooks.health import check_webhook_health
 
 HEALTH_SCHEDULE = "pilotsite: check Asana webhooks"
 HEALTH_MINUTES = 15
@@ -30,3 +33,9 @@ def check_all_webhooks() -> WebhookChecks:
         for connection in AsanaConnection.objects.filter(webhooks__isnull=False).distinct()
     }
     return WebhookChecks(connections=results, pruned_deliveries=prune_deliveries())
+
+
+def handle_delivery(registration_id: int, events: list[dict[str, Any]]) -> DeliveryOutcome:
+    """Queued by the endpoint for each accepted delivery: act on its events
+    (`delivery.handle_events`); safe to run twice, since every claim is conditional."""
+    return handle_events(registration_id, events)

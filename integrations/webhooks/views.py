@@ -42,7 +42,9 @@ from django.views.decorators.http import require_POST
 from integrations import audit
 from integrations.audit import Action
 from integrations.models import AuditLog, WebhookDelivery, WebhookRegistration
-from integrations.webhooks.registration import ACTOR, DELIVERY_RETENTION, describe, mask_hook_ids
+from integrations.webhooks.delivery import DELIVERY_RETENTION
+from integrations.webhooks.jobs import handle_delivery
+from integrations.webhooks.registration import ACTOR, describe, mask_hook_ids
 from pilotsite.redact import redact, register_secret
 from pilotsite.schedules import send_on_commit
 
@@ -53,7 +55,6 @@ MAX_SECRET_LENGTH = 256
 # Asana's events nest four levels at most (delivery → events → event → resource/change); the
 # bound leaves room while keeping anything derived from the events cheap and recursion-safe.
 MAX_JSON_DEPTH = 16
-HANDLER = "integrations.webhooks.registration.handle_delivery"
 # Long enough to outlive any window; the count is read back when the next row is written.
 _COUNT_SECONDS = 24 * 3600
 
@@ -279,7 +280,7 @@ def _delivery(request: HttpRequest, registration: WebhookRegistration) -> HttpRe
                 registration=registration, body_sha256=digest, event_count=len(events)
             )
             send_on_commit(
-                HANDLER,
+                handle_delivery,
                 registration.pk,
                 events,
                 group="webhooks",

@@ -33,7 +33,6 @@ from pilotsite.liveness import Kind, start_beating
 
 log = logging.getLogger("integrations.runpollers")
 
-OWNER = "runpollers"
 IDLE_SLICE = 0.5
 
 
@@ -118,7 +117,7 @@ class Command(BaseCommand):
             return False
         self.next_recovery = now + runs.run_lease().total_seconds() / 2
         try:
-            handled = runs.recover_stale(owner=OWNER)
+            handled = runs.recover_stale(runner=runs.Runner.POLLERS)
         except Exception:  # the database may be briefly unavailable; try again later
             log.exception("recovering stale tasks failed")
             return False
@@ -186,7 +185,7 @@ class Command(BaseCommand):
                         gid,
                         source="poll",
                         task_name=self.names.get(conn_pk, {}).get(gid, ""),
-                        owner=OWNER,
+                        runner=runs.Runner.POLLERS,
                     )
                 if processed is None:
                     self.seats.release()
