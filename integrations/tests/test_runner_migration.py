@@ -1,0 +1,41 @@
+"""Ledger rows claimed before the runner kind had a field get it from their claim token."""
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+BEFORE = ("integrations", "0005_watch_method")
+AFTER = ("integrations", "0006_processedtask_runner")
+# claim token as stored before → the runner kind stored now
+TOKENS = [
+    ("q@host:12:abc", "q"),
+    ("runpollers@host:13:abc", "runpollers"),
+    ("recovery@host:14:abc", "recovery"),
+    ("worker@host:15:abc", "worker"),
+    ("webhook@host:16:abc", "worker"),
+    ("", ""),
+]
+
+
+def migrate(target: tuple[str, str]):
+    executor = MigrationExecutor(connection)
+    executor.migrate([target])
+    executor.loader.build_graph()
+    return executor.loader.project_state([target]).apps
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_runner_kind_is_filled_from_the_claim_token_prefix():
+    old = migrate(BEFORE)
+    conn = old.get_model("integrations", "AsanaConnection").objects.create(
+        workspace_gid="1", access_token=""
+    )
+    ProcessedTask = old.get_model("integrations", "ProcessedTask")
+    for n, (token, _) in enumerate(TOKENS):
+        ProcessedTask.objects.create(connection=conn, task_gid=str(n), claimed_by=token)
+
+    new = migrate(AFTER)
+    rows = new.get_model("integrations", "ProcessedTask").objects.order_by("task_gid")
+    assert list(rows.values_list("claimed_by", "runner")) == TOKENS
+    # Leave the schema as every other test expects it: all migrations applied.
+    MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
