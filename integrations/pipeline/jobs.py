@@ -9,14 +9,15 @@ only by `runpollers`.
 """
 
 import logging
+from collections import deque
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS
 
-from integrations.models import AsanaConnection
+from integrations.models import AsanaConnection, ProcessedTask
 from integrations.pipeline import runs
+from integrations.pipeline.cycle import poll_then_claim
 from integrations.pipeline.executors import executor_configured
-from integrations.pipeline.poll import poll_if_due
 from integrations.webhooks.jobs import HEALTH_MINUTES, HEALTH_SCHEDULE, check_all_webhooks
 from pilotsite.schedules import ensure_schedule
 
@@ -25,9 +26,27 @@ log = logging.getLogger(__name__)
 POLL_SCHEDULE = "pilotsite: poll Asana for tagged tasks"
 
 
+class _QueueRoom:
+    """The cluster queue's room during one connection's turn: read once, when the first
+    claim is due (after the poll), then counted down by each claim handed over."""
+
+    def __init__(self) -> None:
+        self.left: int | None = None
+
+    def has_room(self) -> bool:
+        if self.left is None:
+            self.left = runs.queue_budget()
+        return self.left > 0
+
+    def hand_over(self, processed: ProcessedTask) -> None:
+        runs.enqueue(processed)
+        self.left = (self.left or 0) - 1
+
+
 def poll_all() -> dict[str, Any]:
-    """Scheduled: recover stale leases, poll every enabled connection that is due, enqueue
-    its claims."""
+    """Scheduled: recover stale leases, then give every enabled connection its turn of the
+    poll-then-claim loop (`cycle.poll_then_claim`), its claims handed to the cluster's queue
+    while the queue has room (`runs.queue_budget`). Returns a summary per workspace."""
     summary: dict[str, Any] = {"recovered": runs.recover_stale(runner=runs.Runner.QUEUE)}
     if not executor_configured():
         summary["skipped"] = "no executor configured"
@@ -36,30 +55,26 @@ def poll_all() -> dict[str, Any]:
         if not executor_configured(connection):
             summary[connection.workspace_gid] = "its executor cannot run"
             continue
-        result = poll_if_due(connection)
-        if result is None:
+        room = _QueueRoom()
+        turn = poll_then_claim(
+            connection,
+            runner=runs.Runner.QUEUE,
+            pending=deque(),
+            names={},
+            has_room=room.has_room,
+            hand_over=room.hand_over,
+        )
+        if turn.polled is None:
             summary[connection.workspace_gid] = "not due"
             continue
-        claimed = 0
-        for gid in result.candidates[: runs.queue_budget()]:
-            processed = runs.claim(
-                connection,
-                gid,
-                source="poll",
-                task_name=result.names.get(gid, ""),
-                runner=runs.Runner.QUEUE,
-            )
-            if processed is not None:
-                runs.enqueue(processed)
-                claimed += 1
         log.info(
             "poll %s: %s; %d claimed for the cluster (%d requests)",
             connection.workspace_gid,
-            result.message,
-            claimed,
-            result.requests,
+            turn.polled.message,
+            turn.claimed,
+            turn.polled.requests,
         )
-        summary[connection.workspace_gid] = f"{result.message}; {claimed} claimed"
+        summary[connection.workspace_gid] = f"{turn.polled.message}; {turn.claimed} claimed"
     return summary
 
 

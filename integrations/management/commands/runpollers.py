@@ -4,9 +4,10 @@ claims on a bounded pool of worker threads.
 The interval is kept in the database (`poll_if_due`), not in this process: several
 pollers and the q cluster share it, so a connection is polled once per interval in all.
 
-The loop is a series of small steps that each say whether they did anything (recover
-stale leases, poll what is due, claim one candidate when a worker is free); it sleeps in
-short slices only when nothing happened. SIGINT/SIGTERM only set a flag: no new claims
+The loop is a series of small steps that each say whether they did anything (`recover`
+stale leases; `take_turns`: each connection's turn of the poll-then-claim loop it shares
+with the q schedule, `integrations.pipeline.cycle.poll_then_claim`); it sleeps in short
+slices (or until a worker frees up) only when every step returned False. SIGINT/SIGTERM only set a flag: no new claims
 are made, running executions finish and report, a claim whose execution had not started
 yet is released, and the process exits with nothing left claimed.
 """
@@ -27,8 +28,8 @@ from django.utils import timezone
 
 from integrations.models import AsanaConnection, ProcessedTask
 from integrations.pipeline import runs
+from integrations.pipeline.cycle import poll_then_claim
 from integrations.pipeline.executors import executor_configured, executor_description
-from integrations.pipeline.poll import poll_if_due
 from pilotsite.liveness import Kind, start_beating
 
 log = logging.getLogger("integrations.runpollers")
@@ -57,7 +58,9 @@ class Command(BaseCommand):
         self.stopping = threading.Event()
         # Set when a worker frees up or a signal arrives, so an idle loop reacts at once.
         self.wake = threading.Event()
-        self.seats = threading.BoundedSemaphore(workers)
+        self.workers = workers
+        self.running = 0
+        self.running_lock = threading.Lock()
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="pilot-task")
         self.queues: dict[int, deque[str]] = {}
         self.names: dict[int, dict[str, str]] = {}
@@ -98,9 +101,7 @@ class Command(BaseCommand):
             close_old_connections()
             worked = self.recover()
             if executor_configured():
-                worked |= self.poll_due()
-                while self.claim_one():
-                    worked = True
+                worked |= self.take_turns()
             elif self.once:
                 return
             if self.once and self.all_polled() and not any(self.queues.values()):
@@ -112,6 +113,9 @@ class Command(BaseCommand):
     # -- steps -------------------------------------------------------------------------
 
     def recover(self) -> bool:
+        """Recover stale claims and runs (`runs.recover_stale`). Returns False when it is not
+        yet time (it runs every half run lease), when recovery failed (the database was
+        unavailable; logged, tried again next time), or when nothing was stale."""
         now = time.monotonic()
         if now < self.next_recovery:
             return False
@@ -131,72 +135,72 @@ class Command(BaseCommand):
     def all_polled(self) -> bool:
         return all(c.pk in self.polled for c in self.enabled())
 
-    def poll_due(self) -> bool:
+    def take_turns(self) -> bool:
+        """Give every enabled connection its turn of the shared poll-then-claim loop
+        (`cycle.poll_then_claim`): poll it when due and nothing is left from its last poll,
+        claim while a worker is free. Returns False when no connection was polled and
+        nothing was claimed: every connection was not due (or, with `--once`, already
+        polled), its executor cannot run, its poll failed, or no worker was free."""
         worked = False
-        for conn in self.enabled():
-            if self.once and conn.pk in self.polled:
-                continue
-            # Candidates still queued from the last poll come first; no need to ask again.
-            if self.queues.get(conn.pk):
+        enabled = self.enabled()
+        # Candidates of a connection whose polling was turned off meanwhile are not claimed.
+        for pk in set(self.queues) - {c.pk for c in enabled}:
+            del self.queues[pk]
+        for conn in enabled:
+            pending = self.queues.setdefault(conn.pk, deque())
+            if self.once and conn.pk in self.polled and not pending:
                 continue
             if not executor_configured(conn):
                 continue
-            if self.once:
+            will_poll = not pending
+            if self.once and will_poll:
                 self.polled.add(conn.pk)
             try:
                 # The slot is shared with other pollers and the q cluster (see poll_if_due).
-                result = poll_if_due(conn)
+                turn = poll_then_claim(
+                    conn,
+                    runner=runs.Runner.POLLERS,
+                    pending=pending,
+                    names=self.names.setdefault(conn.pk, {}),
+                    has_room=self.has_room,
+                    hand_over=self.hand_over,
+                )
             except Exception:  # one broken connection must not stop the others
                 log.exception("poll %s failed", conn.workspace_gid)
                 continue
-            if result is None:
-                if self.once and conn.last_poll_at is not None:
-                    log.info(
-                        "poll %s: not due (polled %.0f s ago, every %d s)",
-                        conn.workspace_gid,
-                        (timezone.now() - conn.last_poll_at).total_seconds(),
-                        conn.poll_interval,
-                    )
-                continue
-            self.queues[conn.pk] = deque(result.candidates)
-            self.names[conn.pk] = result.names
-            log.info(
-                "poll %s: %s (%d request%s)",
-                conn.workspace_gid,
-                result.message,
-                result.requests,
-                "" if result.requests == 1 else "s",
-            )
-            worked = True
+            worked |= turn.worked
+            if turn.polled is not None:
+                log.info(
+                    "poll %s: %s (%d request%s)",
+                    conn.workspace_gid,
+                    turn.polled.message,
+                    turn.polled.requests,
+                    "" if turn.polled.requests == 1 else "s",
+                )
+            elif will_poll and self.once and conn.last_poll_at is not None:
+                log.info(
+                    "poll %s: not due (polled %.0f s ago, every %d s)",
+                    conn.workspace_gid,
+                    (timezone.now() - conn.last_poll_at).total_seconds(),
+                    conn.poll_interval,
+                )
         return worked
 
-    def claim_one(self) -> bool:
-        """Claim the next candidate if a worker is free; True when one was handed over."""
-        for conn_pk, queue in self.queues.items():
-            while queue and not self.stopping.is_set():
-                if not self.seats.acquire(blocking=False):
-                    return False
-                gid = queue.popleft()
-                conn = AsanaConnection.objects.filter(pk=conn_pk, polling_enabled=True).first()
-                processed = None
-                if conn is not None:
-                    processed = runs.claim(
-                        conn,
-                        gid,
-                        source="poll",
-                        task_name=self.names.get(conn_pk, {}).get(gid, ""),
-                        runner=runs.Runner.POLLERS,
-                    )
-                if processed is None:
-                    self.seats.release()
-                    continue
-                future = self.pool.submit(self.run_task, processed.pk, processed.claimed_by)
-                future.add_done_callback(self.free_seat)
-                return True
-        return False
+    def has_room(self) -> bool:
+        """Whether a worker is free for one more claim (never while stopping)."""
+        with self.running_lock:
+            return not self.stopping.is_set() and self.running < self.workers
+
+    def hand_over(self, processed: ProcessedTask) -> None:
+        """Run a claim on a free worker thread."""
+        with self.running_lock:
+            self.running += 1
+        future = self.pool.submit(self.run_task, processed.pk, processed.claimed_by)
+        future.add_done_callback(self.free_seat)
 
     def free_seat(self, _: object) -> None:
-        self.seats.release()
+        with self.running_lock:
+            self.running -= 1
         self.wake.set()
 
     def run_task(self, pk: int, token: str) -> None:

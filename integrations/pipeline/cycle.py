@@ -1,0 +1,62 @@
+"""One connection's turn of the poll-then-claim loop, shared by both runners: the django-q2
+schedule (`jobs.poll_all`, which hands each claim to the queue) and `runpollers` (which hands
+each claim to its own worker threads and keeps the candidates it had no room for).
+
+The poll slot (`poll.poll_if_due`) keeps each connection to one poll per interval across
+every process, and the claim (`runs.claim`) keeps every task to one execution.
+"""
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from integrations.models import AsanaConnection, ProcessedTask
+from integrations.pipeline import runs
+from integrations.pipeline.poll import PollResult, poll_if_due
+
+
+@dataclass
+class Turn:
+    """What one turn did: the poll's result (None when the connection was not polled: not
+    due, or candidates from its last poll were still pending) and how many tasks it claimed."""
+
+    polled: PollResult | None
+    claimed: int = 0
+
+    @property
+    def worked(self) -> bool:
+        return self.polled is not None or self.claimed > 0
+
+
+def poll_then_claim(
+    connection: AsanaConnection,
+    *,
+    runner: ProcessedTask.Runner,
+    pending: deque[str],
+    names: dict[str, str],
+    has_room: Callable[[], bool],
+    hand_over: Callable[[ProcessedTask], None],
+) -> Turn:
+    """Poll `connection` when it is due and nothing is `pending` from its last poll, adding
+    the candidates (oldest first) to `pending` and their names to `names`; then claim pending
+    candidates for `runner` while `has_room()`, handing each claim to `hand_over`.
+
+    A candidate someone else claimed meanwhile is dropped. Candidates left in `pending` are
+    the caller's: `runpollers` keeps them for its next turn, the queue's job drops them (the
+    next poll finds them again). Raises what the poll raises (AsanaError, database errors).
+    """
+    turn = Turn(polled=None)
+    if not pending:
+        turn.polled = poll_if_due(connection)
+        if turn.polled is not None:
+            pending.extend(turn.polled.candidates)
+            names.update(turn.polled.names)
+    while pending and has_room():
+        gid = pending.popleft()
+        processed = runs.claim(
+            connection, gid, source="poll", task_name=names.get(gid, ""), runner=runner
+        )
+        if processed is not None:
+            hand_over(processed)
+            turn.claimed += 1
+    return turn
