@@ -2,7 +2,8 @@
 
 Apps contribute tabs with `register_tab` from their `AppConfig.ready()`; each tab has a
 template, a function that builds its context for the request, and optional extra URLs
-(form posts such as "Test connection") mounted under `/admin/tabs/<slug>/`.
+(form posts such as "Test connection", fragments that refresh themselves) mounted under
+`/admin/tabs/<slug>/`, each wrapped in the site's `admin_view`.
 
 Every model registered on the site is audited: additions, changes and deletions made by a
 person (users and permissions included) are announced with `signals.admin_changed`, which the
@@ -19,7 +20,7 @@ from django.core.exceptions import PermissionDenied
 from django.db.models import Model
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
-from django.urls import URLPattern, include, path, reverse
+from django.urls import URLPattern, URLResolver, include, path, reverse
 from django.views.decorators.http import require_POST
 
 from pilotsite.signals import admin_changed
@@ -139,10 +140,40 @@ class PilotAdminSite(admin.AdminSite):
         super().register(model_or_iterable, admin_class, **options)
 
     def get_urls(self):
+        # Every tab's views go through `admin_view`, as `ModelAdmin.get_urls` does for a
+        # model's: signed-out (or non-staff) people get the sign-in page, not a 403, and no
+        # response is cached.
         extra = [
-            path(f"tabs/{tab.slug}/", include((tab.urls, tab.slug))) for tab in tabs() if tab.urls
+            path(f"tabs/{tab.slug}/", include((self._admin_views(tab.urls), tab.slug)))
+            for tab in tabs()
+            if tab.urls
         ]
         return [path("", include(extra)), *super().get_urls()]
+
+    def _admin_views(self, patterns: list) -> list:
+        """The URL patterns with each view wrapped in `admin_view` (included lists too)."""
+        wrapped: list[URLPattern | URLResolver] = []
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                wrapped.append(
+                    URLResolver(
+                        pattern.pattern,
+                        self._admin_views(pattern.url_patterns),
+                        pattern.default_kwargs,
+                        pattern.app_name,
+                        pattern.namespace,
+                    )
+                )
+            else:
+                wrapped.append(
+                    URLPattern(
+                        pattern.pattern,
+                        self.admin_view(pattern.callback),
+                        pattern.default_args,
+                        pattern.name,
+                    )
+                )
+        return wrapped
 
     def index(self, request, extra_context=None):
         everything = tabs()

@@ -85,7 +85,7 @@ def stop_view(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 urlpatterns = [
-    path("runs/<int:pk>/", admin.site.admin_view(run_page), name="run"),
-    path("runs/<int:pk>/live/", admin.site.admin_view(run_live), name="run-live"),
-    path("runs/<int:pk>/stop/", admin.site.admin_view(stop_view), name="run-stop"),
+    path("runs/<int:pk>/", run_page, name="run"),
+    path("runs/<int:pk>/live/", run_live, name="run-live"),
+    path("runs/<int:pk>/stop/", stop_view, name="run-stop"),
 ]

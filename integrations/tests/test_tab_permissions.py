@@ -40,14 +40,32 @@ def test_tab_urls_live_under_the_admin_namespace(connection):
     )
 
 
-@pytest.mark.parametrize("persona", ["manager_user", "employee_user", "outsider_user", None])
-def test_posts_without_permission_are_forbidden_and_change_nothing(request, connection, persona):
+@pytest.mark.parametrize("persona", ["manager_user", "outsider_user"])
+def test_posts_by_staff_without_permission_are_forbidden_and_change_nothing(
+    request, connection, persona
+):
+    client = Client()
+    client.force_login(request.getfixturevalue(persona))
+    employee = Employee.objects.create(name="Ada", email="ada@example.com")
+    for url, data in _posts(connection, employee):
+        assert client.post(url, data).status_code == 403, url
+    connection.refresh_from_db()
+    assert (connection.pilot_tag, connection.last_checked_at) == ("pilot", None)
+    assert not AsanaMapping.objects.exists()
+
+
+@pytest.mark.parametrize("persona", ["employee_user", None])
+def test_posts_by_people_outside_the_admin_go_to_its_sign_in_and_change_nothing(
+    request, connection, persona
+):
     client = Client()
     if persona:
         client.force_login(request.getfixturevalue(persona))
     employee = Employee.objects.create(name="Ada", email="ada@example.com")
     for url, data in _posts(connection, employee):
-        assert client.post(url, data).status_code == 403, url
+        response = client.post(url, data)
+        assert response.status_code == 302, url
+        assert response["Location"] == f"/admin/login/?next={url}", url
     connection.refresh_from_db()
     assert (connection.pilot_tag, connection.last_checked_at) == ("pilot", None)
     assert not AsanaMapping.objects.exists()
@@ -80,8 +98,11 @@ def test_only_staff_reach_the_admin_whatever_their_permissions(client, employee_
     client.force_login(employee_user)
     response = client.get("/admin/?tab=integrations")
     assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
-    test_url = reverse("admin:integrations:check", args=[connection.pk])
-    assert client.post(test_url).status_code == 403
+    check_url = reverse("admin:integrations:check", args=[connection.pk])
+    response = client.post(check_url)
+    assert response.status_code == 302 and response["Location"].startswith("/admin/login/")
+    connection.refresh_from_db()
+    assert connection.last_checked_at is None
 
 
 def test_staff_with_the_model_permission_may_change_a_connection(client, outsider_user, connection):
