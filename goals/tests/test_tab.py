@@ -369,11 +369,18 @@ def test_the_sync_section_alone_is_served_for_refreshing(admin_client, connectio
     assert "<html" not in fragment
 
 
-@pytest.mark.parametrize("persona", ["employee_user", "outsider_user"])
-def test_the_sync_section_is_refused_without_goal_permission(request, client, persona):
-    client.force_login(request.getfixturevalue(persona))
+def test_the_sync_section_is_refused_to_staff_without_goal_permission(client, outsider_user):
+    client.force_login(outsider_user)
 
     assert client.get(reverse("admin:goals:syncs")).status_code == 403
+
+
+def test_the_sync_section_sends_who_is_not_staff_to_the_sign_in(client, employee_user):
+    client.force_login(employee_user)
+
+    url = reverse("admin:goals:syncs")
+    response = client.get(url)
+    assert response.status_code == 302 and response["Location"] == f"/admin/login/?next={url}"
 
 
 @pytest.mark.parametrize("persona", ["manager_user", "outsider_user"])

@@ -190,14 +190,21 @@ def test_the_cards_moving_parts_are_served_alone_for_refreshing(admin_client, co
     assert "Task pipeline" in html and "Workers" in html and "<html" not in html
 
 
-@pytest.mark.parametrize("persona", ["employee_user", "outsider_user"])
-def test_the_moving_parts_are_refused_to_who_may_not_view_connections(
-    request, client, connection, persona
+def test_the_moving_parts_are_refused_to_staff_who_may_not_view_connections(
+    client, connection, outsider_user
 ):
-    client.force_login(request.getfixturevalue(persona))
+    client.force_login(outsider_user)
 
     url = reverse("admin:integrations:live", args=[connection.pk])
     assert client.get(url).status_code == 403
+
+
+def test_the_moving_parts_send_who_is_not_staff_to_the_sign_in(client, connection, employee_user):
+    client.force_login(employee_user)
+
+    url = reverse("admin:integrations:live", args=[connection.pk])
+    response = client.get(url)
+    assert response.status_code == 302 and response["Location"] == f"/admin/login/?next={url}"
 
 
 def test_before_any_connection_the_tab_already_says_what_runs(admin_client):
