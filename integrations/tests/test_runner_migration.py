@@ -4,8 +4,8 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 
-BEFORE = ("integrations", "0006_runs")
-AFTER = ("integrations", "0007_processedtask_runner")
+BEFORE = ("integrations", "0007_connection_setting_rules")
+AFTER = ("integrations", "0008_processedtask_runner")
 # claim token as stored before → the runner kind stored now
 TOKENS = [
     ("q@host:12:abc", "q"),

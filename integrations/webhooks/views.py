@@ -1,7 +1,7 @@
 """The endpoint Asana posts to: `/webhooks/asana/<hook_id>/`.
 
 It answers within milliseconds and never talks to Asana: the handshake stores the secret,
-a delivery is verified, recorded and handed to django-q2 (`webhooks.handle_delivery`).
+a delivery is verified, recorded and handed to django-q2 (`jobs.handle_delivery`).
 
 Replays: the SHA-256 of every accepted body is kept (`WebhookDelivery`, unique per
 registration) for `DELIVERY_RETENTION`; an identical body is acknowledged with 200 so

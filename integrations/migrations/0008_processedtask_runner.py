@@ -15,7 +15,7 @@ def fill_from_token(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("integrations", "0006_runs")]
+    dependencies = [("integrations", "0007_connection_setting_rules")]
 
     operations = [
         migrations.AddField(
