@@ -96,7 +96,7 @@ def child(config: dict) -> dict:
                 time.sleep(3)  # the clusters' workers start
                 started = time.perf_counter()
                 for gid in candidates:
-                    processed = runs.claim(connection, gid, source="poll", owner=runs.QUEUE_OWNER)
+                    processed = runs.claim(connection, gid, source="poll", runner=runs.Runner.QUEUE)
                     assert processed is not None, f"task {gid} could not be claimed"
                     runs.enqueue(processed)
                 done = ProcessedTask.objects.filter(state=ProcessedTask.State.DONE)
