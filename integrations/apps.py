@@ -13,6 +13,7 @@ class IntegrationsConfig(AppConfig):
         from integrations import (
             checks,  # noqa: F401  (registers the system checks)
             tab,
+            tab_views,
         )
         from integrations.audit import receivers
         from integrations.pipeline import jobs
@@ -44,7 +45,7 @@ class IntegrationsConfig(AppConfig):
                 label="Integrations",
                 template="integrations/tab.html",
                 context=tab.context,
-                urls=tab.urlpatterns,
+                urls=tab_views.urlpatterns,
                 order=10,
                 permission="integrations.view_asanaconnection",
             )

@@ -1,32 +1,15 @@
-"""The integrations tab: an Asana card per connection, the connect form, the latest audit entries,
-and the form posts behind the cards' buttons (mounted under `/admin/tabs/integrations/`)."""
+"""The integrations tab: an Asana card per connection, the connect form and the latest audit
+entries. The form posts behind the cards' buttons are in `tab_views`."""
 
-from dataclasses import asdict
 from typing import Any
 
-from django import forms
-from django.contrib import messages
-from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
-from django.shortcuts import get_object_or_404, render
-from django.urls import path
-from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.http import HttpRequest
 
-from integrations.asana.errors import AsanaError
 from integrations.audit.text import describe
 from integrations.card_sections import card_sections
-from integrations.connect import (
-    ConnectError,
-    check_connection,
-    connect_workspace,
-    explain,
-    token_workspaces,
-    update_settings,
-)
 from integrations.forms import (
     ConnectForm,
     ConnectionSettingsForm,
-    MappingForm,
     ReplaceTokenForm,
     fields_with_errors,
 )
@@ -34,23 +17,17 @@ from integrations.models import (
     AsanaConnection,
     AuditLog,
     Employee,
-    ProcessedTask,
     WebhookRegistration,
 )
 from integrations.people import import_views
 from integrations.people.mapping import (
     AsanaUser,
-    MappingError,
-    automap_by_email,
     known_users,
-    map_employee,
     unmapped_employees,
 )
 from integrations.pipeline import card as pipeline_card
-from integrations.pipeline import executor_card, run_views, runs
-from integrations.webhooks import admin_views as webhook_admin_views
+from integrations.pipeline import executor_card
 from integrations.webhooks import card as webhooks_card
-from pilotsite.admin import back_to_tab, tab_post
 from pilotsite.liveness import Liveness, liveness
 
 # A page with hundreds of per-employee forms helps nobody; the rest go by email or CSV.
@@ -59,12 +36,14 @@ AUDIT_SHOWN = 20
 # A failed post redirects back to the tab; what it needs to show its errors beside the
 # form that failed (and the values typed, never a token) waits in the session:
 # {form id: {"errors": {field or "__all__": [...]}, "data": {...}}}.
-_FAILED = "integrations.failed_forms"
+FAILED_FORMS = "integrations.failed_forms"
 # Connecting creates the connection or updates the one for that workspace.
 CONNECT_PERMS = ("integrations.add_asanaconnection", "integrations.change_asanaconnection")
 
 
-def _users(request: HttpRequest, connection: AsanaConnection) -> tuple[list[AsanaUser] | None, str]:
+def mapping_choices(
+    request: HttpRequest, connection: AsanaConnection
+) -> tuple[list[AsanaUser] | None, str]:
     """The workspace's users for the mapping choices and checks (`known_users`), asked at
     most once per request."""
     per_request = request.__dict__.setdefault("_asana_workspace_users", {})
@@ -133,7 +112,7 @@ def _card(
     users: list[AsanaUser] = []
     users_error = ""
     if can_map and shown:
-        known, users_error = _users(request, connection)
+        known, users_error = mapping_choices(request, connection)
         taken = set(connection.mappings.values_list("asana_user_gid", flat=True))
         users = [u for u in known or () if u.gid not in taken]
     settings_failed = failed.get(f"settings-{connection.pk}", {})
@@ -176,7 +155,7 @@ def context(request: HttpRequest) -> dict[str, Any]:
         if user.has_perm("integrations.view_asanaconnection")
         else []
     )
-    failed = request.session.pop(_FAILED, None) or {}
+    failed = request.session.pop(FAILED_FORMS, None) or {}
     facts = liveness()
     connect_failed = failed.get("connect-workspace", {})
     connect_errors = connect_failed.get("errors", {})
@@ -216,191 +195,3 @@ def context(request: HttpRequest) -> dict[str, Any]:
             else None
         ),
     }
-
-
-def _back(anchor: str = "") -> HttpResponseRedirect:
-    return back_to_tab("integrations", anchor)
-
-
-def _failed(
-    request: HttpRequest, form_id: str, errors: dict[str, list[str]], data: dict | None = None
-) -> HttpResponseRedirect:
-    """Back to the tab, scrolled to the form `form_id`, with its errors shown beside it."""
-    request.session[_FAILED] = {
-        **request.session.get(_FAILED, {}),
-        form_id: {"errors": errors, "data": data or {}},
-    }
-    return _back(form_id)
-
-
-def _form_errors(form: forms.Form) -> dict[str, list[str]]:
-    return {name: [str(m) for m in messages_] for name, messages_ in form.errors.items()}
-
-
-@sensitive_post_parameters("token")
-@tab_post(*CONNECT_PERMS)
-@sensitive_variables("data")
-def connect_view(request: HttpRequest) -> HttpResponse:
-    form = ConnectForm(request.POST)
-    kept = ConnectForm.kept_values(request.POST)
-    if not form.is_valid():
-        return _failed(request, "connect-workspace", _form_errors(form), kept)
-    data = form.cleaned_data
-    try:
-        connection = connect_workspace(
-            data["token"],
-            data["workspace_gid"],
-            pilot_tag=data["pilot_tag"],
-            poll_interval=data["poll_interval"],
-            polling_enabled=data["polling_enabled"],
-            skip_backlog=data["skip_backlog"],
-            actor=request.user,
-        )
-    except ConnectError as exc:
-        return _failed(request, "connect-workspace", {"__all__": [str(exc)]}, kept)
-    messages.success(request, f"Connected {connection}; token {connection.masked_token}.")
-    return _back()
-
-
-@sensitive_post_parameters("token")
-@tab_post(*CONNECT_PERMS)
-def workspaces_view(request: HttpRequest) -> JsonResponse:
-    """The pasted token's workspaces, for the connect form's picker: {"workspaces": [{gid,
-    name}]} or {"error": sentence}. The token is only used for this one request."""
-    try:
-        found = token_workspaces(request.POST.get("token", ""))
-    except ConnectError as exc:
-        return JsonResponse({"error": str(exc)}, status=400)
-    return JsonResponse({"workspaces": [asdict(w) for w in found]})
-
-
-@sensitive_post_parameters("token")
-@tab_post("integrations.change_asanaconnection")
-def replace_token_view(request: HttpRequest, pk: int) -> HttpResponse:
-    connection = get_object_or_404(AsanaConnection, pk=pk)
-    form = ReplaceTokenForm(request.POST, prefix=f"t{connection.pk}")
-    if not form.is_valid():
-        return _failed(request, f"token-{connection.pk}", _form_errors(form))
-    try:
-        # Only the token changes: every setting not given keeps its stored value.
-        connection = connect_workspace(
-            form.cleaned_data["token"], connection.workspace_gid, actor=request.user
-        )
-    except ConnectError as exc:
-        return _failed(request, f"token-{connection.pk}", {"__all__": [str(exc)]})
-    messages.success(request, f"{connection}: token replaced; now {connection.masked_token}.")
-    return _back(f"connection-{connection.pk}")
-
-
-@tab_post("integrations.change_processedtask")
-def retry_view(request: HttpRequest, pk: int) -> HttpResponse:
-    processed = get_object_or_404(ProcessedTask.objects.select_related("connection"), pk=pk)
-    name = processed.task_name or f"ASANA-{processed.task_gid}"
-    try:
-        runs.retry_failed(processed, actor=request.user)
-    except ValueError:
-        messages.error(request, f"{name} was not retried: it is {processed.state}, not failed.")
-    except AsanaError as exc:
-        messages.error(request, f"{name} was not retried: {explain(exc)}")
-    else:
-        messages.success(request, f"{name} will run again at the next poll.")
-    return _back(f"connection-{processed.connection_id}")
-
-
-@tab_post("integrations.change_asanaconnection")
-def check_view(request: HttpRequest, pk: int) -> HttpResponse:
-    connection = get_object_or_404(AsanaConnection, pk=pk)
-    ok, message = check_connection(connection, actor=request.user)
-    (messages.success if ok else messages.error)(request, f"{connection}: {message}")
-    return _back()
-
-
-@tab_post("integrations.change_asanaconnection")
-def settings_view(request: HttpRequest, pk: int) -> HttpResponse:
-    connection = get_object_or_404(AsanaConnection, pk=pk)
-    form = ConnectionSettingsForm.for_connection(connection, request.POST)
-    if not form.is_valid():
-        errors = {"__all__": ["Settings not saved; correct the fields marked below."]}
-        typed = {name: form[name].value() for name in form.fields}
-        return _failed(
-            request, f"settings-{connection.pk}", {**errors, **_form_errors(form)}, typed
-        )
-    changed = update_settings(connection, actor=request.user, **form.cleaned_data)
-    messages.success(
-        request,
-        f"{connection}: saved {', '.join(changed)}." if changed else f"{connection}: no changes.",
-    )
-    return _back()
-
-
-@tab_post("integrations.add_asanamapping")
-def map_view(request: HttpRequest, pk: int) -> HttpResponse:
-    connection = get_object_or_404(AsanaConnection, pk=pk)
-    form = MappingForm(request.POST)
-    row = f"map-{connection.pk}-{request.POST.get('employee', '')}"
-    typed = {
-        "chosen": request.POST.get("asana_user", ""),
-        "gid": request.POST.get("asana_user_gid", ""),
-    }
-    if not form.is_valid():
-        errors = [str(m) for messages_ in form.errors.values() for m in messages_]
-        return _failed(request, row, {"__all__": errors}, typed)
-    employee = form.cleaned_data["employee"]
-    gid = form.cleaned_data["gid"]
-    users, _ = _users(request, connection)
-    try:
-        mapping = map_employee(connection, employee, gid, users=users, actor=request.user)
-    except MappingError as exc:
-        if connection.mappings.filter(employee=employee).exists():
-            # Mapped meanwhile: the employee's row is no longer on the page to hold the error.
-            messages.error(request, str(exc))
-            return _back()
-        return _failed(request, row, {"__all__": [str(exc)]}, typed)
-    messages.success(request, f"Mapped {employee.name} to Asana user {mapping.asana_user_gid}.")
-    return _back()
-
-
-@tab_post("integrations.add_asanamapping")
-def automap_view(request: HttpRequest, pk: int) -> HttpResponse:
-    connection = get_object_or_404(AsanaConnection, pk=pk)
-    try:
-        mapped, remaining = automap_by_email(connection, actor=request.user)
-    except MappingError as exc:
-        return _failed(request, f"automap-{connection.pk}", {"__all__": [str(exc)]})
-    names = ", ".join(m.employee.name for m in mapped) or "nobody"
-    messages.success(
-        request, f"Mapped {len(mapped)} by email ({names}); {len(remaining)} still unmapped."
-    )
-    return _back()
-
-
-def live_view(request: HttpRequest, pk: int) -> HttpResponse:
-    """A card's self-refreshing section alone (GET; staff who may view connections)."""
-    user = request.user
-    if not (
-        user.is_active and user.is_staff and user.has_perm("integrations.view_asanaconnection")
-    ):
-        raise PermissionDenied
-    connection = get_object_or_404(AsanaConnection, pk=pk)
-    return render(
-        request,
-        "integrations/_card_live.html",
-        {"connection": connection, "live": live(connection, liveness())},
-    )
-
-
-urlpatterns = [
-    path("<int:pk>/live/", live_view, name="live"),
-    path("connect/", connect_view, name="connect"),
-    path("workspaces/", workspaces_view, name="workspaces"),
-    path("<int:pk>/token/", replace_token_view, name="replace-token"),
-    path("tasks/<int:pk>/retry/", retry_view, name="retry"),
-    path("<int:pk>/check/", check_view, name="check"),
-    path("<int:pk>/settings/", settings_view, name="settings"),
-    path("<int:pk>/map/", map_view, name="map"),
-    path("<int:pk>/automap/", automap_view, name="automap"),
-    *webhook_admin_views.urlpatterns,
-    *executor_card.urlpatterns,
-    *run_views.urlpatterns,
-    *import_views.urlpatterns,
-]

@@ -13,7 +13,7 @@ from django.views.debug import ExceptionReporter
 
 from integrations.connect import ConnectError, verify_workspace
 from integrations.models import WebhookRegistration
-from integrations.tab import connect_view
+from integrations.tab_views import connect_view
 from integrations.webhooks import views as webhook_views
 
 # Not shaped like a known token, so only the markers can hide them. Built from parts: the
