@@ -24,7 +24,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.support import start_django
-from bench.webhook_bench import PYTHON, ROOT, _environment, _free_port, _process, _wait_for_http
+from bench.webhook_bench import PYTHON, ROOT, _environment, _process, serve_site
 
 EXAMPLE = ROOT / "examples" / "progress_executor.py"
 
@@ -68,21 +68,9 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         from integrations.webhooks.registration import register_webhook
 
         connection = connect_workspace(fake.token, fake.workspace_gid, polling_enabled=False)
-        port = _free_port()
-        gunicorn = [
-            str(Path(PYTHON).parent / "gunicorn"),
-            "pilotsite.wsgi",
-            "--workers",
-            "2",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ]
         delays: list[float] = []
         kinds: Counter[str] = Counter()
-        with _process(gunicorn, env):
-            _wait_for_http(port)
+        with serve_site(env, 2) as port:
             registration = register_webhook(connection, project, f"http://127.0.0.1:{port}")
             with _process([PYTHON, "manage.py", "qcluster"], env):
                 time.sleep(3)

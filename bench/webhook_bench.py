@@ -95,6 +95,26 @@ def _process(args: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen]
                 proc.wait()
 
 
+@contextmanager
+def serve_site(env: dict[str, str], workers: int) -> Iterator[int]:
+    """The site under gunicorn (`workers` sync workers) on a free port of 127.0.0.1, already
+    answering; yields the port and stops it afterwards."""
+    port = _free_port()
+    gunicorn = [
+        str(Path(PYTHON).parent / "gunicorn"),
+        "pilotsite.wsgi",
+        "--workers",
+        str(workers),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+    ]
+    with _process(gunicorn, env):
+        _wait_for_http(port)
+        yield port
+
+
 def _signed(secret: str, i: int) -> tuple[bytes, str]:
     # A `changed` event on a field the handler ignores: the benchmark measures the endpoint.
     event = {
@@ -193,19 +213,7 @@ def run(args: argparse.Namespace, tmp: Path) -> None:
         from integrations.webhooks.registration import register_webhook
 
         connection = connect_workspace(fake.token, fake.workspace_gid, polling_enabled=False)
-        port = _free_port()
-        gunicorn = [
-            str(Path(PYTHON).parent / "gunicorn"),
-            "pilotsite.wsgi",
-            "--workers",
-            str(args.workers),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-        ]
-        with _process(gunicorn, env):
-            _wait_for_http(port)
+        with serve_site(env, args.workers) as port:
             registration = register_webhook(connection, project, f"http://127.0.0.1:{port}")
             path = registration.target_url.removeprefix(f"http://127.0.0.1:{port}")
             result = throughput(port, path, registration.secret, args.deliveries, args.clients)
