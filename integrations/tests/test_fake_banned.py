@@ -1,4 +1,4 @@
-"""The fake Asana cannot be imported from product code: ruff's banned-api rule (TID251,
+"""The fakes (Asana, the language model) cannot be imported from product code: ruff's banned-api rule (TID251,
 configured in pyproject.toml) fails on it, except in tests, conftest.py, bench/, tools/ and
 the fake's own package (its server module is the local-simulation entry point)."""
 
@@ -56,3 +56,11 @@ def test_tests_bench_tools_and_the_fake_itself_may_import_it(path, source):
     result = ruff(path, source)
 
     assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("path", ["goals/llm/drafts.py", "goals/tab.py", "integrations/tab.py"])
+def test_product_code_importing_the_fake_language_model_fails_the_lint(path):
+    result = ruff(path, "from goals.llm.fake_server import FakeLLM\n\nprint(FakeLLM)\n")
+
+    assert result.returncode == 1
+    assert "TID251" in result.stdout and "fake language model is for tests" in result.stdout
