@@ -1,8 +1,8 @@
 """Stored goal statuses move to Asana's own values, and back."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from pilotsite.tests.migration_support import migrate, migrate_to_latest
 
 BEFORE = ("goals", "0002_managers_group")
 AFTER = ("goals", "0003_status_as_asana_sends_it")
@@ -17,13 +17,6 @@ ROWS = [
     ("off_track", "dropped", "dropped"),
     ("on_track", "", ""),  # Asana sent null: it was shown "on track"
 ]
-
-
-def migrate(target: tuple[str, str]):
-    executor = MigrationExecutor(connection)
-    executor.migrate([target])
-    executor.loader.build_graph()
-    return executor.loader.project_state([target]).apps
 
 
 @pytest.mark.django_db(transaction=True)
@@ -62,5 +55,4 @@ def test_stored_statuses_become_asanas_values_and_can_go_back():
     assert sorted(
         back.get_model("goals", "Goal").objects.values_list("status", "asana_status")
     ) == (sorted((status, raw) for status, raw, _ in ROWS))
-    # Leave the schema as every other test expects it: all migrations applied.
-    MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    migrate_to_latest()

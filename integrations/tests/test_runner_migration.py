@@ -1,8 +1,8 @@
 """Ledger rows claimed before the runner kind had a field get it from their claim token."""
 
 import pytest
-from django.db import connection
-from django.db.migrations.executor import MigrationExecutor
+
+from pilotsite.tests.migration_support import migrate, migrate_to_latest
 
 BEFORE = ("integrations", "0007_connection_setting_rules")
 AFTER = ("integrations", "0008_processedtask_runner")
@@ -15,13 +15,6 @@ TOKENS = [
     ("webhook@host:16:abc", "worker"),
     ("", ""),
 ]
-
-
-def migrate(target: tuple[str, str]):
-    executor = MigrationExecutor(connection)
-    executor.migrate([target])
-    executor.loader.build_graph()
-    return executor.loader.project_state([target]).apps
 
 
 @pytest.mark.django_db(transaction=True)
@@ -37,5 +30,4 @@ def test_the_runner_kind_is_filled_from_the_claim_token_prefix():
     new = migrate(AFTER)
     rows = new.get_model("integrations", "ProcessedTask").objects.order_by("task_gid")
     assert list(rows.values_list("claimed_by", "runner")) == TOKENS
-    # Leave the schema as every other test expects it: all migrations applied.
-    MigrationExecutor(connection).migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+    migrate_to_latest()
