@@ -5,12 +5,25 @@ stopped too, so a half-running application is never left behind.
 """
 
 import signal
+import socket
 import subprocess
 import sys
 import time
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+
+
+def port_in_use(bind: str, port: int) -> bool:
+    """Whether another process already listens on `bind`:`port` (TCP). Checked before anything
+    starts, because gunicorn would only give up after several seconds of retries."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((bind, port))
+        except OSError:
+            return True
+    return False
 
 
 class Command(BaseCommand):
@@ -21,6 +34,11 @@ class Command(BaseCommand):
         parser.add_argument("--bind", default="127.0.0.1")
 
     def handle(self, *args, port: int, bind: str, **options):
+        if port_in_use(bind, port):
+            raise CommandError(
+                f"Port {port} on {bind} is already in use: stop what is using it, or start "
+                f"pilotsite on another port (make run PORT=8001)."
+            )
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         commands = {
             # Threads let the site answer Asana's webhook handshake while another request
@@ -43,6 +61,7 @@ class Command(BaseCommand):
             "pollers": [*manage, "runpollers"],
         }
         stopping = False
+        failed = ""
 
         def stop(signum, frame):
             nonlocal stopping
@@ -58,7 +77,8 @@ class Command(BaseCommand):
             while not stopping:
                 for name, child in children.items():
                     if child.poll() is not None:
-                        self.stderr.write(f"{name} exited with status {child.returncode}; stopping")
+                        failed = f"{name} exited with status {child.returncode}"
+                        self.stderr.write(f"{failed}; stopping")
                         stopping = True
                 time.sleep(0.5)
         finally:
@@ -71,3 +91,5 @@ class Command(BaseCommand):
                     child.wait(timeout=max(deadline - time.monotonic(), 0.1))
                 except subprocess.TimeoutExpired:
                     child.kill()
+        if failed:
+            raise CommandError(f"{failed}, so pilotsite stopped; its output above says why.")
