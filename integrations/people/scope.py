@@ -11,12 +11,15 @@ nothing.
 Querysets are cut here, on the server, so the scope holds whatever a URL or a form asks for.
 """
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from django.contrib import messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.models import AnonymousUser, User
 from django.db.models import Model, QuerySet
 from django.db.models.functions import Lower
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
 
 from integrations.models import Employee
 
@@ -89,3 +92,21 @@ class ReportsScopedAdmin:
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         queryset = super().get_queryset(request)  # type: ignore[misc]
         return scope_to_reports(queryset, request.user, self.manager_lookup)
+
+    def _get_obj_does_not_exist_redirect(
+        self, request: HttpRequest, opts: Any, object_id: str
+    ) -> HttpResponseRedirect:
+        """A row the user may not load, or one that does not exist, for someone who sees only
+        their reports: the same message either way (whether another manager's row exists is
+        not theirs to learn), and back to the list of the rows they do see. Who sees everyone
+        gets Django's "doesn't exist" message."""
+        if sees_everyone(request.user):
+            return super()._get_obj_does_not_exist_redirect(  # type: ignore[misc]
+                request, opts, object_id
+            )
+        messages.warning(
+            request,
+            f"You can only see your own reports (and theirs): no {opts.verbose_name} with ID "
+            f"“{unquote(object_id)}” is among them.",
+        )
+        return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))

@@ -113,3 +113,55 @@ def test_not_even_the_admin_may_delete_synced_goal_rows(admin_client, rows, mode
     # They come from Asana: a row deleted here would only come back at the next sync.
     page = _page(admin_client, "goals", model)
     assert 'value="delete_selected"' not in page
+
+
+SCOPED_FORMS = [
+    ("integrations", "employee", Employee, "name"),
+    ("integrations", "asanamapping", AsanaMapping, "employee__name"),
+    ("goals", "goal", Goal, "employee__name"),
+    ("goals", "keyresult", KeyResult, "goal__employee__name"),
+]
+
+
+def _open_as_manager(client, manager_user, app: str, model: str, object_id: str):
+    _grant(manager_user, "view_asanamapping")
+    client.force_login(manager_user)
+    return client.get(reverse(f"admin:{app}_{model}_change", args=[object_id]), follow=True)
+
+
+@pytest.mark.parametrize(("app", "model", "cls", "name_path"), SCOPED_FORMS)
+def test_a_manager_opening_a_row_outside_their_reports_is_told_they_see_only_their_reports(
+    client, manager_user, rows, app, model, cls, name_path
+):
+    other = cls.objects.get(**{name_path: "Otto Other"})
+    response = _open_as_manager(client, manager_user, app, model, str(other.pk))
+    page = response.content.decode()
+    assert "You can only see your own reports" in page
+    assert "Perhaps it was deleted" not in page
+    assert response.redirect_chain[-1][0] == reverse(f"admin:{app}_{model}_changelist")
+    assert "Mina Report" in page
+
+
+@pytest.mark.parametrize(("app", "model", "cls", "name_path"), SCOPED_FORMS)
+def test_a_manager_cannot_tell_a_row_outside_their_reports_from_one_that_does_not_exist(
+    client, manager_user, rows, app, model, cls, name_path
+):
+    other = cls.objects.get(**{name_path: "Otto Other"})
+    missing = cls.objects.order_by("-pk").first().pk + 1000
+    seen = []
+    for object_id in (other.pk, missing):
+        response = _open_as_manager(client, manager_user, app, model, str(object_id))
+        seen.append(
+            (
+                response.redirect_chain,
+                [str(m).replace(str(object_id), "ID") for m in response.context["messages"]],
+            )
+        )
+    assert seen[0] == seen[1]
+
+
+def test_the_admin_opening_a_row_that_does_not_exist_is_told_so(admin_client, rows):
+    response = admin_client.get(
+        reverse("admin:integrations_employee_change", args=["99999"]), follow=True
+    )
+    assert "doesn’t exist" in response.content.decode()
