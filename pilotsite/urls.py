@@ -11,3 +11,4 @@ urlpatterns = [
 ]
 
 handler403 = "pilotsite.views.permission_denied"
+handler404 = "pilotsite.views.page_not_found"
