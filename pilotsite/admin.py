@@ -54,18 +54,22 @@ def back_to_tab(slug: str, anchor: str = "") -> HttpResponseRedirect:
     return HttpResponseRedirect(f"{url}#{anchor}" if anchor else url)
 
 
-def tab_post(*perms: str) -> Callable:
-    """A tab's form post: POST only, and only active staff holding every permission (403)."""
+def tab_post(*perms: str, on_get: Callable[[HttpRequest], HttpResponse] | None = None) -> Callable:
+    """A tab's form post: only active staff holding every permission (403), POST only (405).
+    With `on_get`, a GET from such staff (the address of a page a post answered, reloaded or
+    bookmarked) gets `on_get(request)` instead of the 405."""
 
     def decorator(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
-        @require_POST
         @wraps(view)
         def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
             user = request.user
             if not (user.is_active and user.is_staff and user.has_perms(perms)):
                 raise PermissionDenied
-            return view(request, *args, **kwargs)
+            if on_get is not None and request.method in ("GET", "HEAD"):
+                return on_get(request)
+            return posted(request, *args, **kwargs)
 
+        posted = require_POST(view)
         return wrapper
 
     return decorator

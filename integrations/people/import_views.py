@@ -52,7 +52,18 @@ def _refuse(request: HttpRequest, problem: str) -> HttpResponse:
     return _back()
 
 
-@tab_post(*IMPORT_PERMS)
+def _start_over(request: HttpRequest) -> HttpResponse:
+    """A GET of the preview or confirm address (the preview reloaded, a bookmark): back to
+    the upload form, saying what to do; the file is not resent by a reload."""
+    messages.info(
+        request,
+        "To import employees, choose the CSV file under Employees and press "
+        "“Preview import”; then check the preview and press Import.",
+    )
+    return _back()
+
+
+@tab_post(*IMPORT_PERMS, on_get=_start_over)
 def preview(request: HttpRequest) -> HttpResponse:
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
@@ -96,7 +107,7 @@ def preview(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "integrations/import_preview.html", context)
 
 
-@tab_post(*IMPORT_PERMS)
+@tab_post(*IMPORT_PERMS, on_get=_start_over)
 def confirm(request: HttpRequest) -> HttpResponse:
     pending = request.session.get(_PENDING)
     if not pending or pending["digest"] != request.POST.get("digest"):

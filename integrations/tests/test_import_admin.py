@@ -89,3 +89,20 @@ def test_the_tab_offers_the_import_and_says_when_there_are_no_employees(admin_cl
     page = admin_client.get(TAB).content.decode()
     assert 'id="employees"' in page and "Preview import" in page
     assert "No employees yet — " in page and "import a CSV" in page
+
+
+@pytest.mark.parametrize("url", [PREVIEW, CONFIRM])
+def test_opening_the_preview_address_leads_back_to_the_upload_form_saying_what_to_do(
+    admin_client, url
+):
+    response = admin_client.get(url)
+    assert response.status_code == 302
+    assert response["Location"] == TAB + "#employees"
+    page = admin_client.get(response["Location"]).content.decode()
+    assert "choose the CSV file under Employees and press “Preview import”" in page
+    assert not Employee.objects.exists()
+
+
+def test_a_manager_opening_the_preview_address_is_refused(client, manager_user):
+    client.force_login(manager_user)
+    assert client.get(PREVIEW).status_code == 403
