@@ -353,6 +353,11 @@ class AsanaClient:
 
     # -- resources -----------------------------------------------------------------
 
+    @property
+    def token_key(self) -> str:
+        """A stable name for this client's token that reveals nothing of it (a hash)."""
+        return self._budget_key
+
     def me(self) -> dict[str, Any]:
         return self.get("/users/me", opt_fields=("name", "workspaces", "workspaces.name"))
 
@@ -410,17 +415,14 @@ class AsanaClient:
     def remove_tag(self, task_gid: str, tag_gid: str) -> None:
         self.request("POST", f"/tasks/{task_gid}/removeTag", data={"tag": tag_gid}, idempotent=True)
 
-    def stories(self, task_gid: str) -> Iterator[dict[str, Any]]:
-        return self.paginate(
-            f"/tasks/{task_gid}/stories",
-            opt_fields=(
-                "resource_subtype",
-                "text",
-                "html_text",
-                "created_at",
-                "created_by.name",
-            ),
-        )
+    STORY_FIELDS = ("resource_subtype", "text", "html_text", "created_at", "created_by.name")
+
+    def stories(
+        self, task_gid: str, opt_fields: Iterable[str] = STORY_FIELDS
+    ) -> Iterator[dict[str, Any]]:
+        """A task's stories, oldest first (`GET /tasks/{task_gid}/stories`, paged: the spec
+        offers no other order)."""
+        return self.paginate(f"/tasks/{task_gid}/stories", opt_fields=opt_fields)
 
     def add_comment(
         self, task_gid: str, *, text: str | None = None, html_text: str | None = None

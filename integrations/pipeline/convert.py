@@ -1,9 +1,14 @@
 """Turning an Asana task into the executor's task: id, title, description, labels,
-project, URL, creation time and priority (from tags)."""
+project, URL, creation time and priority (from tags), and from the other reads
+(`integrations.pipeline.gather`) the comment thread and who tagged it. Every field and its
+type is listed in README *The executor's input*; names stay stable."""
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from integrations.asana.richtext import to_text
+
+if TYPE_CHECKING:
+    from integrations.pipeline.gather import TaskContext
 
 # `pilot-stop` is added by a person to stop a run; like the others, it keeps a task from
 # being taken and is not one of its labels.
@@ -44,11 +49,20 @@ def priority(names: list[str]) -> str | None:
     return None
 
 
-def convert(task: dict[str, Any]) -> dict[str, Any]:
-    """The executor's view of a task fetched with DETAIL_FIELDS."""
+def _person(user: dict[str, str] | None, emails: dict[str, str]) -> dict[str, Any] | None:
+    if not user or not user.get("gid"):
+        return None
+    return {"gid": user["gid"], "name": user.get("name") or "", "email": emails.get(user["gid"])}
+
+
+def convert(task: dict[str, Any], context: "TaskContext | None" = None) -> dict[str, Any]:
+    """The executor's view of a task fetched with DETAIL_FIELDS, and of the `context`
+    gathered for it (without one, the thread is empty and the tagger unknown)."""
     gid = str(task["gid"])
     names = tag_names(task)
     projects = task.get("projects") or []
+    emails = context.emails if context else {}
+    stories = context.stories if context else None
     return {
         "id": f"ASANA-{gid}",
         "gid": gid,
@@ -62,4 +76,7 @@ def convert(task: dict[str, Any]) -> dict[str, Any]:
         "url": task.get("permalink_url") or "",
         "created_at": task.get("created_at") or "",
         "priority": priority(names),
+        "comments": [c.as_input() for c in stories.comments] if stories else [],
+        "comments_omitted": stories.omitted if stories else 0,
+        "tagged_by": _person(stories.tagger, emails) if stories else None,
     }

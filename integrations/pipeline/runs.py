@@ -33,6 +33,7 @@ from integrations.models import AsanaConnection, AuditLog, ProcessedTask, Run
 from integrations.pipeline.convert import DETAIL_FIELDS, convert
 from integrations.pipeline.execute import Execution, RunControl
 from integrations.pipeline.executors import Choice, choose, describe, execute, executor_configured
+from integrations.pipeline.gather import gather
 from integrations.pipeline.progress import ProgressComment
 from integrations.pipeline.report import GONE, Reporter
 from integrations.pipeline.tags import eligibility, resolve_tags
@@ -315,6 +316,14 @@ def _run(pt: ProcessedTask, client: AsanaClient) -> None:
     if reason:
         release(pt, pt.claimed_by, reason)
         return
+    try:
+        context = gather(connection, client, task, tags)
+    except GONE as exc:
+        _skip(pt, f"deleted or not accessible in Asana: {exc}")
+        return
+    except AsanaError as exc:
+        release(pt, pt.claimed_by, f"could not read the task's comments: {exc}")
+        return
     pt.task_subtype = str(task.get("resource_subtype") or "")[:32]
     ProcessedTask.objects.filter(pk=pt.pk).update(
         task_name=str(task.get("name") or "")[:500],
@@ -334,7 +343,7 @@ def _run(pt: ProcessedTask, client: AsanaClient) -> None:
         execution = Execution(ok=False, error=f"could not report the start in Asana: {exc}")
     else:
         log.debug("ASANA-%s started: %s", pt.task_gid, task.get("name") or "")
-        converted = convert(task)
+        converted = convert(task, context)
         choice = _chosen(pt, converted)
         Run.objects.filter(pk=run.pk).update(executor=choice.name)
         control = RunControl()

@@ -8,4 +8,5 @@ from integrations.tests.pipeline_fixtures import (  # noqa: F401 - fixtures for 
     executor,
     fast_client,
     pilot,
+    seen,
 )

@@ -37,6 +37,16 @@ def succeed_with_link(task: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# The converted tasks `record_task` was given, in order.
+SEEN: list[dict[str, Any]] = []
+
+
+def record_task(task: dict[str, Any]) -> dict[str, Any]:
+    with _calls_lock:
+        SEEN.append(task)
+    return {"summary": "recorded"}
+
+
 def fail(task: dict[str, Any]) -> dict[str, Any]:
     with _calls_lock:
         CALLS.append(task["gid"])
@@ -62,6 +72,15 @@ def fast_client(settings) -> None:
     # A retried reporting step waits this long (times the attempt): the retry, not the
     # wait, is what the tests look at.
     settings.PILOT_REPORT_RETRY_SECONDS = 0.05
+
+
+@pytest.fixture
+def seen(settings) -> list[dict[str, Any]]:
+    """The executor is `record_task`: the converted tasks it was given."""
+    settings.PILOT_EXECUTOR = "integrations.tests.pipeline_fixtures:record_task"
+    settings.PILOT_EXECUTOR_COMMAND = ""
+    SEEN.clear()
+    return SEEN
 
 
 @pytest.fixture

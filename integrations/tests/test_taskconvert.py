@@ -28,6 +28,9 @@ def test_conversion_maps_every_field():
         "url": "https://app.asana.com/0/0/1201",
         "created_at": "2026-01-02T03:04:05.000Z",
         "priority": None,
+        "comments": [],
+        "comments_omitted": 0,
+        "tagged_by": None,
     }
 
 

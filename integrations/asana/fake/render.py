@@ -105,7 +105,11 @@ _EXPANDERS: dict[str, Callable[[dict[str, Any], Callable], dict[str, Any]]] = {
     "tag": lambda r, c: {"workspace": c(r["workspace"])},
     "project": lambda r, c: {"workspace": c(r["workspace"])},
     "task": _task,
-    "story": lambda r, c: {"created_by": c(r["created_by"]), "target": c(r["target"])},
+    "story": lambda r, c: {
+        "created_by": c(r["created_by"]),
+        "target": c(r["target"]),
+        **({"tag": c(r["tag"])} if "tag" in r else {}),
+    },
     "attachment": lambda r, c: {"parent": c(r["parent"])},
     "goal": _goal,
     "goal_relationship": lambda r, c: {

@@ -11,7 +11,7 @@ import secrets
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from integrations.asana.fake.call import Call, Result, parse_form, rich_text, workspace_of
@@ -216,26 +216,8 @@ def _tag_change(call: Call, adding: bool) -> Result:
     call.fake._index_for_search(task["gid"])
     subtype = "added_to_tag" if adding else "removed_from_tag"
     text = f"{'added to' if adding else 'removed from'} {tag['name']}"
-    _add_story(call, task, "system", subtype, text)
+    call.fake.add_story(task["gid"], call.user_gid, subtype, text, tag_gid=tag["gid"])
     return 200, {"data": {}}
-
-
-def _add_story(
-    call: Call, task: dict[str, Any], kind: str, subtype: str, text: str, html: str | None = None
-) -> str:
-    return call.fake._new(
-        "story",
-        type=kind,
-        resource_subtype=subtype,
-        text=text,
-        html_text=html if html is not None else f"<body>{escape(text)}</body>",
-        created_at=now_iso(),
-        created_by=call.user_gid,
-        target=task["gid"],
-        is_pinned=False,
-        is_edited=False,
-        is_editable=kind == "comment",
-    )
 
 
 def list_stories(call: Call) -> Result:
@@ -250,9 +232,8 @@ def create_story(call: Call) -> Result:
         text = rich_text("html_text", html)
     else:
         text, html = call.require("text"), None
-    return call.one(
-        call.objects[_add_story(call, task, "comment", "comment_added", text, html)], 201
-    )
+    story = call.fake.add_story(task["gid"], call.user_gid, "comment_added", text, html_text=html)
+    return call.one(call.objects[story], 201)
 
 
 def update_story(call: Call) -> Result:

@@ -303,42 +303,68 @@ class FakeAsanaState:
         with that person as `created_by`."""
         with self._lock:
             task = self._objects[task_gid]
-            changes = []
+            changes: list[tuple[str, str, str | None]] = []
             for tag in add:
                 gid = self._tag_gid(task["workspace"], tag)
                 if gid not in task["tags"]:
                     task["tags"].append(gid)
                     self._note_tagged(task_gid, gid)
-                    changes.append(("added_to_tag", f"added to {self._objects[gid]['name']}"))
+                    changes.append(("added_to_tag", f"added to {self._objects[gid]['name']}", gid))
             for tag in remove:
                 gid = self._tag_gid(task["workspace"], tag)
                 if gid in task["tags"]:
                     task["tags"].remove(gid)
                     changes.append(
-                        ("removed_from_tag", f"removed from {self._objects[gid]['name']}")
+                        ("removed_from_tag", f"removed from {self._objects[gid]['name']}", gid)
                     )
             if completed is not None and completed != task["completed"]:
                 task["completed"] = completed
                 task["completed_at"] = now_iso() if completed else None
-                changes.append(
-                    ("marked_complete" if completed else "marked_incomplete", "completed this task")
-                )
-            for subtype, text in changes:
-                self._new(
-                    "story",
-                    type="system",
-                    resource_subtype=subtype,
-                    text=text,
-                    html_text=f"<body>{escape(text)}</body>",
-                    created_at=now_iso(),
-                    created_by=user_gid,
-                    target=task_gid,
-                    is_pinned=False,
-                    is_edited=False,
-                    is_editable=False,
-                )
+                subtype = "marked_complete" if completed else "marked_incomplete"
+                changes.append((subtype, "completed this task", None))
+            for subtype, text, tag_gid in changes:
+                self.add_story(task_gid, user_gid, subtype, text, tag_gid=tag_gid)
             task["modified_at"] = now_iso()
             self._index_for_search(task_gid)
+
+    def add_story(
+        self,
+        task_gid: str,
+        user_gid: str,
+        subtype: str,
+        text: str,
+        *,
+        html_text: str | None = None,
+        tag_gid: str | None = None,
+    ) -> str:
+        """A story on a task by `user_gid`, as Asana writes it: `comment_added` is a comment
+        (`type` comment, editable), anything else a system story. A tag story
+        (`added_to_tag`, `removed_from_tag`) names its `tag`, as StoryResponse.tag does."""
+        comment = subtype == "comment_added"
+        story: dict[str, Any] = {
+            "type": "comment" if comment else "system",
+            "resource_subtype": subtype,
+            "text": text,
+            "html_text": html_text if html_text is not None else f"<body>{escape(text)}</body>",
+            "created_at": now_iso(),
+            "created_by": user_gid,
+            "target": task_gid,
+            "is_pinned": False,
+            "is_edited": False,
+            "is_editable": comment,
+        }
+        if tag_gid is not None:
+            story["tag"] = tag_gid
+        return self._new("story", **story)
+
+    def person_comments(
+        self, task_gid: str, user_gid: str, text: str = "", *, html_text: str | None = None
+    ) -> str:
+        """A person comments on a task in Asana's web app (plain `text`, or rich `html_text`
+        whose plain text Asana derives); returns the story's GID."""
+        if html_text is not None:
+            text = plain_text(html_text)
+        return self.add_story(task_gid, user_gid, "comment_added", text, html_text=html_text)
 
     def delete_task(self, gid: str) -> None:
         self._delete(gid)
