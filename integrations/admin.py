@@ -29,6 +29,7 @@ from integrations.models import (
 from integrations.people.mapping import MappingError, check_mapping, known_users, user_name
 from integrations.people.scope import ReportsScopedAdmin
 from integrations.pipeline import runs
+from integrations.pipeline.approval_views import approval_context
 from integrations.pipeline.card import seconds
 from integrations.pipeline.execute import OUTPUT_LIMIT
 from integrations.pipeline.stop import live_run, stop_from_admin
@@ -182,10 +183,10 @@ class AsanaMappingInline(admin.TabularInline):
 
 @admin.register(Employee)
 class EmployeeAdmin(ReportsScopedAdmin, AuditedAdmin):
-    list_display = ["name", "email", "manager"]
+    list_display = ["name", "email", "manager", "is_approver"]
     list_select_related = ["manager"]
     # Only managers of the rows this user may load: a manager's list names nobody else.
-    list_filter = [("manager", admin.RelatedOnlyFieldListFilter)]
+    list_filter = [("manager", admin.RelatedOnlyFieldListFilter), "is_approver"]
     search_fields = ["name", "email"]
     inlines = [AsanaMappingInline]
 
@@ -212,6 +213,7 @@ class RunInline(admin.TabularInline):
         "outcome",
         "started_at",
         "finished_at",
+        "approved_by",
         "stop_requested_by",
     )
     ordering = ["-number"]
@@ -262,7 +264,12 @@ class ProcessedTaskAdmin(AuditedAdmin):
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         # Every field is read-only (the change permission is for the list's actions), so
         # the page offers no Save buttons.
-        no_save = {"show_save": False, "show_save_and_continue": False}
+        no_save: dict[str, Any] = {"show_save": False, "show_save_and_continue": False}
+        pt = self.get_object(request, object_id) if object_id else None
+        if pt is not None:
+            latest = pt.runs.order_by("-number").first()
+            no_save["approval"] = approval_context(pt, request.user)
+            no_save["would_post"] = latest.would_post if latest and pt.shadow else []
         return super().changeform_view(
             request, object_id, form_url, {**no_save, **(extra_context or {})}
         )

@@ -30,6 +30,7 @@ class IntegrationsConfig(AppConfig):
         )
         register_job(jobs.poll_all, former_paths=("integrations.jobs.poll_all",))
         register_job(jobs.run_claimed_job, former_paths=("integrations.jobs.run_claimed_job",))
+        register_job(jobs.decided_job)
         register_job(
             webhook_jobs.check_all_webhooks,
             former_paths=("integrations.webhook_jobs.check_all_webhooks",),

@@ -87,6 +87,17 @@ class ConnectionSettingsForm(forms.Form):
         required=False,
         help_text="86400 = once a day.",
     )
+    rollout_mode = setting_field(
+        "rollout_mode",
+        label="Rollout mode",
+        # Not required: a post without it keeps the stored mode.
+        required=False,
+        empty_value=None,
+        help_text="Automatic: a tagged task runs and its result is posted in Asana. Shadow: it "
+        "runs, nothing is written to Asana, and what would have been posted is shown in the "
+        "admin. Approval required: it waits until an approver adds the pilot-approved tag in "
+        "Asana, or someone with the approve permission approves it in the admin.",
+    )
 
     @classmethod
     def for_connection(cls, connection: AsanaConnection, data=None) -> "ConnectionSettingsForm":

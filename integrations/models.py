@@ -41,6 +41,14 @@ class AsanaConnection(models.Model):
         SEARCH = "search", "search"
         WEBHOOKS_FIRST = "webhooks_first", "webhooks first"
 
+    class RolloutMode(models.TextChoices):
+        """What a claimed task goes through (`integrations.pipeline.approvals` and the
+        reporter's shadow rule in `integrations.pipeline.report`)."""
+
+        AUTOMATIC = "automatic", "automatic"
+        SHADOW = "shadow", "shadow"
+        APPROVAL = "approval", "approval required"
+
     # The settings a person chooses (the rest is written by the application).
     SETTINGS = (
         "pilot_tag",
@@ -49,6 +57,7 @@ class AsanaConnection(models.Model):
         "skip_backlog",
         "goals_sync_interval",
         "watch_method",
+        "rollout_mode",
     )
 
     workspace_gid = models.CharField(max_length=32, unique=True, validators=[gid_validator])
@@ -80,6 +89,22 @@ class AsanaConnection(models.Model):
         help_text="tag list: every task ever tagged, each poll (any plan); search: open tagged "
         "tasks only, one request when idle (paid plans); webhooks first: poll at the "
         "reconciling interval while a webhook is healthy.",
+    )
+    rollout_mode = models.CharField(
+        "rollout mode",
+        max_length=16,
+        choices=RolloutMode.choices,
+        default=RolloutMode.AUTOMATIC,
+        db_default=RolloutMode.AUTOMATIC,
+        error_messages={
+            "invalid_choice": "Unknown rollout mode %(value)r: use one of "
+            + ", ".join(RolloutMode.values)
+            + "."
+        },
+        help_text="automatic: tagged tasks run and are reported in Asana. shadow: tasks run "
+        "but nothing is written to Asana; what would have been posted is shown in the admin. "
+        "approval required: a claimed task waits until an approver approves it (in the admin "
+        "or with the pilot-approved tag in Asana).",
     )
     # The last full pass over the tag list (search and webhooks first rely on it to catch
     # what search's eventual consistency or a quiet webhook missed).
@@ -144,6 +169,13 @@ class Employee(models.Model):
         on_delete=models.SET_NULL,
         related_name="reports",
     )
+    is_approver = models.BooleanField(
+        "approver",
+        default=False,
+        db_default=False,
+        help_text="May approve a task waiting for approval by adding the pilot-approved tag "
+        "in Asana (as the Asana user this employee is mapped to).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -194,6 +226,9 @@ class ProcessedTask(models.Model):
         FAILED = "failed", "failed"
         SKIPPED = "skipped", "skipped"
         STOPPED = "stopped", "stopped"
+        AWAITING_APPROVAL = "awaiting_approval", "awaiting approval"
+        APPROVED = "approved", "approved, waiting to run"
+        REJECTED = "rejected", "rejected"
 
     class Runner(models.TextChoices):
         """Who holds the claim; its value also starts the claim token, for people reading logs."""
@@ -204,11 +239,22 @@ class ProcessedTask(models.Model):
         IN_PROCESS = "worker", "in process"
 
     # States that keep a task from being claimed again. A failed task is eligible again
-    # once its `pilot-failed` tag is removed in Asana; a stopped one once a person tags it
-    # with the pilot tag again (the stop removed it).
-    BLOCKING_STATES = (State.CLAIMED, State.RUNNING, State.DONE, State.SKIPPED)
+    # once its `pilot-failed` tag is removed in Asana; a stopped or rejected one once a
+    # person tags it with the pilot tag again (the stop or the rejection removed it); an
+    # approved one is claimed by the next poll or at once by the approval.
+    BLOCKING_STATES = (
+        State.CLAIMED,
+        State.RUNNING,
+        State.DONE,
+        State.SKIPPED,
+        State.AWAITING_APPROVAL,
+    )
     # States a claim may take back with a conditional UPDATE.
-    RECLAIMABLE_STATES = (State.FAILED, State.STOPPED)
+    RECLAIMABLE_STATES = (State.FAILED, State.STOPPED, State.APPROVED, State.REJECTED)
+
+    class Decision(models.TextChoices):
+        APPROVED = "approved", "approved"
+        REJECTED = "rejected", "rejected"
 
     connection = models.ForeignKey(AsanaConnection, on_delete=models.CASCADE, related_name="tasks")
     task_gid = models.CharField(max_length=32, validators=[gid_validator])
@@ -216,7 +262,17 @@ class ProcessedTask(models.Model):
     permalink_url = models.URLField(max_length=500, blank=True)
     # Asana's `resource_subtype` as read when the run started: an `approval` is never completed.
     task_subtype = models.CharField("Asana task subtype", max_length=32, blank=True)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.CLAIMED)
+    state = models.CharField(max_length=24, choices=State.choices, default=State.CLAIMED)
+    # Run in shadow mode: executed, nothing written to Asana (what would have been is on
+    # the run). A shadow row is never claimed again by itself: the task keeps its pilot tag.
+    shadow = models.BooleanField(default=False, db_default=False)
+    # The approval of this attempt (approval mode): who decided, when, and their note.
+    decision = models.CharField(
+        max_length=16, choices=Decision.choices, blank=True, default="", db_default=""
+    )
+    decided_by = models.CharField(max_length=200, blank=True, default="", db_default="")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decision_note = models.TextField(blank=True, default="", db_default="")
     source = models.CharField(max_length=16, blank=True, help_text="poll, webhook or admin")
     skip_reason = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveIntegerField(default=0)
@@ -251,6 +307,9 @@ class ProcessedTask(models.Model):
             models.UniqueConstraint(fields=["connection", "task_gid"], name="processed_task_unique")
         ]
         indexes = [models.Index(fields=["state", "lease_expires_at"])]
+        permissions = [
+            ("approve_processedtask", "Can approve or reject tasks awaiting approval"),
+        ]
 
     def __str__(self) -> str:
         return f"ASANA-{self.task_gid} ({self.state})"
@@ -298,6 +357,11 @@ class Run(models.Model):
     stop_requested_by = models.CharField(max_length=200, blank=True)
     # The one Asana comment that shows this run's progress, edited in place.
     progress_story_gid = models.CharField(max_length=32, blank=True)
+    # Shadow mode: each write the run would have sent to Asana, in order:
+    # [{"action": "asana.comment", "detail": "Successfully completed: …"}, ...].
+    would_post = models.JSONField(
+        default=list, blank=True, db_default=models.Value([], output_field=models.JSONField())
+    )
 
     class Meta:
         ordering = ["-started_at", "-id"]

@@ -37,7 +37,7 @@ from integrations.people.mapping import (
     automap_by_email,
     map_employee,
 )
-from integrations.pipeline import executor_card, run_views, runs
+from integrations.pipeline import approval_views, executor_card, run_views, runs
 from integrations.tab import CONNECT_PERMS, FAILED_FORMS, live, mapping_choices
 from integrations.webhooks import admin_views as webhook_admin_views
 from pilotsite.admin import back_to_tab, tab_post
@@ -228,5 +228,6 @@ urlpatterns = [
     *webhook_admin_views.urlpatterns,
     *executor_card.urlpatterns,
     *run_views.urlpatterns,
+    *approval_views.urlpatterns,
     *import_views.urlpatterns,
 ]

@@ -81,6 +81,7 @@ def card(connection: AsanaConnection, pollers_alive: bool = True) -> dict[str, A
         "last_poll_overdue": last_poll_overdue(connection, pollers_alive),
         "interval_kept": interval,
         "watch": watch.describe(connection),
+        "rollout_mode": connection.get_rollout_mode_display(),
         "duplicate_tags": duplicate_tags_text(connection),
         "counts": [
             {
@@ -93,6 +94,7 @@ def card(connection: AsanaConnection, pollers_alive: bool = True) -> dict[str, A
                 ("done", (State.DONE,)),
                 ("failed", (State.FAILED,)),
                 ("skipped", (State.SKIPPED,)),
+                ("awaiting approval", (State.AWAITING_APPROVAL,)),
             )
         ],
         "in_progress": [_row(p) for p in in_progress[:RECENT_SHOWN]],

@@ -11,8 +11,13 @@ if TYPE_CHECKING:
     from integrations.pipeline.gather import TaskContext
 
 # `pilot-stop` is added by a person to stop a run; like the others, it keeps a task from
-# being taken and is not one of its labels.
-STATUS_TAGS = ("pilot-in-progress", "pilot-done", "pilot-failed", "pilot-stop")
+# being taken and is not one of its labels. `pilot-awaiting-approval` marks a task waiting
+# for approval (approval mode); a person adds `pilot-approved` to approve it, which is not
+# a status (it does not keep a task from being taken) and not a label either.
+AWAITING_TAG = "pilot-awaiting-approval"
+APPROVED_TAG = "pilot-approved"
+STATUS_TAGS = ("pilot-in-progress", "pilot-done", "pilot-failed", "pilot-stop", AWAITING_TAG)
+BOOKKEEPING_TAGS = (*STATUS_TAGS, APPROVED_TAG)
 # Everything conversion and the eligibility check need, in one request.
 DETAIL_FIELDS = (
     "name",
@@ -71,7 +76,7 @@ def convert(task: dict[str, Any], context: "TaskContext | None" = None) -> dict[
         # addresses); `notes` is the fallback when a task has no rich text.
         "description": to_text(task.get("html_notes")) or (task.get("notes") or "").strip(),
         # Status tags are pilotsite's bookkeeping, not something the task is about.
-        "labels": [n for n in names if n not in STATUS_TAGS],
+        "labels": [n for n in names if n not in BOOKKEEPING_TAGS],
         "project": (projects[0].get("name") or "") if projects else "",
         "url": task.get("permalink_url") or "",
         "created_at": task.get("created_at") or "",

@@ -15,7 +15,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS
 
 from integrations.models import AsanaConnection, ProcessedTask
-from integrations.pipeline import runs
+from integrations.pipeline import approvals, runs
 from integrations.pipeline.cycle import poll_then_claim
 from integrations.pipeline.executors import executor_configured
 from integrations.webhooks.jobs import HEALTH_MINUTES, HEALTH_SCHEDULE, check_all_webhooks
@@ -76,6 +76,11 @@ def poll_all() -> dict[str, Any]:
         )
         summary[connection.workspace_gid] = f"{turn.polled.message}; {turn.claimed} claimed"
     return summary
+
+
+def decided_job(pk: int) -> str:
+    """Queued by Approve or Reject in the admin (`approvals.after_decision`)."""
+    return approvals.after_decision(pk)
 
 
 def run_claimed_job(pk: int, claim_token: str | None = None) -> str:

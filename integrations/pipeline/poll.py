@@ -67,6 +67,8 @@ class PollResult:
     method: str = ""
     # Running tasks whose stop this poll requested (a stop signal seen in Asana).
     stops: list[str] = field(default_factory=list)
+    # Waiting tasks this poll saw approved in Asana (`approvals.check_waiting`).
+    approved: list[str] = field(default_factory=list)
 
 
 def poll_connection(
@@ -152,6 +154,7 @@ def _poll(connection: AsanaConnection, client: AsanaClient) -> PollResult:
         raise
     tagged = len(listed)
     stops = _look_for_stops(connection, client)
+    approved = _look_at_waiting(connection, client)
     if any(carries_unknown_tag(task, tags) for task in listed.values()):
         tags = resolve_tags(connection, client, refresh=True)
     fresh = [task for task in listed.values() if ineligible_reason(task, tags) is None]
@@ -161,17 +164,28 @@ def _poll(connection: AsanaConnection, client: AsanaClient) -> PollResult:
     if skipped:
         fresh = []
     names = {str(t["gid"]): str(t.get("name") or "") for t in fresh}
+    # Approved tasks (here or earlier, in the admin) are claimed first: they waited longest.
+    ready = list(
+        ProcessedTask.objects.filter(
+            connection=connection, state=ProcessedTask.State.APPROVED
+        ).values_list("task_gid", "task_name")
+    )
+    names.update(ready)
+    candidates = [gid for gid, _ in ready] + [str(t["gid"]) for t in fresh]
     what = "open tagged (search)" if method == "search" else "tagged"
     message = f"ok: {tagged} {what}, {len(fresh)} new"
     if skipped:
         message += f", {skipped} backlog task(s) skipped"
     if stops:
         message += f", {len(stops)} asked to stop"
+    if approved:
+        message += f", {len(approved)} approved in Asana"
     return PollResult(
         stops=stops,
+        approved=approved,
         ok=True,
         message=message,
-        candidates=[str(t["gid"]) for t in fresh],
+        candidates=candidates,
         names=names,
         tagged=tagged,
         skipped_backlog=skipped,
@@ -217,6 +231,21 @@ def _look_for_stops(connection: AsanaConnection, client: AsanaClient) -> list[st
         return check_running(connection, client)
     except AsanaError as exc:
         log.warning("connection %s: could not look for stops: %s", connection.workspace_gid, exc)
+        return []
+
+
+def _look_at_waiting(connection: AsanaConnection, client: AsanaClient) -> list[str]:
+    """Each poll looks at the tasks waiting for approval (approved, stopped or refused in
+    Asana; `approvals.check_waiting`) — a failure never fails the poll. Returns the GIDs
+    approved in Asana."""
+    from integrations.pipeline.approvals import check_waiting
+
+    try:
+        return check_waiting(connection, client).approved
+    except AsanaError as exc:
+        log.warning(
+            "connection %s: could not look at waiting tasks: %s", connection.workspace_gid, exc
+        )
         return []
 
 

@@ -55,12 +55,16 @@ class ProgressComment:
         self._thread = threading.Thread(target=self._loop, daemon=True, name=f"progress-{run.pk}")
 
     def offer(self, lines: list[str]) -> None:
+        if self.pt.shadow:
+            # Shadow mode writes nothing to Asana: the progress stays on the run page.
+            return
         with self._lock:
             self._lines = list(lines)
         self._wake.set()
 
     def start(self) -> None:
-        self._thread.start()
+        if not self.pt.shadow:
+            self._thread.start()
 
     def close(self) -> None:
         self._closed.set()

@@ -9,6 +9,9 @@ Every mutation is audited with its outcome.
 
 The new status tag is added before `pilot-in-progress` is removed, so the task carries
 a status tag at every moment and a concurrent poll never takes it for a new task.
+
+Shadow mode is decided here, in one place (`Reporter._sends`): a shadow row's reporter
+sends nothing and records each write it would have sent on the run (`Run.would_post`).
 """
 
 import functools
@@ -32,13 +35,13 @@ from integrations.asana.errors import (
 )
 from integrations.asana.richtext import to_text
 from integrations.audit import Action
-from integrations.models import AuditLog, ProcessedTask
+from integrations.models import AuditLog, ProcessedTask, Run
+from integrations.pipeline.convert import APPROVED_TAG, AWAITING_TAG
 from integrations.pipeline.execute import last_lines
 from pilotsite.redact import redact
 from pilotsite.untrusted import web_url
 
 if TYPE_CHECKING:
-    from integrations.models import Run
     from integrations.pipeline.tags import WorkspaceTags
 
 log = logging.getLogger(__name__)
@@ -81,6 +84,7 @@ class Reporter:
         self.gid = processed.task_gid
         self.steps: list[str] = list(processed.report_steps or [])
         self._sleep = sleep
+        self.shadow = processed.shadow
 
     # -- the reports -------------------------------------------------------------------
 
@@ -89,8 +93,42 @@ class Reporter:
 
         url = run_page_url(self.run.pk) if self.run is not None else ""
         self._tag("pilot-in-progress")
-        text = f"{STARTED_TEXT}. Follow it here: {url}" if url else STARTED_TEXT
+        approval = ""
+        if self.pt.decision == ProcessedTask.Decision.APPROVED:
+            # The waiting is over: its tag goes once `pilot-in-progress` is on, and so does
+            # `pilot-approved`, so the next attempt asks for approval again.
+            self._untag_every(AWAITING_TAG, "started")
+            self._untag_every(APPROVED_TAG, "started")
+            approval = f" (approved by {redact(self.pt.decided_by)}"
+            note = redact(self.pt.decision_note.strip())
+            approval += f": {note})" if note else ")"
+        text = f"{STARTED_TEXT}{approval}"
+        text = f"{text}. Follow it here: {url}" if url else text
         self._comment("comment:started", text=text)
+
+    def awaiting(self, text: str) -> None:
+        """Approval mode: the task waits; `pilot-awaiting-approval` and a comment saying who
+        may approve (`text`)."""
+        self._tag(AWAITING_TAG)
+        self._comment("comment:awaiting", text=text)
+
+    def refused(self, story_gid: str, text: str) -> None:
+        """Someone who may not approve added `pilot-approved` (the story `story_gid`): a
+        comment saying so, and the tag is removed so the task keeps waiting visibly."""
+        self._comment(f"comment:refused:{story_gid}", text=text)
+        self._untag_every(APPROVED_TAG, f"refused:{story_gid}")
+
+    def wait_ended(self, text: str) -> None:
+        """A waiting task is rejected, or stopped in Asana before it ran: the pilot tag
+        (every tag of that name), `pilot-stop`, `pilot-approved` and then
+        `pilot-awaiting-approval` go, and one comment (`text`) says why and how to ask
+        again (tag it with the pilot tag again)."""
+        pilot_gids = getattr(self.tags, "pilot_gids", ())
+        for gid in pilot_gids:
+            self._untag_gid("pilot", gid, "ended")
+        for name in (STOP_TAG, APPROVED_TAG, AWAITING_TAG):
+            self._untag_every(name, "ended")
+        self._comment("comment:ended", text=text)
 
     def finished(self) -> None:
         """Report the recorded outcome; raises AsanaError when a step still fails."""
@@ -129,6 +167,20 @@ class Reporter:
         self._comment("comment:stopped", text=stopped_text(by, pilot))
 
     # -- steps -------------------------------------------------------------------------
+
+    def _untag_every(self, name: str, why: str) -> None:
+        """Remove every tag of this name (duplicates included) the workspace has."""
+        by_name = getattr(self.tags, "by_name", {})
+        for gid in by_name.get(name, ()):
+            self._untag_gid(name, gid, why)
+
+    def _untag_gid(self, name: str, gid: str, why: str) -> None:
+        self._step(
+            f"untag:{name}:{gid}:{why}",
+            functools.partial(self.client.remove_tag, self.gid, gid),
+            action=Action.ASANA_REMOVE_TAG,
+            detail=f"{name} ({why})",
+        )
 
     def _tag(self, name: str, *, add: bool = True) -> None:
         send = self.client.add_tag if add else self.client.remove_tag
@@ -177,6 +229,9 @@ class Reporter:
     def _complete(self) -> None:
         if "complete" in self.steps:
             return
+        detail = "left to the approver" if self.is_approval else "completed"
+        if not self._sends("complete", Action.ASANA_COMPLETE_TASK, detail):
+            return
         if self.is_approval:
             self._audit(Action.ASANA_COMPLETE_TASK, AuditLog.Outcome.OK, "left to the approver")
             self._done("complete")
@@ -224,7 +279,7 @@ class Reporter:
 
     def _step(self, step: str, send: Callable[[], None], *, action: Action, detail: str) -> None:
         """Send one mutation unless already recorded; retry what may succeed later."""
-        if step in self.steps:
+        if step in self.steps or not self._sends(step, action, detail):
             return
         for attempt in range(1, ATTEMPTS + 1):
             try:
@@ -238,6 +293,20 @@ class Reporter:
             self._audit(action, AuditLog.Outcome.OK, detail)
             self._done(step)
             return
+
+    def _sends(self, step: str, action: Action, detail: str) -> bool:
+        """Shadow mode's one rule: a shadow row's write is not sent; it is recorded on the
+        run as what would have been posted (and the step counts as done). True: send it."""
+        if not self.shadow:
+            return True
+        if self.run is not None:
+            would = [
+                *Run.objects.get(pk=self.run.pk).would_post,
+                {"action": str(action), "detail": redact(detail)},
+            ]
+            Run.objects.filter(pk=self.run.pk).update(would_post=would)
+        self._done(step)
+        return False
 
     def _done(self, step: str) -> None:
         self.steps.append(step)

@@ -22,7 +22,7 @@ from typing import Self
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db import connection as db_connection
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from integrations import audit
@@ -56,16 +56,16 @@ LEDGER_CHUNK = 500
 
 
 def blocked_gids(connection: AsanaConnection, gids: list[str]) -> set[str]:
-    """Those of `gids` the ledger holds in a blocking state (claimed, running, done or
-    skipped): never worth an Asana read, since only a failed task can become eligible again.
+    """Those of `gids` the ledger holds in a blocking state (claimed, running, done,
+    skipped, awaiting approval), or that ran in shadow mode: never worth an Asana read.
     One query per LEDGER_CHUNK GIDs."""
     blocked: set[str] = set()
     for start in range(0, len(gids), LEDGER_CHUNK):
         blocked.update(
             ProcessedTask.objects.filter(
+                Q(state__in=ProcessedTask.BLOCKING_STATES) | Q(shadow=True),
                 connection=connection,
                 task_gid__in=gids[start : start + LEDGER_CHUNK],
-                state__in=ProcessedTask.BLOCKING_STATES,
             ).values_list("task_gid", flat=True)
         )
     return blocked
@@ -99,15 +99,26 @@ def claim(
     task_name: str = "",
     runner: Runner = Runner.IN_PROCESS,
 ) -> ProcessedTask | None:
-    """Take the task for `runner`, or None when another claimant has it or it is done."""
+    """Take the task for `runner`, or None when another claimant has it or it is done.
+
+    A new attempt starts in the connection's rollout mode (`shadow` when it is shadow) with
+    no approval; an approved row is the same attempt going on, its approval kept. A row that
+    ran in shadow mode is never taken (the admin's Retry makes it an ordinary failed row)."""
     now = timezone.now()
-    fields = {
+    fields: dict[str, object] = {
         "state": State.CLAIMED,
         "runner": runner,
         "claimed_by": new_token(runner),
         "claimed_at": now,
         "lease_expires_at": now + claim_lease(),
         "source": source,
+    }
+    attempt = {
+        "shadow": connection.rollout_mode == AsanaConnection.RolloutMode.SHADOW,
+        "decision": "",
+        "decided_by": "",
+        "decided_at": None,
+        "decision_note": "",
     }
     try:
         with transaction.atomic():
@@ -117,15 +128,18 @@ def claim(
                 task_name=task_name[:500],
                 attempts=1,
                 **fields,
+                **attempt,
             )
     except IntegrityError:
         pass
     row = ProcessedTask.objects.filter(connection=connection, task_gid=task_gid).first()
-    if row is None or row.state not in ProcessedTask.RECLAIMABLE_STATES:
+    if row is None or row.state not in ProcessedTask.RECLAIMABLE_STATES or row.shadow:
         return None
-    won = ProcessedTask.objects.filter(pk=row.pk, state=row.state).update(
-        attempts=F("attempts") + 1, **fields
-    )
+    taken = ProcessedTask.objects.filter(pk=row.pk, state=row.state, shadow=False)
+    if row.state == State.APPROVED:
+        won = taken.update(**fields)
+    else:
+        won = taken.update(attempts=F("attempts") + 1, **fields, **attempt)
     if won != 1:
         return None
     row.refresh_from_db()
@@ -137,7 +151,10 @@ def release(processed: ProcessedTask, token: str, reason: str = "") -> bool:
     mine = ProcessedTask.objects.filter(
         pk=processed.pk, claimed_by=token, state__in=(State.CLAIMED, State.RUNNING)
     )
-    if processed.attempts <= 1:
+    if processed.decision == ProcessedTask.Decision.APPROVED:
+        # Approved and not started: it stays approved, for the next poll to take.
+        released = mine.update(state=State.APPROVED, lease_expires_at=None) == 1
+    elif processed.attempts <= 1:
         released = mine.delete()[0] > 0
     else:
         # It had failed before this claim: back to failed, as it was.
@@ -299,6 +316,8 @@ def run_claimed(
 
 
 def _run(pt: ProcessedTask, client: AsanaClient) -> None:
+    from integrations.pipeline import approvals  # it claims through this module
+
     connection = pt.connection
     try:
         task = client.task(pt.task_gid, DETAIL_FIELDS)
@@ -308,10 +327,15 @@ def _run(pt: ProcessedTask, client: AsanaClient) -> None:
     except AsanaError as exc:
         release(pt, pt.claimed_by, f"could not read the task: {exc}")
         return
+    approved = pt.decision == ProcessedTask.Decision.APPROVED
     try:
-        tags, reason = eligibility(connection, client, task)
+        tags, reason = eligibility(connection, client, task, approved=approved)
     except AsanaError as exc:
         release(pt, pt.claimed_by, f"could not read the workspace's tags: {exc}")
+        return
+    if reason and approved:
+        # Untagged or completed after its approval: the wait ends instead of the run.
+        approvals.end_wait(pt, client, tags, f"pilotsite ({reason} after it was approved)")
         return
     if reason:
         release(pt, pt.claimed_by, reason)
@@ -330,6 +354,9 @@ def _run(pt: ProcessedTask, client: AsanaClient) -> None:
         permalink_url=str(task.get("permalink_url") or "")[:500],
         task_subtype=pt.task_subtype,
     )
+    if not approved and connection.rollout_mode == AsanaConnection.RolloutMode.APPROVAL:
+        approvals.wait(pt, client, tags)
+        return
     run = _new_run(pt)
     reporter = Reporter(client, pt, tags, run=run)
     try:
@@ -359,7 +386,9 @@ def _run(pt: ProcessedTask, client: AsanaClient) -> None:
 def _trigger(pt: ProcessedTask) -> str:
     """What started this attempt: the intake for a first one; for a retry, the admin when
     "Retry" was pressed since the previous run ended, else Asana (pilot-failed removed or
-    the pilot tag added again)."""
+    the pilot tag added again); an approved attempt, the approval."""
+    if pt.decision == ProcessedTask.Decision.APPROVED:
+        return Run.Trigger.APPROVAL
     if pt.attempts <= 1:
         return Run.Trigger.WEBHOOK if pt.source == "webhook" else Run.Trigger.POLL
     previous = Run.objects.filter(processed_task=pt).order_by("-number").first()
@@ -374,7 +403,11 @@ def _new_run(pt: ProcessedTask) -> Run:
     run, _ = Run.objects.get_or_create(
         processed_task=pt,
         number=pt.attempts,
-        defaults={"trigger": _trigger(pt), "claimed_by": pt.claimed_by},
+        defaults={
+            "trigger": _trigger(pt),
+            "claimed_by": pt.claimed_by,
+            "approved_by": pt.decided_by[:150] if pt.decision == "approved" else "",
+        },
     )
     return run
 
@@ -557,9 +590,12 @@ def dispatch_task(
         return None
     own_client = client is None
     client = client or client_for(connection)
+    approved = ProcessedTask.objects.filter(
+        connection=connection, task_gid=task_gid, state=State.APPROVED
+    ).exists()
     try:
         task = client.task(task_gid, DETAIL_FIELDS)
-        _, reason = eligibility(connection, client, task)
+        _, reason = eligibility(connection, client, task, approved=approved)
     except (AsanaNotFound, AsanaForbidden):
         return None
     finally:
@@ -581,13 +617,20 @@ def dispatch_task(
 
 def retry_failed(processed: ProcessedTask, *, actor: audit.Actor) -> None:
     """Make a failed task run again: its `pilot-failed` tag is removed in Asana. A failed
-    row is already un-marked (it does not block a claim), so the next poll takes it."""
+    row is already un-marked (it does not block a claim), so the next poll takes it. A row
+    that failed in shadow mode had no tag added: it becomes an ordinary failed row, and the
+    next poll runs it in the connection's mode of that moment."""
     if processed.state != State.FAILED:
         raise ValueError(f"ASANA-{processed.task_gid} is {processed.state}, not failed")
     connection = processed.connection
     record = partial(
         audit.record, target=f"task {processed.task_gid}", actor=actor, connection=connection
     )
+    if processed.shadow:
+        with transaction.atomic():
+            ProcessedTask.objects.filter(pk=processed.pk, state=State.FAILED).update(shadow=False)
+            record(Action.PIPELINE_RETRY, detail="retry requested (it had run in shadow mode)")
+        return
     try:
         with client_for(connection) as client:
             # Any tag named pilot-failed keeps the task ineligible, duplicates included.

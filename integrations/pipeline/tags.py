@@ -6,10 +6,13 @@ each create `pilot`. So:
 
 - every tag whose name equals the connection's pilot tag exactly (case-sensitive) is a pilot
   tag: polling lists the tasks of each, and a task carrying any of them is tagged;
-- the status tags (`pilot-in-progress`, `pilot-done`, `pilot-failed`) are found by exact
-  name too; any tag of that name counts when deciding eligibility, and pilotsite writes the
-  oldest one (by `created_at`, then GID), so every process picks the same tag;
-- a status tag is created only when no tag of that name exists, through `create_once`.
+- the status tags (`pilot-in-progress`, `pilot-done`, `pilot-failed`, `pilot-stop`,
+  `pilot-awaiting-approval`) are found by exact name too; any tag of that name counts when
+  deciding eligibility, and pilotsite writes the oldest one (by `created_at`, then GID), so
+  every process picks the same tag;
+- a status tag is created only when no tag of that name exists, through `create_once`, and
+  only those the connection's rollout mode writes (`created_names`): none in shadow mode,
+  the approval tags only in approval mode.
 
 The tag list is cached on the connection (`tag_gids`) and listed again after `TAG_REFRESH`,
 or at once when a task in the workspace carries a tag of one of these names that the cache
@@ -30,7 +33,9 @@ from integrations.asana.creates import create_once
 from integrations.asana.errors import AsanaError
 from integrations.audit import Action
 from integrations.models import AsanaConnection, AuditLog
-from integrations.pipeline.convert import STATUS_TAGS
+from integrations.pipeline.convert import APPROVED_TAG, AWAITING_TAG, STATUS_TAGS
+
+Mode = AsanaConnection.RolloutMode
 
 # How long the workspace's tag list is trusted before it is listed again (a new duplicate
 # of the pilot tag is watched from then on).
@@ -88,7 +93,18 @@ class WorkspaceTags:
 
 
 def wanted_names(connection: AsanaConnection) -> tuple[str, ...]:
-    return (connection.pilot_tag, *STATUS_TAGS)
+    return (connection.pilot_tag, *STATUS_TAGS, APPROVED_TAG)
+
+
+def created_names(connection: AsanaConnection) -> tuple[str, ...]:
+    """The status tags pilotsite creates when the workspace has none of that name: none in
+    shadow mode (nothing is written to Asana), the approval tags only in approval mode (so
+    people find `pilot-approved` when they type it)."""
+    mode = connection.rollout_mode
+    if mode == Mode.SHADOW:
+        return ()
+    plain = tuple(name for name in STATUS_TAGS if name != AWAITING_TAG)
+    return (*plain, AWAITING_TAG, APPROVED_TAG) if mode == Mode.APPROVAL else plain
 
 
 def resolve_tags(
@@ -104,7 +120,7 @@ def resolve_tags(
         cached is not None
         and not refresh
         and timezone.now() - cached.listed_at < TAG_REFRESH
-        and all(cached.by_name.get(n) for n in wanted_names(connection))
+        and all(cached.by_name.get(n) for n in (connection.pilot_tag, *created_names(connection)))
     ):
         return cached
     now = timezone.now()
@@ -114,7 +130,7 @@ def resolve_tags(
             f"pilot tag {connection.pilot_tag!r} not found in the workspace (tag names are "
             "case-sensitive): create it in Asana or change the connection's pilot tag"
         )
-    for name in STATUS_TAGS:
+    for name in created_names(connection):
         if not by_name.get(name):
             by_name[name] = (_create_tag(connection, client, name),)
     tags = WorkspaceTags(connection.workspace_gid, connection.pilot_tag, by_name, now)
@@ -184,14 +200,17 @@ def _workspace_of(task: dict[str, Any]) -> str:
     return str((task.get("workspace") or {}).get("gid") or "")
 
 
-def ineligible_reason(task: dict[str, Any], tags: WorkspaceTags) -> str | None:
+def ineligible_reason(
+    task: dict[str, Any], tags: WorkspaceTags, *, approved: bool = False
+) -> str | None:
     """Why a task may not be dispatched now, or None when it may: the one rule for polling,
     webhooks and the runner.
 
     `task` is read with `workspace`, `completed` and `tags.name` (both `LIST_FIELDS` and
     `DETAIL_FIELDS` have them). Eligible means: in the connection's own workspace, not
     completed, carrying one of the workspace's pilot tags (by GID, among every tag of that
-    name) and no status tag (by GID or exact name).
+    name) and no status tag (by GID or exact name). An `approved` task (its ledger row was
+    approved) still carries `pilot-awaiting-approval` until it starts: that one is allowed.
     """
     workspace = _workspace_of(task)
     if workspace != tags.workspace_gid:
@@ -206,7 +225,8 @@ def ineligible_reason(task: dict[str, Any], tags: WorkspaceTags) -> str | None:
     status = [
         name
         for name in STATUS_TAGS
-        if set(carried) & set(tags.by_name.get(name, ())) or name in carried.values()
+        if (set(carried) & set(tags.by_name.get(name, ())) or name in carried.values())
+        and not (approved and name == AWAITING_TAG)
     ]
     if status:
         return f"carries {', '.join(status)}"
@@ -223,13 +243,17 @@ def carries_unknown_tag(task: dict[str, Any], tags: WorkspaceTags) -> bool:
 
 
 def eligibility(
-    connection: AsanaConnection, client: AsanaClient, task: dict[str, Any]
+    connection: AsanaConnection,
+    client: AsanaClient,
+    task: dict[str, Any],
+    *,
+    approved: bool = False,
 ) -> tuple[WorkspaceTags, str | None]:
     """The tags (listed again if the task shows a new duplicate) and `ineligible_reason`."""
     tags = resolve_tags(connection, client)
     if carries_unknown_tag(task, tags):
         tags = resolve_tags(connection, client, refresh=True)
-    return tags, ineligible_reason(task, tags)
+    return tags, ineligible_reason(task, tags, approved=approved)
 
 
 def duplicate_tags_text(connection: AsanaConnection) -> str:

@@ -96,6 +96,38 @@ def test_a_new_pilot_tag_forgets_the_cached_tags_whatever_the_entry_point(
     assert row.action in (Action.CONNECTION_SETTINGS, Action.CONNECTION_UPDATE)
 
 
+CHANGE_MODE = {
+    "tab settings": lambda client, fake, mp, c: _settings_form(client, c, rollout_mode="shadow"),
+    "asana connect": lambda client, fake, mp, c: _command(fake, mp, "--mode", "shadow"),
+}
+
+
+@pytest.mark.parametrize("entry", sorted(CHANGE_MODE))
+def test_the_rollout_mode_changes_and_is_audited_whatever_the_entry_point(
+    entry, connection, admin_client, fake_asana, monkeypatch
+):
+    assert connection.rollout_mode == AsanaConnection.RolloutMode.AUTOMATIC
+    row = _through(CHANGE_MODE[entry], admin_client, fake_asana, monkeypatch, connection)
+    assert connection.rollout_mode == AsanaConnection.RolloutMode.SHADOW
+    assert "rollout_mode = 'shadow'" in row.detail or "rollout mode shadow" in row.detail
+
+
+def test_an_unknown_rollout_mode_is_refused_with_the_choices(connection):
+    with pytest.raises(ConnectError, match="use one of automatic, shadow, approval"):
+        save_connection(connection, settings={"rollout_mode": "yolo"})
+
+
+def test_the_settings_form_explains_the_three_modes(connection, admin_client):
+    page = admin_client.get(reverse("admin:index") + "?tab=integrations").content.decode()
+    assert 'name="c%d-rollout_mode"' % connection.pk in page
+    for sentence in (
+        "Automatic: a tagged task runs",
+        "Shadow: it runs, nothing is written",
+        "Approval required: it waits",
+    ):
+        assert sentence in page
+
+
 def _admin_token(client, fake, mp, connection):
     fake.add_token(ROTATED, fake.user_gid)
     _admin_form(client, connection, new_token=ROTATED)

@@ -6,9 +6,9 @@ can); pilotsite must look before sending the create again."""
 import pytest
 
 from integrations.models import AsanaConnection, ProcessedTask, WebhookRegistration
-from integrations.pipeline.convert import STATUS_TAGS
 from integrations.pipeline.poll import poll_connection
 from integrations.pipeline.report import STARTED_TEXT
+from integrations.pipeline.tags import created_names
 from integrations.tests.pipeline_fixtures import comment_texts, process, tagged
 from integrations.webhooks.registration import register_webhook
 
@@ -77,7 +77,7 @@ def test_status_tags_answered_5xx_after_landing_are_created_once(connection, pil
     assert poll_connection(connection).ok
 
     names = [t["name"] for t in pilot._records("tag", workspace=pilot.workspace_gid)]
-    assert sorted(names) == sorted(["pilot", *STATUS_TAGS])
+    assert sorted(names) == sorted(["pilot", *created_names(connection)])
 
 
 @pytest.mark.parametrize("status", STATUSES)

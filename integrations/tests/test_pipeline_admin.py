@@ -36,6 +36,7 @@ def test_card_counts_tasks_by_state_and_links_to_asana(connection, pilot, execut
         "done": 1,
         "failed": 1,
         "skipped": 0,
+        "awaiting approval": 0,
     }
     assert [r["task"].task_gid for r in data["in_progress"]] == ["78"]
     row = next(r for r in data["recent"] if r["task"].pk == done.pk)

@@ -7,6 +7,7 @@ from django.utils import timezone
 from integrations.models import AsanaConnection, AuditLog, ProcessedTask
 from integrations.pipeline.convert import STATUS_TAGS
 from integrations.pipeline.poll import LIST_FIELDS, poll_connection, poll_if_due, take_poll_slot
+from integrations.pipeline.tags import created_names
 from integrations.tests.pipeline_fixtures import tagged
 
 State = ProcessedTask.State
@@ -44,11 +45,12 @@ def test_missing_pilot_tag_creates_nothing(db, fake_asana, fast_client):
 
 def test_missing_status_tags_are_created_and_audited(connection, pilot):
     assert poll_connection(connection).ok
-    assert sorted(workspace_tag_names(pilot)) == sorted(["pilot", *STATUS_TAGS])
+    wanted = created_names(connection)
+    assert sorted(workspace_tag_names(pilot)) == sorted(["pilot", *wanted])
     created = AuditLog.objects.filter(action="asana.create_tag", outcome="ok")
-    assert created.count() == len(STATUS_TAGS)
+    assert created.count() == len(wanted)
     connection.refresh_from_db()
-    assert set(connection.tag_gids["tags"]) == {"pilot", *STATUS_TAGS}
+    assert set(connection.tag_gids["tags"]) == {"pilot", *wanted}
 
 
 def test_existing_status_tags_are_reused(connection, pilot):

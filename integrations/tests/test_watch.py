@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from integrations.models import AsanaConnection, WebhookRegistration
 from integrations.pipeline import card, watch
-from integrations.pipeline.convert import STATUS_TAGS
 from integrations.pipeline.poll import poll_connection, take_poll_slot
+from integrations.pipeline.tags import created_names
 from integrations.tests.pipeline_fixtures import tagged
 
 Method = AsanaConnection.WatchMethod
@@ -60,7 +60,7 @@ def test_search_finds_a_newly_tagged_task(searching, pilot):
     (_, _, query), *_ = [r for r in pilot.requests if r[1].endswith(SEARCH_PATH)]
     assert query["completed"] == "false" and query["sort_by"] == "created_at"
     assert query["tags.any"] == pilot.pilot_tag_gid and len(query["tags.not"].split(",")) == len(
-        STATUS_TAGS
+        created_names(searching)
     )
 
 

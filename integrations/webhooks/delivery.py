@@ -150,6 +150,8 @@ def handle_events(registration_id: int, events: list[dict[str, Any]]) -> Deliver
     connection = registration.connection
     gids, ignored = task_gids(events)
     stops = _stops(connection, gids, events)
+    # Approved in Asana (the tag change's stories say by whom): no longer blocked below.
+    _waiting(connection, gids)
     blocked = runs.blocked_gids(connection, gids)
     summary = DeliveryOutcome(
         events=len(events), ignored=ignored, already_claimed=sorted(blocked), stopped=stops
@@ -202,6 +204,25 @@ def _stops(connection: AsanaConnection, gids: list[str], events: list[dict[str, 
     except AsanaError as exc:
         log.warning("webhook: could not look for stops: %s", exc)
         return []
+
+
+def _waiting(connection: AsanaConnection, gids: list[str]) -> None:
+    """The events' tasks that wait for approval are looked at in Asana (their stories say who
+    added `pilot-approved`): `approvals.check_waiting`, as every poll does for all of them."""
+    from integrations.pipeline.approvals import check_waiting
+
+    waiting = ProcessedTask.objects.filter(
+        connection=connection,
+        task_gid__in=gids,
+        state__in=(ProcessedTask.State.AWAITING_APPROVAL, ProcessedTask.State.REJECTED),
+    )
+    if not waiting.exists():
+        return
+    try:
+        with client_for(connection) as client:
+            check_waiting(connection, client, gids=gids)
+    except AsanaError as exc:
+        log.warning("webhook: could not look at waiting tasks: %s", exc)
 
 
 def prune_deliveries(now: datetime | None = None) -> int:

@@ -149,12 +149,26 @@ def _find(fake: FakeAsana, resource_type: str, wanted: str) -> dict[str, Any]:
     raise ControlError(404, f"{resource_type} {wanted!r} {problem}; use one of: {names}")
 
 
-def tag_task(fake: FakeAsana, task: str, tag: str = "pilot") -> dict[str, Any]:
-    """Add `tag` (a name; created when missing) to a task, as a person would in Asana."""
+def tag_task(fake: FakeAsana, task: str, tag: str = "pilot", by: str = "") -> dict[str, Any]:
+    """Add `tag` (a name; created when missing) to a task, as a person would in Asana: the
+    seeded user through the API, or `by` (a user's GID, email or name) in Asana's web app.
+    Either way the task gets the `added_to_tag` story naming who did it."""
     record = _find(fake, "task", task)
     tag_gid = fake._tag_gid(record["workspace"], tag)
-    _api(fake, "POST", f"/tasks/{record['gid']}/addTag", {"tag": tag_gid})
+    if by:
+        fake.person_changes_task(record["gid"], _person(fake, by), add=[tag_gid])
+    else:
+        _api(fake, "POST", f"/tasks/{record['gid']}/addTag", {"tag": tag_gid})
     return {"task": record["gid"], "name": record["name"], "tags": fake.tag_names(record["gid"])}
+
+
+def _person(fake: FakeAsana, wanted: str) -> str:
+    """A user's GID by GID, email (any case) or exact name."""
+    for user in fake._records("user"):
+        if wanted in (user["gid"], user["name"]) or wanted.lower() == user["email"].lower():
+            return user["gid"]
+    names = ", ".join(sorted(repr(u["email"]) for u in fake._records("user")))
+    raise ControlError(404, f"user {wanted!r} matches none; use one of: {names}")
 
 
 def comment(fake: FakeAsana, task: str, text: str) -> dict[str, Any]:

@@ -167,7 +167,7 @@ def _control(args: argparse.Namespace) -> int:
     base = f"http://127.0.0.1:{args.port}{control.CONTROL_PREFIX}"
     payload: dict = {}
     if args.command == "tag-task":
-        payload = {"task": args.task, "tag": args.tag}
+        payload = {"task": args.task, "tag": args.tag, "by": args.by}
     elif args.command == "comment":
         payload = {"task": args.task, "text": args.text}
     elif args.command == "goal-progress":
@@ -207,6 +207,9 @@ def _control_parser() -> argparse.ArgumentParser:
     tag = commands.add_parser("tag-task", help="add a tag (default pilot) to a task")
     tag.add_argument("task", help="task GID, name, or a unique part of its name")
     tag.add_argument("--tag", default="pilot")
+    tag.add_argument(
+        "--by", default="", help="as this person (GID, email or name) instead of the seeded user"
+    )
     note = commands.add_parser("comment", help="comment on a task")
     note.add_argument("task")
     note.add_argument("text")

@@ -87,6 +87,16 @@ def _connect_arguments(parser: CommandParser) -> None:
         help="record tasks that already carry the pilot tag as skipped instead of running them",
     )
     _watch_argument(parser)
+    parser.add_argument(
+        "--mode",
+        dest="rollout_mode",
+        choices=AsanaConnection.RolloutMode.values,
+        default=None,
+        help="rollout mode: automatic (run and report in Asana), shadow (run, write nothing to "
+        "Asana, show what would have been posted in the admin), approval (a claimed task waits "
+        "for an approver); default for a new connection: automatic; otherwise unchanged "
+        "unless given",
+    )
 
 
 def _watch_argument(parser: CommandParser) -> None:
@@ -111,6 +121,7 @@ def connect(command: BaseCommand, options: dict[str, Any]) -> None:
             polling_enabled=options["polling_enabled"],
             skip_backlog=options["skip_backlog"],
             watch_method=options["watch_method"],
+            rollout_mode=options["rollout_mode"],
         )
     except ConnectError as exc:
         raise CommandError(str(exc)) from None
@@ -118,7 +129,8 @@ def connect(command: BaseCommand, options: dict[str, Any]) -> None:
     command.stdout.write(
         f"Connected {connection}: token {connection.masked_token}, pilot tag "
         f"'{connection.pilot_tag}', polling {polling}, watching by "
-        f"{connection.get_watch_method_display()}."
+        f"{connection.get_watch_method_display()}, rollout mode "
+        f"{connection.get_rollout_mode_display()}."
     )
 
 
@@ -156,6 +168,7 @@ def status(command: BaseCommand, options: dict[str, Any]) -> None:
             f"  health: {_health(connection)}\n"
             f"  polling: {polling}; pilot tag '{connection.pilot_tag}'\n"
             f"  watch: {watch.describe(connection)}\n"
+            f"  rollout mode: {connection.get_rollout_mode_display()}\n"
             f"  last poll: {last_poll}\n"
             f"  executor: {connection.executor} — {executor_description(connection)}\n"
             f"  processed tasks: {tasks}"
