@@ -119,7 +119,7 @@ def test_an_unknown_rollout_mode_is_refused_with_the_choices(connection):
 
 def test_the_settings_form_explains_the_three_modes(connection, admin_client):
     page = admin_client.get(reverse("admin:index") + "?tab=integrations").content.decode()
-    assert 'name="c%d-rollout_mode"' % connection.pk in page
+    assert f'name="c{connection.pk}-rollout_mode"' in page
     for sentence in (
         "Automatic: a tagged task runs",
         "Shadow: it runs, nothing is written",
