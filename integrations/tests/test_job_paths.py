@@ -12,7 +12,7 @@ from django_q.signing import SignedPackage
 from django_q.tasks import async_task
 
 from goals.jobs import sync_all_due, sync_connection
-from integrations.pipeline.jobs import poll_all, run_claimed_job
+from integrations.pipeline.jobs import decided_job, poll_all, run_claimed_job
 from integrations.webhooks.delivery import DeliveryOutcome
 from integrations.webhooks.jobs import WebhookChecks, check_all_webhooks, handle_delivery
 from pilotsite.schedules import is_job_function, job_functions, job_path
@@ -93,7 +93,7 @@ def test_migrate_repoints_a_schedule_made_under_a_former_path():
 
 
 def test_the_admin_offers_the_current_path_of_every_job_and_no_former_one():
-    current: list[Callable[..., Any]] = [poll_all, run_claimed_job, check_all_webhooks]
+    current: list[Callable[..., Any]] = [poll_all, run_claimed_job, decided_job, check_all_webhooks]
     current += [handle_delivery, sync_all_due, sync_connection]
 
     assert job_functions() == sorted(job_path(f) for f in current)
