@@ -476,3 +476,49 @@ def test_who_may_approve_in_the_admin(
     if who == "changer":
         page = client.get(reverse("admin:integrations_processedtask_change", args=[pt.pk]))
         assert b'id="approve"' not in page.content and b"may not approve" in page.content
+
+
+def test_shadow_through_a_webhook_delivery_writes_nothing_either(shadow, pilot, ran):
+    gid = tagged(pilot, "Fix the login loop")
+    pilot.reset_requests()
+
+    outcome = handle_delivery(_webhook(shadow).pk, [pilot.event(gid, "changed", field="tags")])
+    drain_queue()
+
+    assert outcome.dispatched == [gid] and runs_of(ran) == [gid]
+    assert ProcessedTask.objects.get(task_gid=gid).shadow
+    assert writes(pilot) == [] and pilot.tag_names(gid) == ["pilot"]
+
+
+def test_a_poll_reads_each_waiting_task_once_and_its_stories_only_when_tagged_approved(
+    gated, pilot, waiting, ran, ann
+):
+    other = tagged(pilot, "Rotate the keys")
+    poll(gated)
+    process(gated, other)
+    pilot.reset_requests()
+
+    poll(gated)
+
+    reads = [p for m, p, _ in pilot.requests if m == "GET" and p.startswith("/tasks/")]
+    assert sorted(reads) == sorted([f"/tasks/{waiting}", f"/tasks/{other}"])
+
+    pilot.person_changes_task(waiting, ann, add=[APPROVED_TAG])
+    pilot.reset_requests()
+    poll(gated)
+    reads = [p for m, p, _ in pilot.requests if m == "GET" and p.startswith("/tasks/")]
+    assert sorted(reads) == sorted(
+        [f"/tasks/{waiting}", f"/tasks/{waiting}/stories", f"/tasks/{other}"]
+    )
+
+
+def test_the_employee_admin_marks_approvers(db, admin_client):
+    ann = Employee.objects.create(name="Ann Lee", email="ann@example.com")
+    url = reverse("admin:integrations_employee_change", args=[ann.pk])
+    data = {"name": ann.name, "email": ann.email, "is_approver": "on"}
+    data |= {"mappings-TOTAL_FORMS": "0", "mappings-INITIAL_FORMS": "0"}
+    assert admin_client.post(url, data).status_code == 302
+    ann.refresh_from_db()
+    assert ann.is_approver
+    listing = admin_client.get(reverse("admin:integrations_employee_changelist")).content
+    assert b"Approver" in listing
