@@ -1,4 +1,5 @@
-"""Import employees from a CSV file (`email,name[,asana_user_gid][,manager]`), upserting by email.
+"""Import employees from a CSV file (`email,name[,asana_user_gid][,manager][,approver]`),
+upserting by email.
 
 One policy for the command line and the admin, in two steps:
 
@@ -37,9 +38,14 @@ from integrations.people.mapping import AsanaUser, known_users, mapping_problem,
 from pilotsite.untrusted import ascii_lower
 
 REQUIRED = ("email", "name")
-OPTIONAL = ("asana_user_gid", "manager")
+OPTIONAL = ("asana_user_gid", "manager", "approver")
+# The `approver` column (Employee.is_approver); an empty cell leaves it as it is.
+APPROVER_VALUES = {"yes": True, "true": True, "1": True, "no": False, "false": False, "0": False}
 MAX_EMAIL = Employee._meta.get_field("email").max_length
-HEADER_HINT = "the header must be `email,name` with optional `asana_user_gid` and `manager` columns"
+HEADER_HINT = (
+    "the header must be `email,name` with optional `asana_user_gid`, `manager` and `approver` "
+    "columns"
+)
 
 
 class CsvImportError(Exception):
@@ -107,6 +113,8 @@ class PlannedRow:
     manager_id: int | None = None
     gid: str = ""
     employee_id: int | None = None
+    # The `approver` cell: None when empty (unchanged).
+    is_approver: bool | None = None
     # The row maps the employee to `gid` for the first time in this workspace.
     new_mapping: bool = False
 
@@ -216,7 +224,7 @@ class _Planner:
         # Keyed the way rows are read (A-Z folded only), so a look-alike never matches.
         self.employees = {
             ascii_lower(row["email"]): row
-            for row in Employee.objects.values("id", "email", "name", "manager_id")
+            for row in Employee.objects.values("id", "email", "name", "manager_id", "is_approver")
         }
         self.mapping_by_employee: dict[int, str] = {}
         self.owner_of_gid: dict[str, tuple[int, str]] = {}
@@ -276,6 +284,9 @@ class _Planner:
                 raise RowRejected(
                     f"unknown manager {values['manager']!r}: it must be a username in this site"
                 )
+        approver = values.get("approver", "").lower()
+        if approver and approver not in APPROVER_VALUES:
+            raise RowRejected(f"approver must be yes or no (or empty), not {values['approver']!r}")
         existing = self.employees.get(email)
         employee_id = existing["id"] if existing else None
         gid = values.get("asana_user_gid", "")
@@ -283,6 +294,7 @@ class _Planner:
             self.check_gid(gid, email, existing["name"] if existing else name, employee_id)
             self.seen_gids[gid] = email
         planned = PlannedRow(line, email, name, Outcome.CREATE, "", manager_id, gid, employee_id)
+        planned.is_approver = APPROVER_VALUES.get(approver)
         # The mapping policy refused any other GID for an employee already mapped.
         planned.new_mapping = bool(gid) and employee_id not in self.mapping_by_employee
         if existing is None:
@@ -294,6 +306,8 @@ class _Planner:
             changes.append("manager")
         if gid and self.mapping_by_employee.get(existing["id"]) != gid:
             changes.append("Asana user")
+        if planned.is_approver is not None and existing["is_approver"] != planned.is_approver:
+            changes.append("approver")
         planned.outcome = Outcome.UPDATE if changes else Outcome.UNCHANGED
         planned.reason = ("changes " + ", ".join(changes)) if changes else ""
         return planned
@@ -353,7 +367,12 @@ def _write_batch(
     """One transaction: the batch's new employees, changed employees and their mappings."""
     now = timezone.now()
     new = [
-        Employee(email=row.email, name=row.name, manager_id=row.manager_id)
+        Employee(
+            email=row.email,
+            name=row.name,
+            manager_id=row.manager_id,
+            is_approver=bool(row.is_approver),
+        )
         for row in batch
         if row.outcome == Outcome.CREATE
     ]
@@ -369,8 +388,12 @@ def _write_batch(
         employee.name = row.name
         if row.manager_id is not None:
             employee.manager_id = row.manager_id
+        if row.is_approver is not None:
+            employee.is_approver = row.is_approver
         employee.updated_at = now
-    Employee.objects.bulk_update(existing.values(), ["name", "manager", "updated_at"])
+    Employee.objects.bulk_update(
+        existing.values(), ["name", "manager", "is_approver", "updated_at"]
+    )
     with_gid: dict[int, str] = {}
     for row in batch:
         if row.gid:

@@ -170,8 +170,13 @@ def end_wait(pt: ProcessedTask, client: AsanaClient, tags: WorkspaceTags, by: st
         Reporter(client, pt, tags).wait_ended(stopped_waiting_text(by, pt.connection.pilot_tag))
     except AsanaError as exc:
         if not exc.permanent:
-            # Let the next look at the waiting tasks finish the report.
+            # Tried again later, with the steps done kept: a waiting row by the next look at
+            # the waiting tasks; an approved one the runner held is approved again, and the
+            # next claim finds it still ineligible and ends the wait.
             log.warning("ASANA-%s: could not end the wait: %s", pt.task_gid, exc)
+            ProcessedTask.objects.filter(
+                pk=pt.pk, claimed_by=pt.claimed_by, state__in=(State.CLAIMED, State.RUNNING)
+            ).update(state=State.APPROVED)
             _let_go(pt)
             return
     now = timezone.now()

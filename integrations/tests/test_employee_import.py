@@ -197,3 +197,24 @@ def test_a_batch_that_collides_with_a_change_made_meanwhile_is_rejected_whole():
     assert [r.line for r in report.rejected] == [4]
     assert "changed by someone else during the import" in report.rejected[0].reason
     assert Employee.objects.get(email="c@example.com").name == "Someone else"
+
+
+def test_the_approver_column_marks_approvers_and_an_empty_cell_keeps_the_flag():
+    Employee.objects.create(name="Ada", email="ada@example.com", is_approver=True)
+    Employee.objects.create(name="Bob", email="bob@example.com", is_approver=True)
+    report = import_employees_csv(
+        _csv(
+            "email,name,approver\nada@example.com,Ada,\nbob@example.com,Bob,no\n"
+            "grace@example.com,Grace,yes\nalan@example.com,Alan,maybe\n"
+        )
+    )
+    assert (report.unchanged, report.updated, report.created) == (
+        ["ada@example.com"],
+        ["bob@example.com"],
+        ["grace@example.com"],
+    )
+    assert [str(r) for r in report.rejected] == [
+        "line 5 (alan@example.com): approver must be yes or no (or empty), not 'maybe'"
+    ]
+    flags = dict(Employee.objects.values_list("email", "is_approver"))
+    assert flags == {"ada@example.com": True, "bob@example.com": False, "grace@example.com": True}
