@@ -522,3 +522,17 @@ def test_the_employee_admin_marks_approvers(db, admin_client):
     assert ann.is_approver
     listing = admin_client.get(reverse("admin:integrations_employee_changelist")).content
     assert b"Approver" in listing
+
+
+def test_a_task_untagged_after_its_approval_ends_its_wait_instead_of_running(
+    gated, pilot, waiting, ran, ann
+):
+    pt = ProcessedTask.objects.get(task_gid=waiting)
+    assert approvals.approve(pt, by="Ann Lee (in pilotsite)")
+    pilot.person_changes_task(waiting, ann, remove=["pilot"])
+
+    row = process(gated, waiting)
+
+    assert row.state == State.STOPPED and runs_of(ran) == []
+    assert pilot.tag_names(waiting) == []
+    assert "while it waited for approval" in comment_texts(pilot, waiting)[-1]
