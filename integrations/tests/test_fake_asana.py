@@ -3,6 +3,7 @@
 import hashlib
 import hmac
 import json
+import threading
 
 import httpx
 import pytest
@@ -410,3 +411,21 @@ def test_goals_carry_the_statuses_asana_sends(fake, status):
 def test_a_goal_status_asana_never_sends_cannot_be_built(fake, status):
     with pytest.raises(ValueError, match="never sends goal status"):
         fake.add_goal(fake.workspace_gid, "A goal", status=status)
+
+
+def test_a_held_request_waits_unapplied_until_released_while_others_go_on(fake):
+    task = fake.add_task(fake.workspace_gid, "T")
+    held = fake.hold(method="PUT", path=rf"^/tasks/{task}$")
+    answers: list[int] = []
+    writer = threading.Thread(
+        target=lambda: answers.append(
+            client(fake).put(f"/tasks/{task}", json={"data": {"completed": True}}).status_code
+        )
+    )
+    writer.start()
+    assert held.arrived.wait(30)
+    assert client(fake).get(f"/tasks/{task}").status_code == 200
+    assert fake.task(task)["completed"] is False and answers == []
+    held.release()
+    writer.join(30)
+    assert answers == [200] and fake.task(task)["completed"] is True

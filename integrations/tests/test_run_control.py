@@ -14,9 +14,11 @@ from integrations.models import AsanaMapping, Employee, ProcessedTask, Run, Webh
 from integrations.pipeline.poll import poll_connection
 from integrations.pipeline.progress import PROGRESS_PREFIX
 from integrations.pipeline.report import STARTED_TEXT, STOPPED_PREFIX
+from integrations.pipeline.run_views import elapsed_text
 from integrations.tests import procs
 from integrations.tests.pipeline_fixtures import comment_texts, process, tagged
-from integrations.webhooks.jobs import handle_delivery
+from integrations.tests.webhook_support import drain_queue
+from integrations.webhooks.registration import register_webhook
 
 State = ProcessedTask.State
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "progress_executor.py"
@@ -83,7 +85,10 @@ def reports_progress(task, progress):
 
 @pytest.fixture
 def running(connection, pilot, tmp_path):
-    """A task being executed by a `runpollers` process: (task gid, its run, process group)."""
+    """A task being executed by a `runpollers` process: (task gid, its run, process group).
+    The process polls once (and claims the task): the stop under test is the only one."""
+    connection.poll_interval = 3600
+    connection.save()
     pid_file = tmp_path / "group"
     command = example("--steps", "100", "--pause", "0.2", "--child", "--pid-file", str(pid_file))
     gid = tagged(pilot, "Long job")
@@ -91,7 +96,7 @@ def running(connection, pilot, tmp_path):
     proc = procs.start(["runpollers"], env, tmp_path / "runpollers.log")
     try:
         run = _first_progress()
-        group = int(pid_file.read_text())
+        group = int(procs.wait_for(lambda: pid_file.exists() and pid_file.read_text().strip()))
         yield gid, run, group
     finally:
         procs.stop(proc)
@@ -145,18 +150,23 @@ def ann(connection, pilot) -> str:
     return user
 
 
-SIGNALS = {
-    "untagged": ({"remove": ["pilot"]}, "removed the pilot tag in Asana"),
-    "completed": ({"completed": True}, "completed the task in Asana"),
-    "stop-tagged": ({"add": ["pilot-stop"]}, "added the pilot-stop tag in Asana"),
-}
+@pytest.fixture
+def hook(connection, pilot, live_server) -> WebhookRegistration:
+    """A webhook Asana delivers to over HTTP (the fake posts to the live server)."""
+    project = pilot.add_project(pilot.workspace_gid, "Pilot requests")
+    return register_webhook(connection, project, live_server.url)
 
 
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("signal_name", list(SIGNALS))
-def test_a_poll_stops_a_run_asana_asks_to_stop(running, connection, pilot, ann, signal_name):
+# Each Asana signal: what Ann does in Asana, the event Asana delivers for it, and how the
+# stop comment names it.
+UNTAGGED = ({"remove": ["pilot"]}, "tags", "removed the pilot tag in Asana")
+COMPLETED = ({"completed": True}, "completed", "completed the task in Asana")
+STOP_TAGGED = ({"add": ["pilot-stop"]}, "tags", "added the pilot-stop tag in Asana")
+
+
+def _stop_through_a_poll(running, connection, pilot, ann, signal) -> None:
     gid, _, group = running
-    change, how = SIGNALS[signal_name]
+    change, _, how = signal
     pilot.person_changes_task(gid, ann, **change)
     assert poll_connection(connection).stops == [gid]
     _stopped(gid, group)
@@ -164,29 +174,88 @@ def test_a_poll_stops_a_run_asana_asks_to_stop(running, connection, pilot, ann, 
     assert stop.startswith(f"Stopped by Ann Lee ({how})")
 
 
-@pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("signal_name", list(SIGNALS))
-def test_a_webhook_event_stops_a_run_asana_asks_to_stop(
-    running, connection, pilot, ann, signal_name
-):
-    gid, _, group = running
-    change, how = SIGNALS[signal_name]
+def _stop_through_a_webhook_delivery(running, hook, pilot, ann, signal) -> None:
+    gid, run, group = running
+    change, field, how = signal
     pilot.person_changes_task(gid, ann, **change)
-    registration = WebhookRegistration.objects.create(
-        connection=connection,
-        resource_gid="1",
-        target_url="https://pilot.example.com/webhooks/asana/x/",
-        state=WebhookRegistration.State.ACTIVE,
-        secret="s",
-    )
-    field = "completed" if signal_name == "completed" else "tags"
     event = pilot.event(gid, "changed", field=field) | {
         "user": {"gid": ann, "resource_type": "user"}
     }
-    assert handle_delivery(registration.pk, [event]).stopped == [gid]
+    assert pilot.deliver(hook.webhook_gid, [event]) == 200
+    assert drain_queue() == ["handle_delivery"]
+    run.refresh_from_db()
+    assert run.stop_requested_by == f"Ann Lee ({how})"
     _stopped(gid, group)
     [stop] = _asana_after_stop(pilot, gid)
     assert stop.startswith(f"Stopped by Ann Lee ({how})")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_removing_the_pilot_tag_stops_the_run_through_a_poll(running, connection, pilot, ann):
+    _stop_through_a_poll(running, connection, pilot, ann, UNTAGGED)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_completing_the_task_stops_the_run_through_a_poll(running, connection, pilot, ann):
+    _stop_through_a_poll(running, connection, pilot, ann, COMPLETED)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_adding_pilot_stop_stops_the_run_through_a_poll(running, connection, pilot, ann):
+    _stop_through_a_poll(running, connection, pilot, ann, STOP_TAGGED)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_removing_the_pilot_tag_stops_the_run_through_a_webhook_delivery(running, hook, pilot, ann):
+    _stop_through_a_webhook_delivery(running, hook, pilot, ann, UNTAGGED)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_completing_the_task_stops_the_run_through_a_webhook_delivery(running, hook, pilot, ann):
+    _stop_through_a_webhook_delivery(running, hook, pilot, ann, COMPLETED)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_adding_pilot_stop_stops_the_run_through_a_webhook_delivery(running, hook, pilot, ann):
+    _stop_through_a_webhook_delivery(running, hook, pilot, ann, STOP_TAGGED)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stop_that_arrives_while_the_run_reports_neither_undoes_nor_repeats_the_report(
+    connection, pilot, ann, admin_client, tmp_path
+):
+    connection.poll_interval = 3600
+    connection.save()
+    gid = tagged(pilot, "Quick job")
+    # The report's second step (pilot-in-progress removed, after pilot-done was added) waits
+    # in Asana while the stops arrive.
+    held = pilot.hold(method="POST", path=rf"^/tasks/{gid}/removeTag$")
+    env = procs.child_env(pilot.base_url, PILOT_EXECUTOR_COMMAND=example("--steps", "1"), **FAST)
+    proc = procs.start(["runpollers"], env, tmp_path / "runpollers.log")
+    try:
+        assert held.arrived.wait(60), "the report never reached Asana"
+        run = Run.objects.get()
+        assert ProcessedTask.objects.get(task_gid=gid).outcome == "success"
+        pilot.person_changes_task(gid, ann, add=["pilot-stop"])
+        assert poll_connection(connection).stops == []
+        admin_client.post(reverse("admin:integrations:run-stop", args=[run.pk]))
+        held.release()
+        procs.wait_for(
+            lambda: ProcessedTask.objects.filter(task_gid=gid, state=State.DONE).exists(),
+            what="the report to finish",
+        )
+    finally:
+        held.release()
+        procs.stop(proc)
+    run.refresh_from_db()
+    assert run.outcome == Run.Outcome.DONE and run.stop_requested_at is None
+    texts = comment_texts(pilot, gid)
+    assert [t for t in texts if t.startswith("Successfully")] == [
+        "Successfully completed: Finished 1 steps on Quick job"
+    ]
+    assert not any(t.startswith(STOPPED_PREFIX) for t in texts)
+    assert set(pilot.tag_names(gid)) == {"pilot", "pilot-done", "pilot-stop"}
+    assert pilot.task(gid)["completed"]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -221,3 +290,13 @@ def test_the_run_page_needs_the_view_permission(
     client.force_login(outsider)
     assert client.get(reverse("admin:integrations:run", args=[run.pk])).status_code == 403
     assert client.post(reverse("admin:integrations:run-stop", args=[run.pk])).status_code == 403
+
+
+def test_the_run_page_gives_elapsed_time_in_hours_minutes_and_seconds():
+    assert [elapsed_text(s) for s in (0, 45.9, 125, 3725, 90000)] == [
+        "0 s",
+        "45 s",
+        "2 min 05 s",
+        "1 h 02 min",
+        "25 h 00 min",
+    ]

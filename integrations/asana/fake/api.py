@@ -10,9 +10,10 @@ import hashlib
 import hmac
 import json
 import re
+import threading
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -84,10 +85,32 @@ class Fault:
         )
 
 
+@dataclass
+class Hold:
+    """A request the fake keeps waiting, before applying it, until the test calls `release()`
+    (`FakeAsana.hold`): a client stands still mid-conversation with Asana, for as long as the
+    test needs, without a timed window. `arrived` is set once the request came."""
+
+    method: str | None
+    path: re.Pattern[str] | None
+    timeout: float
+    arrived: threading.Event = field(default_factory=threading.Event)
+    released: threading.Event = field(default_factory=threading.Event)
+
+    def matches(self, method: str, path: str) -> bool:
+        return (self.method is None or self.method == method) and (
+            self.path is None or bool(self.path.search(path))
+        )
+
+    def release(self) -> None:
+        self.released.set()
+
+
 class FakeAsana(FakeAsanaState):
     def __init__(self) -> None:
         super().__init__()
         self._faults: list[Fault] = []
+        self._holds: list[Hold] = []
         self.requests: list[tuple[str, str, dict[str, str]]] = []
         # When each request of `requests` arrived (time.monotonic()), for request-rate checks.
         self.request_times: list[float] = []
@@ -197,6 +220,25 @@ class FakeAsana(FakeAsanaState):
                     return fault
         return None
 
+    def hold(
+        self, *, method: str | None = None, path: str | None = None, timeout: float = 120
+    ) -> Hold:
+        """Keep the next matching request (`path` a regex as for `inject`) waiting before it
+        is applied, until `release()` or `timeout` seconds; other requests go on."""
+        hold = Hold(method.upper() if method else None, re.compile(path) if path else None, timeout)
+        with self._lock:
+            self._holds.append(hold)
+        return hold
+
+    def _wait_if_held(self, method: str, path: str) -> None:
+        with self._lock:
+            hold = next((h for h in self._holds if h.matches(method, path)), None)
+            if hold is not None:
+                self._holds.remove(hold)
+        if hold is not None:
+            hold.arrived.set()
+            hold.released.wait(hold.timeout)
+
     def reset_requests(self) -> None:
         with self._lock:
             self.requests.clear()
@@ -218,6 +260,7 @@ class FakeAsana(FakeAsanaState):
         with self._lock:
             self.requests.append((method, path, query))
             self.request_times.append(time.monotonic())
+        self._wait_if_held(method, path)
         if self.latency:
             time.sleep(self.latency)
         problems = self._contract_problems(method, path, query, headers, body)
