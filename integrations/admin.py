@@ -5,11 +5,14 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.db.models import Prefetch
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.decorators import method_decorator
-from django.utils.html import format_html, strip_tags
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join, strip_tags
+from django.utils.safestring import mark_safe
 from django.utils.text import Truncator
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
@@ -30,7 +33,7 @@ from integrations.people.mapping import MappingError, check_mapping, known_users
 from integrations.people.scope import ReportsScopedAdmin
 from integrations.pipeline import runs
 from integrations.pipeline.approval_views import approval_context
-from integrations.pipeline.card import seconds
+from integrations.pipeline.card import asana_url, seconds
 from integrations.pipeline.execute import OUTPUT_LIMIT
 from integrations.pipeline.stop import live_run, stop_from_admin
 from integrations.webhooks.registration import mask_hook_ids
@@ -207,10 +210,11 @@ class RunInline(admin.TabularInline):
     model = Run
     extra = 0
     can_delete = False
+    verbose_name_plural = "Runs"
     fields = readonly_fields = (
         "run_page",
         "trigger",
-        "outcome",
+        "outcome_text",
         "started_at",
         "finished_at",
         "approved_by",
@@ -226,26 +230,70 @@ class RunInline(admin.TabularInline):
 
     @admin.display(description="Run")
     def run_page(self, obj: Run) -> str:
-        label = f"Run {obj.number}" + (" (live)" if obj.live else "")
-        return format_html(
-            '<a href="{}">{}</a>', reverse("admin:integrations:run", args=[obj.pk]), label
-        )
+        return run_link(obj)
+
+    @admin.display(description="Outcome")
+    def outcome_text(self, obj: Run) -> str:
+        return run_status(obj)
+
+
+def run_status(run: Run) -> str:
+    """A run's state in a word: its outcome, or "running" / "stopping" while it is live."""
+    if run.live:
+        return "stopping" if run.stop_requested_at else "running"
+    return run.get_outcome_display() or "finished"
+
+
+def run_link(run: Run) -> str:
+    """ "Run 2 (running)" linking to the run page."""
+    label = f"Run {run.number}" + (f" ({run_status(run)})" if run.live else "")
+    return format_html(
+        '<a href="{}">{}</a>', reverse("admin:integrations:run", args=[run.pk]), label
+    )
+
+
+def stop_button(run: Run, back: str) -> str:
+    """A Stop button for a live run inside the admin's own form (the change list's, the
+    change page's): it posts that form, with its CSRF token, to the run's stop view, which
+    sends the user back to `back`."""
+    return format_html(
+        '<button type="submit" class="button pilot-stop" formaction="{}" name="next" '
+        'value="{}" aria-label="Stop run {} of ASANA-{}">Stop</button>',
+        reverse("admin:integrations:run-stop", args=[run.pk]),
+        back,
+        run.number,
+        run.processed_task.task_gid,
+    )
+
+
+# The list shows this many runs per row, newest first.
+LIST_RUNS = 3
+# What the change page shows first; every other field of the row follows under "Details".
+TASK_FIELDS = ("task_link", "workspace", "state", "shadow", "source", "executor", "executor_reason")
+RESULT_FIELDS = ("outcome", "result_summary", "result_link", "error", "skip_reason")
+TIME_FIELDS = ("attempts", "claimed_at", "started_at", "finished_at", "waited", "ran")
+# Shown through task_link, result_link and output_text instead.
+SHOWN_OTHERWISE = {"connection", "task_gid", "task_name", "permalink_url"}
+SHOWN_OTHERWISE |= {"result_url", "result_url_title", "output"}
 
 
 @admin.register(ProcessedTask)
 class ProcessedTaskAdmin(AuditedAdmin):
-    """The dispatch ledger; rows are written by the pipeline, not by hand."""
+    """The dispatch ledger; rows are written by the pipeline, not by hand. Every field is
+    read-only: the change permission is for the list's actions and the Stop button."""
 
     inlines = [RunInline]
+    empty_value_display = "—"
+    change_form_template = "admin/integrations/processedtask/change_form.html"
 
     list_display = [
         "task",
         "workspace",
         "state",
         "executor",
-        "attempts",
         "claimed",
         "ran",
+        "runs_column",
         "result",
     ]
     list_select_related = ["connection"]
@@ -261,18 +309,94 @@ class ProcessedTaskAdmin(AuditedAdmin):
         # A deleted row would let the task run again; "Release" and "Retry" are the ways.
         return False
 
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        # Every field is read-only (the change permission is for the list's actions), so
-        # the page offers no Save buttons.
-        no_save: dict[str, Any] = {"show_save": False, "show_save_and_continue": False}
-        pt = self.get_object(request, object_id) if object_id else None
-        if pt is not None:
-            latest = pt.runs.order_by("-number").first()
-            no_save["approval"] = approval_context(pt, request.user)
-            no_save["would_post"] = latest.would_post if latest and pt.shadow else []
-        return super().changeform_view(
-            request, object_id, form_url, {**no_save, **(extra_context or {})}
+    def get_queryset(self, request: HttpRequest):
+        # The list's runs column: one query for every row's runs, without their output.
+        runs_shown = Run.objects.only(
+            "id", "processed_task_id", "number", "outcome", "finished_at", "stop_requested_at"
+        ).order_by("-number")
+        return super().get_queryset(request).prefetch_related(Prefetch("runs", runs_shown))
+
+    @admin.display(description="Runs")
+    def runs_column(self, obj: ProcessedTask, stop_back: str = "") -> str:
+        """The newest runs, linked to their pages; with `stop_back`, a Stop button for the
+        live run that brings the user back there."""
+        shown = list(obj.runs.all())
+        cells = [run_link(run) for run in shown[:LIST_RUNS]]
+        if len(shown) > LIST_RUNS:
+            cells.append(format_html("and {} earlier", len(shown) - LIST_RUNS))
+        live = next((r for r in shown if r.live and not r.stop_requested_at), None)
+        if stop_back and live is not None:
+            cells.append(stop_button(live, stop_back))
+        return format_html_join(mark_safe("<br>"), "{}", ((c,) for c in cells)) or "—"
+
+    def get_list_display(self, request: HttpRequest):
+        # Stop is offered to those who may stop, and brings them back to this very list.
+        if not request.user.has_perm("integrations.change_processedtask"):
+            return self.list_display
+        back = request.get_full_path()
+
+        @admin.display(description="Runs")
+        def runs_column(obj: ProcessedTask) -> str:
+            return self.runs_column(obj, back)
+
+        return [runs_column if name == "runs_column" else name for name in self.list_display]
+
+    def changelist_view(self, request, extra_context=None):
+        # Rows are looked at (and acted on), not changed.
+        return super().changelist_view(
+            request, {"title": "Processed tasks", **(extra_context or {})}
         )
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        # Read-only: no Save buttons, and the title names the task instead of "Change …".
+        context: dict[str, Any] = {"show_save": False, "show_save_and_continue": False}
+        obj = self.get_object(request, object_id) if object_id else None
+        if obj is not None:
+            run = live_run(obj)
+            latest = obj.runs.order_by("-number").first()
+            context |= {
+                "approval": approval_context(obj, request.user),
+                "would_post": latest.would_post if latest and obj.shadow else [],
+                "title": f"Processed task ASANA-{obj.task_gid}",
+                "subtitle": obj.task_name or "(untitled task)",
+                "live_run": run,
+                "stop_button": stop_button(run, request.path)
+                if run is not None
+                and not run.stop_requested_at
+                and self.has_change_permission(request, obj)
+                else "",
+            }
+        return super().changeform_view(
+            request, object_id, form_url, context | (extra_context or {})
+        )
+
+    def get_fieldsets(self, request, obj=None):
+        named = {*TASK_FIELDS, *RESULT_FIELDS, *TIME_FIELDS, *SHOWN_OTHERWISE}
+        details = [f.name for f in self.opts.fields if f.name not in named and f.name != "id"]
+        return [
+            (None, {"fields": TASK_FIELDS}),
+            ("Result", {"fields": RESULT_FIELDS}),
+            ("Timing", {"fields": TIME_FIELDS}),
+            (
+                "Output",
+                {
+                    "fields": ["output_text"],
+                    "description": f"The end of the executor's standard output and error, at "
+                    f"most {OUTPUT_LIMIT:,} characters.",
+                },
+            ),
+            ("Details", {"fields": details, "classes": ["collapse"]}),
+        ]
+
+    def get_readonly_fields(self, request, obj=None):
+        return [f.name for f in self.opts.fields] + [
+            "task_link",
+            "workspace",
+            "result_link",
+            "waited",
+            "ran",
+            "output_text",
+        ]
 
     @admin.display(description="Workspace", ordering="connection__workspace_name")
     def workspace(self, obj: ProcessedTask) -> str:
@@ -281,7 +405,7 @@ class ProcessedTaskAdmin(AuditedAdmin):
     @admin.display(description="Claimed", ordering="claimed_at")
     def claimed(self, obj: ProcessedTask) -> str:
         return (
-            timezone.localtime(obj.claimed_at).strftime("%Y-%m-%d %H:%M:%S")
+            date_format(timezone.localtime(obj.claimed_at), "DATETIME_FORMAT")
             if obj.claimed_at
             else "—"
         )
@@ -296,10 +420,14 @@ class ProcessedTaskAdmin(AuditedAdmin):
             obj.source or "—",
         )
 
-    def get_readonly_fields(self, request, obj=None):
-        # The output is shown preformatted (output_text) instead of as a paragraph.
-        fields = [f.name for f in self.opts.fields if f.name != "output"]
-        return [*fields, "waited", "ran", "output_text"]
+    @admin.display(description="Task in Asana")
+    def task_link(self, obj: ProcessedTask) -> str:
+        label = f"{obj.task_name or '(untitled task)'} (ASANA-{obj.task_gid})"
+        return external_link(asana_url(obj), label)
+
+    @admin.display(description="Result link")
+    def result_link(self, obj: ProcessedTask) -> str:
+        return external_link(obj.result_url, obj.result_url_title) if obj.result_url else "—"
 
     @admin.display(description="Waited")
     def waited(self, obj: ProcessedTask) -> str | None:
@@ -315,9 +443,9 @@ class ProcessedTaskAdmin(AuditedAdmin):
             return external_link(obj.result_url, obj.result_url_title)
         return Truncator(obj.error or obj.result_summary or obj.skip_reason).chars(120)
 
-    @admin.display(description=f"Output (the end, at most {OUTPUT_LIMIT:,} characters)")
+    @admin.display(description="Output")
     def output_text(self, obj: ProcessedTask) -> str:
-        return format_html("<pre>{}</pre>", obj.output) if obj.output else ""
+        return format_html("<pre>{}</pre>", obj.output) if obj.output else "—"
 
     def _report(self, request: HttpRequest, done: int, what: str, problems: list[str]) -> None:
         if done:
@@ -403,7 +531,7 @@ class AuditLogAdmin(ReadOnlyAdmin):
 
     @admin.display(description="When", ordering="created_at")
     def when(self, obj: AuditLog) -> str:
-        return timezone.localtime(obj.created_at).strftime("%Y-%m-%d %H:%M:%S")
+        return date_format(timezone.localtime(obj.created_at), "DATETIME_FORMAT")
 
     @admin.display(description="Who", ordering="actor_label")
     def who(self, obj: AuditLog) -> str:

@@ -121,6 +121,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
 USE_I18N = True
 USE_TZ = True
+# Dates as the tabs show them ("2026-11-30 10:51:49"), on the admin's own pages too.
+FORMAT_MODULE_PATH = ["pilotsite.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT: Path | None = BASE_DIR / "staticfiles"

@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, render
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from integrations.models import Run
 from integrations.pipeline.card import asana_url
@@ -29,9 +30,38 @@ def _may_view(request: HttpRequest) -> None:
         raise PermissionDenied
 
 
+# The status badge's colour (pilotsite/tabs.css) for each status word.
+STATUS_BADGE = {
+    "running": "pilot-status-live",
+    "stopping": "pilot-status-warning",
+    "done": "pilot-status-ok",
+    "failed": "pilot-status-error",
+    "interrupted": "pilot-status-error",
+}
+
+
+def elapsed_text(seconds: float) -> str:
+    """A duration for people: "45 s", "2 min 05 s", "1 h 02 min" (seconds dropped)."""
+    whole = max(int(seconds), 0)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} min"
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def _progress_lines(run: Run) -> list[dict[str, Any]]:
+    """The run's progress lines with the local time each arrived (None when unreadable)."""
+    lines = []
+    for line in run.progress or []:
+        at = parse_datetime(str(line.get("at") or ""))
+        lines.append({"text": line.get("text", ""), "at": timezone.localtime(at) if at else None})
+    return lines
+
+
 def run_context(run: Run, request: HttpRequest) -> dict[str, Any]:
-    """What the page shows: the run, its status word, elapsed seconds, progress lines and
-    the last OUTPUT_TAIL characters of its output."""
+    """What the page shows: the run, its status word and badge, elapsed time, progress lines
+    and the last OUTPUT_TAIL characters of its output."""
     pt = run.processed_task
     end = run.finished_at or timezone.now()
     if run.live:
@@ -43,8 +73,11 @@ def run_context(run: Run, request: HttpRequest) -> dict[str, Any]:
         "run": run,
         "task": pt,
         "status": status,
-        "elapsed": f"{(end - run.started_at).total_seconds():.0f} s",
-        "progress": run.progress or [],
+        "status_badge": STATUS_BADGE.get(status, ""),
+        "elapsed": elapsed_text((end - run.started_at).total_seconds()),
+        # A stopped run's error only repeats its status; a failure's says what went wrong.
+        "error": "" if run.outcome == Run.Outcome.STOPPED else run.error,
+        "progress": _progress_lines(run),
         "output_tail": output[-OUTPUT_TAIL:],
         "output_cut": len(output) > OUTPUT_TAIL,
         "asana_url": asana_url(pt),

@@ -11,6 +11,7 @@ from integrations.models import (
     AuditLog,
     Employee,
     ProcessedTask,
+    Run,
     WebhookRegistration,
 )
 
@@ -34,7 +35,12 @@ def _rows(connection: AsanaConnection, n: int, django_user_model) -> None:
         AsanaMapping.objects.create(
             connection=connection, employee=employee, asana_user_gid=f"{n}{i}"
         )
-        ProcessedTask.objects.create(connection=connection, task_gid=f"{n}0{i}", state="done")
+        row = ProcessedTask.objects.create(
+            connection=connection, task_gid=f"{n}0{i}", state="running", attempts=2
+        )
+        # A finished run and a live one: the runs column links both and offers Stop.
+        Run.objects.create(processed_task=row, number=1, trigger="poll", outcome="failed")
+        Run.objects.create(processed_task=row, number=2, trigger="admin retry")
         WebhookRegistration.objects.create(
             connection=connection, resource_gid=f"{n}{i}", target_url="https://x.example/"
         )
@@ -137,7 +143,7 @@ def test_webhook_registration_never_shows_its_secret(admin_client, connection):
         ("employee", 6),
         ("asanamapping", 6),
         ("asanaconnection", 5),
-        ("processedtask", 10),
+        ("processedtask", 11),
         ("webhookregistration", 6),
         ("auditlog", 9),
     ],

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from integrations import audit
 from integrations.audit import Action
-from integrations.models import AsanaConnection, Employee, ProcessedTask, WebhookRegistration
+from integrations.models import AsanaConnection, Employee, ProcessedTask, Run, WebhookRegistration
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
 
@@ -120,15 +120,23 @@ def test_the_pipeline_offers_retry_on_failed_rows_and_lists_fit_the_screen(
             ("Translate onboarding emails", "running", ""),
         ]
     ):
-        ProcessedTask.objects.create(
+        row = ProcessedTask.objects.create(
             connection=connection,
             task_gid=str(1200000000000100 + n),
             task_name=name,
             state=state,
             error=error,
             source="poll",
+            attempts=1,
             claimed_at=now,
             started_at=now,
+            finished_at=now if state != "running" else None,
+        )
+        Run.objects.create(
+            processed_task=row,
+            trigger="poll",
+            started_at=now,
+            outcome="" if state == "running" else state,
             finished_at=now if state != "running" else None,
         )
     audit.record(

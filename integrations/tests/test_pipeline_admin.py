@@ -1,10 +1,13 @@
 """The pipeline in the admin: the card on the integrations tab and the Retry/Release actions."""
 
+from datetime import UTC, datetime
+
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations.models import AuditLog, ProcessedTask, WebhookRegistration
+from integrations.models import AuditLog, ProcessedTask, Run, WebhookRegistration
 from integrations.pipeline.card import card, seconds
 from integrations.pipeline.poll import poll_connection
 from integrations.tests.pipeline_fixtures import process, tagged
@@ -157,6 +160,75 @@ def test_processed_task_page_shows_the_output_preformatted_and_escaped(
     page = admin_client.get(change).content.decode()
     assert "<pre>--- stdout ---\n&lt;b&gt;built&lt;/b&gt;\n{" in page
     assert "<b>built</b>" not in page
+
+
+def test_processed_task_page_is_titled_for_the_task_and_shows_the_output_once(
+    admin_client, connection, pilot, settings
+):
+    done = run_link_command(connection, pilot, settings)
+    change = reverse("admin:integrations_processedtask_change", args=[done.pk])
+    page = admin_client.get(change).content.decode()
+    assert f"<title>Open a PR | Processed task ASANA-{done.task_gid} |" in page
+    assert "<h2>Open a PR</h2>" in page and "Change processed task" not in page
+    assert page.count("&lt;b&gt;built&lt;/b&gt;") == 1 and "<textarea" not in page
+    assert f'href="{done.permalink_url}"' in page  # the task in Asana
+
+
+def test_processed_task_page_shows_moments_as_the_tabs_do(admin_client, connection):
+    moment = datetime(2026, 11, 30, 9, 5, 7, tzinfo=UTC)
+    row = ProcessedTask.objects.create(
+        connection=connection, task_gid="5", state=State.DONE, claimed_at=moment
+    )
+    page = admin_client.get(
+        reverse("admin:integrations_processedtask_change", args=[row.pk])
+    ).content.decode()
+    assert "2026-11-30 09:05:07" in page and "a.m." not in page
+
+
+def _live_task(connection) -> tuple[ProcessedTask, Run]:
+    row = ProcessedTask.objects.create(
+        connection=connection, task_gid="61", task_name="Long job", state=State.RUNNING, attempts=2
+    )
+    Run.objects.create(processed_task=row, number=1, trigger="poll", outcome="failed")
+    return row, Run.objects.create(processed_task=row, number=2, trigger="admin retry")
+
+
+def test_the_ledger_list_links_each_run_and_offers_stop_for_the_live_one(admin_client, connection):
+    row, live = _live_task(connection)
+    page = admin_client.get(reverse(CHANGELIST)).content.decode()
+    first = row.runs.get(number=1)
+    assert f'<a href="{reverse("admin:integrations:run", args=[first.pk])}">Run 1</a>' in page
+    assert f'<a href="{reverse("admin:integrations:run", args=[live.pk])}">Run 2 (running)</a>' in (
+        page
+    )
+    stop = reverse("admin:integrations:run-stop", args=[live.pk])
+    assert f'formaction="{stop}"' in page and 'aria-label="Stop run 2 of ASANA-61"' in page
+
+
+def test_staff_who_may_only_view_see_the_runs_but_no_stop_button(
+    client, django_user_model, connection
+):
+    _live_task(connection)
+    viewer = django_user_model.objects.create_user("viewer", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_processedtask"))
+    client.force_login(viewer)
+    page = client.get(reverse(CHANGELIST)).content.decode()
+    assert "Run 2 (running)" in page and "formaction=" not in page
+
+
+def test_stop_on_the_processed_task_page_asks_the_live_run_and_comes_back(admin_client, connection):
+    row, live = _live_task(connection)
+    change = reverse("admin:integrations_processedtask_change", args=[row.pk])
+    page = admin_client.get(change).content.decode()
+    stop = reverse("admin:integrations:run-stop", args=[live.pk])
+    assert f'formaction="{stop}" name="next" value="{change}"' in page
+    response = admin_client.post(stop, {"next": change})
+    assert response.status_code == 302 and response["Location"] == change
+    live.refresh_from_db()
+    assert live.stop_requested_by == "admin (pressed Stop in pilotsite)"
+    page = admin_client.get(change).content.decode()
+    assert "is stopping (requested by admin (pressed Stop in pilotsite))" in page
+    assert "formaction=" not in page
 
 
 def test_card_shows_the_output(admin_client, connection, pilot, settings):
