@@ -1,5 +1,7 @@
 """Shared fixtures: personas, the fake Asana served over real HTTP."""
 
+import io
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -34,6 +36,19 @@ def _empty_cache() -> None:
     """The cache is process-wide (webhook audit throttling, workspace users for the tab);
     every test starts with it empty."""
     cache.clear()
+
+
+@pytest.fixture
+def console() -> Iterator[io.StringIO]:
+    """What the configured console log handler writes (its filters applied)."""
+    handler = next(h for h in logging.getLogger().handlers if h.name == "console")
+    assert isinstance(handler, logging.StreamHandler)
+    stream = io.StringIO()
+    previous = handler.setStream(stream)
+    try:
+        yield stream
+    finally:
+        handler.setStream(previous)
 
 
 @pytest.fixture

@@ -5,9 +5,11 @@ on the grounds that a DEBUG site is not safe anyway; but DEBUG is what a develop
 while connecting a real workspace, and a token on a page travels (screenshots, pasted
 tracebacks). Here the markers always apply, a value that holds a registered secret or a
 token shape is redacted in any frame (a library's frame holding an `Authorization` header,
-say), and settings or environment variables carrying a URL with a password are hidden too.
+say), and settings or environment variables carrying a URL with a password are hidden too. And a
+request Django refused is logged as one line, without a traceback.
 """
 
+import logging
 import re
 from pprint import pformat
 from typing import Any
@@ -49,3 +51,18 @@ class PilotExceptionReporterFilter(SafeExceptionReporterFilter):
                     value = _Shown(redact(shown))
             cleansed.append((name, value))
         return cleansed
+
+
+class RefusedRequestFilter(logging.Filter):
+    """Log handlers' filter: a request Django refused (a 4xx that `django.request` or
+    `django.security` logs as a warning, a 403 say) is one line, without the traceback
+    Django attaches: the refusal is expected and its traceback only points at the check that
+    refused. Errors (5xx) keep theirs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.ERROR and record.name.startswith(
+            ("django.request", "django.security")
+        ):
+            record.exc_info = None
+            record.exc_text = None
+        return True

@@ -276,13 +276,15 @@ LOGGING = {
         "redact": {"()": "pilotsite.redact.RedactingFilter"},
         # Asana's text in a log line cannot forge further lines or send escape codes.
         "printable": {"()": "pilotsite.untrusted.PrintableFilter"},
+        # A refused request (403, 400, 404) is one line; its traceback says nothing new.
+        "refused": {"()": "pilotsite.debug.RefusedRequestFilter"},
     },
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
             "formatter": "plain",
-            "filters": ["redact", "printable"],
+            "filters": ["refused", "redact", "printable"],
         }
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},

@@ -3,7 +3,6 @@ the terminal cannot forge a log line or send terminal escape codes."""
 
 import io
 import logging
-from collections.abc import Iterator
 
 import pytest
 from django.core.management import call_command
@@ -14,19 +13,6 @@ from pilotsite.untrusted import printable
 FORGED = "2026-11-30 08:00:00,000 ERROR django.security: forged"
 # A line break, then a line that looks like ours; a terminal title change; clear screen.
 HOSTILE_NAME = f"Fix the build\n{FORGED}\x1b]0;owned\x07\x1b[2J\r"
-
-
-@pytest.fixture
-def console() -> Iterator[io.StringIO]:
-    """What the configured console log handler writes."""
-    handler = next(h for h in logging.getLogger().handlers if h.name == "console")
-    assert isinstance(handler, logging.StreamHandler)
-    stream = io.StringIO()
-    previous = handler.setStream(stream)
-    try:
-        yield stream
-    finally:
-        handler.setStream(previous)
 
 
 def test_task_name_in_a_log_line_cannot_forge_lines_or_escape_codes(

@@ -35,3 +35,24 @@ def test_someone_signed_out_is_sent_to_sign_in_rather_than_told_what_exists(clie
     response = client.get("/admin/no-such-page/")
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("admin:login"))
+
+
+def test_a_refused_request_is_logged_as_one_line_without_a_traceback(client, manager_user, console):
+    url = reverse("admin:integrations_asanaconnection_add")
+    client.force_login(manager_user)
+    assert client.get(url).status_code == 403
+    written = console.getvalue()
+    assert written.endswith(f" WARNING django.request: Forbidden (Permission denied): {url}\n")
+    assert written.count("\n") == 1
+
+
+def test_a_server_error_is_still_logged_with_its_traceback(console):
+    import logging
+
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError as exc:
+        logging.getLogger("django.request").error(
+            "Internal Server Error: %s", "/admin/", exc_info=exc, extra={"status_code": 500}
+        )
+    assert "Traceback (most recent call last):" in console.getvalue()
