@@ -77,36 +77,52 @@ def named_executors(app_configs, **kwargs):
 
 @register()
 def executor_isolation(app_configs, **kwargs):
-    """Commands can be started as configured (E007, W003), and cannot read pilotsite's keys
-    or database (W002)."""
+    """Commands can be started as configured (E007, W003)."""
     problems: list[CheckMessage] = [
         Error(p, id="pilotsite.E007") for p in (workdir_problem(), wrapper_problem()) if p
     ]
     try:
-        identity = executor_identity()
+        executor_identity()
     except NeedsRoot as exc:
         # Only the processes that execute tasks (runpollers, qcluster) must be root; the
         # web server may not be, so this must not stop it from starting.
         return [*problems, Warning(str(exc), id="pilotsite.W003")]
     except LaunchError as exc:
         return [*problems, Error(str(exc), id="pilotsite.E007")]
-    if not any(spec.command for spec in load()[0].values()) or settings.PILOT_EXECUTOR_WRAPPER:
-        return problems
-    readable = [str(p) for p in secret_files() if readable_by(p, identity.uid, identity.groups)]
-    if readable:
-        own = " (pilotsite's own user)" if not identity.switch else ""
-        problems.append(
-            Warning(
-                f"The executor runs as {identity.name}{own} and can read "
-                f"{', '.join(readable)}: anyone who can tag a task could read pilotsite's keys "
-                "and database.",
-                hint="Set PILOT_EXECUTOR_USER (pilotsite running as root) or "
-                "PILOT_EXECUTOR_WRAPPER (a sandbox such as bwrap), and keep these files 0600; "
-                "see the README's security model.",
-                id="pilotsite.W002",
-            )
-        )
     return problems
+
+
+EXECUTOR_READS_SECRETS = "executor_reads_secrets"
+"""The check tag of `executor_reads_secrets`, for the commands that show it."""
+
+
+@register(EXECUTOR_READS_SECRETS, deploy=True)
+def executor_reads_secrets(app_configs, **kwargs):
+    """Commands cannot read pilotsite's keys or database (W002). A deployment check: it holds
+    for as long as the settings do, so it is shown where it helps, by `check --deploy` and
+    when `runpollers` (so also `runall`) starts, not on every `migrate` or `collectstatic`.
+    Nothing when the identity cannot be worked out: `executor_isolation` reports that."""
+    if not any(spec.command for spec in load()[0].values()) or settings.PILOT_EXECUTOR_WRAPPER:
+        return []
+    try:
+        identity = executor_identity()
+    except LaunchError:
+        return []
+    readable = [str(p) for p in secret_files() if readable_by(p, identity.uid, identity.groups)]
+    if not readable:
+        return []
+    own = " (pilotsite's own user)" if not identity.switch else ""
+    return [
+        Warning(
+            f"The executor runs as {identity.name}{own} and can read "
+            f"{', '.join(readable)}: anyone who can tag a task could read pilotsite's keys "
+            "and database.",
+            hint="Set PILOT_EXECUTOR_USER (pilotsite running as root) or "
+            "PILOT_EXECUTOR_WRAPPER (a sandbox such as bwrap), and keep these files 0600; "
+            "see the README's security model.",
+            id="pilotsite.W002",
+        )
+    ]
 
 
 @register()

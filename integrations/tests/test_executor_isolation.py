@@ -1,5 +1,6 @@
 """The executor is untrusted: where it runs, as whom, with what, and what it can reach."""
 
+import io
 import json
 import os
 import shutil
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from django.core.checks import run_checks
+from django.core.management import call_command
 
 from integrations.pipeline.execute import run_command
 from integrations.pipeline.launch import LaunchError, executor_identity
@@ -222,7 +224,7 @@ def test_leftover_journal_and_wal_files_are_made_owner_only(tmp_path):
 
 
 def isolation_warnings() -> list[str]:
-    return [e.msg for e in run_checks() if e.id == "pilotsite.W002"]
+    return [e.msg for e in run_checks(include_deployment_checks=True) if e.id == "pilotsite.W002"]
 
 
 def test_check_warns_when_the_executor_is_pilotsites_own_user_and_can_read_the_keys(
@@ -235,6 +237,41 @@ def test_check_warns_when_the_executor_is_pilotsites_own_user_and_can_read_the_k
     settings.PILOT_EXECUTOR_COMMAND = "/opt/agent/run"
     (warning,) = isolation_warnings()
     assert "(pilotsite's own user)" in warning and str(tmp_path / ".env") in warning
+
+
+@pytest.fixture
+def executor_reads_the_keys(tmp_path, settings):
+    """A command executor run as pilotsite's own user, and a .env it can read."""
+    settings.ENV_FILE = str(tmp_path / ".env")
+    (tmp_path / ".env").write_text("SECRET_KEY=x\n")
+    (tmp_path / ".env").chmod(0o600)
+    settings.PILOT_EXECUTOR = ""
+    settings.PILOT_EXECUTOR_COMMAND = "/opt/agent/run"
+
+
+def _shown_by(*args: str, **options) -> str:
+    err = io.StringIO()
+    if args[0] != "check":  # which runs them anyway, and has no such option
+        options["skip_checks"] = False
+    call_command(*args, stdout=io.StringIO(), stderr=err, **options)
+    return err.getvalue()
+
+
+def test_the_executor_reading_the_keys_is_shown_by_check_deploy(executor_reads_the_keys):
+    assert "pilotsite.W002" in _shown_by("check", "--deploy")
+
+
+def test_the_executor_reading_the_keys_is_shown_when_the_pollers_start(
+    executor_reads_the_keys, transactional_db
+):
+    assert "pilotsite.W002" in _shown_by("runpollers", "--once")
+
+
+@pytest.mark.parametrize("command", [("check",), ("showmigrations", "integrations")])
+def test_the_executor_reading_the_keys_is_not_repeated_by_every_command(
+    executor_reads_the_keys, db, command
+):
+    assert "pilotsite.W002" not in _shown_by(*command)
 
 
 def test_check_is_quiet_when_the_executor_runs_in_a_sandbox(tmp_path, settings):

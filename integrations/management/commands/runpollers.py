@@ -26,6 +26,7 @@ from django.db import close_old_connections, connection
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
+from integrations.checks import EXECUTOR_READS_SECRETS
 from integrations.models import AsanaConnection, ProcessedTask
 from integrations.pipeline import runs
 from integrations.pipeline.cycle import poll_then_claim
@@ -54,6 +55,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, once: bool, workers: int, **options: Any) -> None:
         if workers < 1:
             raise CommandError("--workers must be at least 1")
+        # The process that runs executors says when they could read pilotsite's keys.
+        self.check(tags=[EXECUTOR_READS_SECRETS], include_deployment_checks=True)
         self.once = once
         self.stopping = threading.Event()
         # Set when a worker frees up or a signal arrives, so an idle loop reacts at once.
