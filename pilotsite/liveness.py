@@ -27,13 +27,12 @@ log = logging.getLogger(__name__)
 Kind = Heartbeat.Kind
 MISSED_BEATS = 3
 PRUNE_AFTER = timedelta(minutes=10)
-NO_WORKER = (
-    "no worker is running: tagged tasks will not be picked up — start `make run` or "
-    "`manage.py qcluster`"
-)
+# Shown as written (HTML and terminal alike), so commands are quoted, not marked up.
+START = "start “make run” (or “manage.py qcluster”)"
+NO_WORKER = f"no worker is running: tagged tasks will not be picked up — {START}"
 NO_CLUSTER = (
     "no q cluster is running: queued jobs (Sync now, webhook deliveries, schedules) wait "
-    "until one starts — start `make run` or `manage.py qcluster`"
+    f"until one starts — {START}"
 )
 
 
@@ -196,16 +195,11 @@ def cluster_absent_note(what: str) -> str:
     to run `what` ("The goal sync"), or "" when one is."""
     if liveness().cluster_alive:
         return ""
-    return (
-        f"{what} is queued, but no q cluster is running to do it: start `make run` or "
-        "`manage.py qcluster`."
-    )
+    return f"{what} is queued, but no q cluster is running to do it: {START}."
 
 
 def worker_absent_note(what: str) -> str:
     """Like `cluster_absent_note`, for work any worker picks up (the next poll)."""
     if liveness().worker_alive:
         return ""
-    return (
-        f"{what}, but no worker is running to pick it up: start `make run` or `manage.py qcluster`."
-    )
+    return f"{what}, but no worker is running to pick it up: {START}."

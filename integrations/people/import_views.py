@@ -74,7 +74,7 @@ def preview(request: HttpRequest) -> HttpResponse:
         return _refuse(
             request,
             f"{upload.name} is {upload.size:,} bytes, more than the {limit:,} the admin "
-            "accepts (EMPLOYEE_IMPORT_MAX_BYTES); split it or use `manage.py employees import`",
+            "accepts (EMPLOYEE_IMPORT_MAX_BYTES); split it or use “manage.py employees import”",
         )
     connection = form.cleaned_data["connection"]
     data = upload.read()

@@ -143,6 +143,13 @@ def test_the_card_says_plainly_when_no_worker_is_running(admin_client, connectio
     assert "<code>" not in NO_WORKER  # the sentence is shown as written
 
 
+@pytest.mark.parametrize("sentence", [NO_WORKER, NO_CLUSTER])
+def test_the_no_worker_sentences_name_the_commands_without_markdown(sentence):
+    # They are shown as written, in HTML and in the terminal: backticks would show as such.
+    assert "`" not in sentence
+    assert "“make run” (or “manage.py qcluster”)" in sentence
+
+
 def test_the_card_shows_each_process_with_when_it_was_last_seen(admin_client, connection):
     beat(Kind.QCLUSTER, started_at=timezone.now(), detail="pilotsite worker")
 
