@@ -120,20 +120,37 @@ class Goal(_Progress, models.Model):
         ]
 
     @property
-    def metric_text(self) -> str:
-        """Current and target value as Asana shows them, e.g. `4,000 EUR of 11,000 EUR`."""
-        if not self.has_metric:
+    def progress_text(self) -> str:
+        """Progress as people read it, with the metric when it adds something; "" without
+        progress. The one rule for the tab and the status-draft prompt:
+
+        - counting up from zero: `36% (4,000 EUR of 11,000 EUR)`;
+        - a percentage metric from 0% to 100% is its own progress: `40%`;
+        - from another start: `30% (4,000 EUR now, from 1,000 EUR to 11,000 EUR)`;
+        - a target below the start (fewer bugs, lower costs):
+          `80% (8 now, from 20 down to 5)`.
+
+        The percentage is of the way from start to target (goals.fields.progress)."""
+        if self.progress_percent is None:
             return ""
-        current, target = (
+        shown = f"{self.progress_percent}%"
+        if not self.has_metric or self.metric_current is None or self.metric_target is None:
+            return shown
+        start = self.metric_initial or 0.0
+        current, target, initial = (
             _metric_value(v, self.metric_unit, self.metric_currency)
-            for v in (self.metric_current, self.metric_target)
+            for v in (self.metric_current, self.metric_target, start)
         )
-        return f"{current} of {target}"
+        if self.metric_target < start:
+            return f"{shown} ({current} now, from {initial} down to {target})"
+        if start:
+            return f"{shown} ({current} now, from {initial} to {target})"
+        if self.metric_unit == "percentage" and self.metric_target == 1:
+            return shown
+        return f"{shown} ({current} of {target})"
 
 
-def _metric_value(value: float | None, unit: str, currency: str) -> str:
-    if value is None:
-        return "?"
+def _metric_value(value: float, unit: str, currency: str) -> str:
     # Asana stores a percentage metric as a fraction: 0.25 is shown as 25%.
     number = value * 100 if unit == "percentage" else value
     text = f"{number:,.2f}".rstrip("0").rstrip(".")

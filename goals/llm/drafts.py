@@ -57,11 +57,7 @@ def figures(goal: Goal, now: datetime.datetime | None = None) -> dict[str, str]:
         for s in row.goal.snapshots.all()
         if s.progress is not None
     ]
-    progress = (
-        f"{percent(goal.progress)} ({goal.metric_text})"
-        if goal.progress is not None
-        else "no metric"
-    )
+    progress = goal.progress_text or "no metric"
     return {
         "name": goal.name,
         "owner": goal.employee.name,

@@ -12,6 +12,7 @@ from django_q.models import OrmQ
 
 from goals import sync as goals_sync
 from goals import tab
+from goals.fields import progress
 from goals.jobs import sync_connection
 from goals.models import STALE_AFTER, EmployeeGoalState, Goal, GoalStatus, GoalSync, KeyResult
 from integrations.models import AsanaConnection, AuditLog, Employee
@@ -217,16 +218,29 @@ def test_a_sync_whose_worker_died_is_not_shown_as_running(admin_client, connecti
 
 
 @pytest.mark.parametrize(
-    ("unit", "currency", "current", "target", "shown"),
+    ("unit", "currency", "initial", "current", "target", "shown"),
     [
-        # Asana keeps a percentage metric as a fraction of 1.
-        ("percentage", "", 0.4, 1, "Progress 40% (40% of 100%)"),
-        ("currency", "EUR", 4000, 11000, "Progress 36% (4,000 EUR of 11,000 EUR)"),
-        ("none", "", 2.5, 10, "Progress 25% (2.5 of 10)"),
+        ("currency", "EUR", 0, 4000, 11000, "Progress 36% (4,000 EUR of 11,000 EUR)"),
+        ("none", "", None, 2.5, 10, "Progress 25% (2.5 of 10)"),
+        # A percentage metric from 0% to 100% is its own progress. Asana keeps it as a
+        # fraction of 1.
+        ("percentage", "", 0, 0.4, 1, "Progress 40%</p>"),
+        ("percentage", "", 0, 0.2, 0.5, "Progress 40% (20% of 50%)"),
+        (
+            "currency",
+            "EUR",
+            1000,
+            4000,
+            11000,
+            "Progress 30% (4,000 EUR now, from 1,000 EUR to 11,000 EUR)",
+        ),
+        # Fewer open bugs: the target is below the start.
+        ("none", "", 20, 8, 5, "Progress 80% (8 now, from 20 down to 5)"),
+        ("percentage", "", 0.5, 0.3, 0.1, "Progress 50% (30% now, from 50% down to 10%)"),
     ],
 )
-def test_a_metric_is_shown_in_its_unit(
-    admin_client, connection, unit, currency, current, target, shown
+def test_progress_reads_right_for_each_kind_of_metric(
+    admin_client, connection, unit, currency, initial, current, target, shown
 ):
     _goal(
         connection,
@@ -235,10 +249,10 @@ def test_a_metric_is_shown_in_its_unit(
         has_metric=True,
         metric_unit=unit,
         metric_currency=currency,
-        metric_initial=0,
+        metric_initial=initial,
         metric_current=current,
         metric_target=target,
-        progress=current / target,
+        progress=progress(initial, current, target),
     )
 
     page = admin_client.get(TAB).content.decode()
