@@ -5,7 +5,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -18,6 +18,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 
 from integrations.asana.errors import AsanaError
 from integrations.asana.tokens import TokenField
+from integrations.audit.actions import action_label
 from integrations.audit.text import describe
 from integrations.connect import ConnectError, Workspace, save_connection, verify_workspace
 from integrations.models import (
@@ -522,10 +523,27 @@ class WebhookRegistrationAdmin(ReadOnlyAdmin):
         return mask_hook_ids(obj.target_url)
 
 
+class ActionFilter(admin.SimpleListFilter):
+    """The audit list's "What happened" filter: the actions recorded so far, by their labels
+    (`action_label`), not their stored codes."""
+
+    title = "what happened"
+    parameter_name = "action"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        codes = AuditLog.objects.order_by().values_list("action", flat=True).distinct()
+        return sorted(((code, action_label(code)) for code in codes), key=lambda c: c[1])
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(action=self.value()) if self.value() else queryset
+
+
 @admin.register(AuditLog)
 class AuditLogAdmin(ReadOnlyAdmin):
     list_display = ["when", "who", "what", "outcome", "detail_text"]
-    list_filter = ["outcome", "action", "connection"]
+    list_filter = ["outcome", ActionFilter, "connection"]
+    fields = ["actor", "actor_label", "action_text", "target", "outcome", "detail", "connection"]
+    readonly_fields = ["action_text"]
     search_fields = ["action", "target", "detail", "actor_label"]
     date_hierarchy = "created_at"
 
@@ -540,6 +558,10 @@ class AuditLogAdmin(ReadOnlyAdmin):
     @admin.display(description="What happened", ordering="action")
     def what(self, obj: AuditLog) -> str:
         return describe(obj, with_detail=False, with_actor=False)
+
+    @admin.display(description="Action")
+    def action_text(self, obj: AuditLog) -> str:
+        return action_label(obj.action)
 
     @admin.display(description="Detail")
     def detail_text(self, obj: AuditLog) -> str:

@@ -470,7 +470,11 @@ class AuditLog(models.Model):
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_label} {self.action} {self.target}"
+        # Imported here: the audit package writes this table, so it imports this module.
+        from integrations.audit.actions import action_label
+
+        when = f"{self.created_at:%Y-%m-%d %H:%M:%S}"
+        return f"{when} {self.actor_label}: {action_label(self.action)} {self.target}".rstrip()
 
     def save(self, *args, **kwargs):
         if self.pk is not None:

@@ -5,7 +5,7 @@ import re
 
 from django.utils.html import strip_tags
 
-from integrations.audit.actions import Action, AdminVerb
+from integrations.audit.actions import ADMIN_VERB_DONE, Action, AdminVerb
 from integrations.models import AuditLog
 
 # action → what the actor did, written after the actor's name. Unknown actions fall back to
@@ -43,11 +43,6 @@ VERBS: dict[str, str] = {
     Action.WEBHOOK_HANDLED: "handled a delivery for",
     Action.WEBHOOK_STALE: "ignored a stale delivery for",
 }
-ADMIN_VERBS: dict[str, str] = {
-    AdminVerb.ADD: "added",
-    AdminVerb.CHANGE: "changed",
-    AdminVerb.DELETE: "deleted",
-}
 ADMIN = re.compile(rf"^admin\.(?P<model>\w+)\.(?P<verb>{'|'.join(AdminVerb.values)})$")
 OUTCOME_NOTE: dict[str, str] = {AuditLog.Outcome.ERROR: " It failed.", AuditLog.Outcome.WARNING: ""}
 DETAIL_SHOWN = 300
@@ -63,7 +58,7 @@ def describe(entry: AuditLog, *, with_detail: bool = True, with_actor: bool = Tr
     (`with_detail`) the detail as plain text, at most DETAIL_SHOWN characters."""
     match = ADMIN.match(entry.action)
     if match:
-        verb = f"{ADMIN_VERBS[match['verb']]} the {match['model']}"
+        verb = f"{ADMIN_VERB_DONE[match['verb']]} the {match['model']}"
     else:
         verb = VERBS.get(entry.action, entry.action.replace(".", " ").replace("_", " "))
     sentence = f"{entry.actor_label} {verb}" if with_actor else verb[:1].upper() + verb[1:]
