@@ -54,6 +54,16 @@ def restrict(paths: list[Path]) -> list[Path]:
     return changed
 
 
+def private_sqlite(path: str | Path) -> None:
+    """Before SQLite opens the database file `path` outside Django (the request budget's):
+    create it 0600 when missing (SQLite would create it with the umask's mode, commonly 0644,
+    and its -wal/-shm files follow the database file's mode), and make an existing one and
+    its companions 0600 (see `restrict`)."""
+    with contextlib.suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, OWNER_ONLY))
+    restrict([Path(f"{path}{suffix}") for suffix in SQLITE_COMPANIONS])
+
+
 def readable_by(path: Path, uid: int, groups: tuple[int, ...]) -> bool:
     """Whether the user `uid` (in `groups`) may read `path` by its mode bits (root always may)."""
     info = path.stat()

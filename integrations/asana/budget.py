@@ -28,6 +28,8 @@ from typing import Any, Protocol
 from django.conf import settings
 from django.db import connections
 
+from pilotsite.secret_files import private_sqlite
+
 WINDOW = 60.0  # seconds: Asana counts requests per minute
 
 
@@ -103,6 +105,8 @@ class SqliteStore:
         self._ready = False
 
     def _connect(self) -> sqlite3.Connection:
+        # Digests of the tokens in use and when each was used: private, like the database.
+        private_sqlite(self.path)
         conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
         # The window is worth little after a crash; durability is traded for speed.
         conn.execute("PRAGMA journal_mode=WAL")

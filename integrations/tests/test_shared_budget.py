@@ -2,10 +2,14 @@
 stay within ASANA_REQUESTS_PER_MINUTE together, and a 429 pauses every one of them. The store
 is the test database's (SQLite file or PostgreSQL), or Redis when REDIS_URL is set."""
 
+import os
 import secrets
+import sqlite3
+import stat
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import redis
@@ -102,3 +106,30 @@ def test_with_redis_a_429_pauses_other_processes(fake_asana, db, redis_store):
         client.me()
 
     assert spend(fake_asana, token, per_minute=1000, processes=1, REDIS_URL=REDIS_URL) == [0]
+
+
+def _mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_the_sqlite_budget_file_and_its_companions_are_readable_by_their_owner_only(tmp_path):
+    path = tmp_path / "db.sqlite3.asana-budget"
+    old_umask = os.umask(0o022)
+    try:
+        store = budget.SqliteStore(str(path))
+        store.acquire("k" * 64, 10)
+        modes = {s: _mode(Path(f"{path}{s}")) for s in ("", "-wal", "-shm")}
+        store.close()
+    finally:
+        os.umask(old_umask)
+    assert modes == {"": 0o600, "-wal": 0o600, "-shm": 0o600}
+
+
+def test_an_existing_readable_budget_file_is_made_owner_only(tmp_path):
+    path = tmp_path / "db.sqlite3.asana-budget"
+    sqlite3.connect(path).close()
+    path.chmod(0o644)
+    store = budget.SqliteStore(str(path))
+    store.acquire("k" * 64, 10)
+    store.close()
+    assert _mode(path) == 0o600
