@@ -3,7 +3,7 @@
 A summary of the viewer's scope (counts by Asana status and by flag, each a filter), then the
 employees grouped by manager, each goal with a progress bar, a chart, its forecast and flags,
 key results beneath, and each employee's [GOALS] block one click away; filters by status, flag
-and employee, sorting by risk, a CSV export of the page shown; "Sync now".
+and employee, sorting by risk, a CSV export of every goal the filters select; "Sync now".
 
 Scope is enforced in the queries (goals.scope): a user who is not a superuser only ever loads
 employees they may see (their reports and their reports' reports), whatever the URL says.
@@ -11,6 +11,7 @@ The page loads in a fixed number of queries whatever the number of goals (goals.
 """
 
 import csv
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from urllib.parse import urlencode
@@ -19,7 +20,7 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
 
@@ -180,7 +181,7 @@ def context(request: HttpRequest) -> dict:
         "goals_status_groups": STATUS_GROUPS,
         "goals_flag_choices": [(slug, flag) for slug, flag in FLAG_FILTER.items()],
         "goals_page_query": filters.query(),
-        "goals_export_query": filters.query(page=str(page.number)),
+        "goals_export_query": filters.query(),
         "goals_can_draft": drafts_enabled() and user.has_perm(llm_views.PERMISSION),
         **syncs_context(user),
     }
@@ -216,45 +217,61 @@ def _pct(fraction: float | None) -> object:
     return "" if fraction is None else round(fraction * 100)
 
 
-def export_csv(request: HttpRequest) -> HttpResponse:
-    """The goals and key results on the tab's page for the same query string, as CSV."""
+class _Echo:
+    """The csv writer's file: each written line is handed back, to be streamed."""
+
+    def write(self, line: str) -> str:
+        return line
+
+
+def csv_rows(rows: list[EmployeeRow]) -> Iterator[Sequence[object]]:
+    """The export's header, then a row per goal and per key result of `rows`, in order."""
+    yield CSV_HEADER
+    for row in rows:
+        person = [_cell(v) for v in (row.manager_name, row.employee.name, row.employee.email)]
+        for item in row.goals:
+            goal, result = item.goal, item.forecast
+            yield [
+                *person,
+                "goal",
+                _cell(goal.name),
+                goal.get_status_display() or goal.status,
+                goal.deadline.isoformat() if goal.deadline else "",
+                _cell(goal.time_period_name),
+                _pct(goal.progress),
+                _pct(result.pace),
+                _pct(result.needed_pace),
+                _pct(result.projection),
+                result.label or result.note,
+                ", ".join(item.flags),
+            ]
+            for kr in item.key_results:
+                yield [
+                    *person,
+                    "key result",
+                    _cell(kr.name),
+                    kr.get_status_display() or kr.status,
+                    kr.deadline.isoformat() if kr.deadline else "",
+                    _cell(kr.time_period_name),
+                    _pct(kr.progress),
+                    *[""] * 5,
+                ]
+
+
+def export_csv(request: HttpRequest) -> StreamingHttpResponse:
+    """Every goal and key result the tab's filters select for this query string, on every
+    page, in the tab's order, within the user's scope, as CSV. The rows are those the tab
+    loads for its summary; the file is streamed line by line rather than built in memory."""
     user = request.user
     if not (user.is_active and user.is_staff and user.has_perm("goals.view_goal")):
         raise PermissionDenied
-    filters = Filters.from_request(request)
-    rows, _ = employee_rows(user, filters)
-    page = Paginator(rows, EMPLOYEES_PER_PAGE).get_page(request.GET.get("page"))
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    rows, _ = employee_rows(user, Filters.from_request(request))
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse(
+        (writer.writerow(line) for line in csv_rows(rows)),
+        content_type="text/csv; charset=utf-8",
+    )
     response["Content-Disposition"] = 'attachment; filename="goals.csv"'
-    writer = csv.writer(response)
-    writer.writerow(CSV_HEADER)
-    for row in page.object_list:
-        person = [row.manager_name, row.employee.name, row.employee.email]
-        for item in row.goals:
-            goal, result = item.goal, item.forecast
-            writer.writerow(
-                [_cell(v) for v in person]
-                + [
-                    "goal",
-                    _cell(goal.name),
-                    goal.get_status_display() or goal.status,
-                    goal.deadline.isoformat() if goal.deadline else "",
-                    _cell(goal.time_period_name),
-                    _pct(goal.progress),
-                    _pct(result.pace),
-                    _pct(result.needed_pace),
-                    _pct(result.projection),
-                    result.label or result.note,
-                    ", ".join(item.flags),
-                ]
-            )
-            for kr in item.key_results:
-                writer.writerow(
-                    [_cell(v) for v in person]
-                    + ["key result", _cell(kr.name), kr.get_status_display() or kr.status]
-                    + [kr.deadline.isoformat() if kr.deadline else "", _cell(kr.time_period_name)]
-                    + [_pct(kr.progress), "", "", "", "", ""]
-                )
     return response
 
 

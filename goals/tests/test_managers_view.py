@@ -153,11 +153,16 @@ def test_a_manager_sees_their_reports_reports_grouped_by_manager(
     assert page.index("Lea&#x27;s goal") < page.index("Reports of lead") < page.index("Ivy")
 
 
-def test_the_csv_export_has_exactly_the_rows_on_screen(client, manager_user, team):
+def _downloaded(response) -> str:
+    assert response.status_code == 200 and response.streaming
+    return b"".join(response.streaming_content).decode()
+
+
+def test_the_csv_export_has_exactly_the_rows_the_filters_select(client, manager_user, team):
     client.force_login(manager_user)
 
     response = client.get(EXPORT + "?flag=miss&sort=risk")
-    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    rows = list(csv.DictReader(io.StringIO(_downloaded(response))))
 
     assert response["Content-Type"].startswith("text/csv")
     assert [r["name"] for r in rows] == ["Stuck", "Slipping"]
@@ -170,7 +175,7 @@ def test_the_csv_export_keeps_to_the_managers_scope(client, manager_user, connec
     _goal(connection, other, "Bob's goal")
     client.force_login(manager_user)
 
-    content = client.get(EXPORT).content.decode()
+    content = _downloaded(client.get(EXPORT))
 
     assert "Bob" not in content and "On pace" in content
 
@@ -178,9 +183,31 @@ def test_the_csv_export_keeps_to_the_managers_scope(client, manager_user, connec
 def test_the_csv_export_neutralises_spreadsheet_formulas(admin_client, connection):
     _goal(connection, _employee("Ada", connection=connection), "=HYPERLINK(evil)")
 
-    rows = list(csv.reader(io.StringIO(admin_client.get(EXPORT).content.decode())))
+    rows = list(csv.reader(io.StringIO(_downloaded(admin_client.get(EXPORT)))))
 
     assert rows[1][4] == "'=HYPERLINK(evil)"
+
+
+def test_the_csv_export_has_every_page_of_the_managers_reports(client, manager_user, connection):
+    reports = tab.EMPLOYEES_PER_PAGE + 5
+    for n in range(reports):
+        _goal(connection, _employee(f"Report {n:02d}", manager_user, connection), f"Goal {n:02d}")
+    _goal(connection, _employee("Bob", None, connection), "Bob's goal")
+    client.force_login(manager_user)
+
+    rows = list(csv.DictReader(io.StringIO(_downloaded(client.get(EXPORT + "?page=2")))))
+
+    assert [r["name"] for r in rows] == [f"Goal {n:02d}" for n in range(reports)]
+
+
+def test_the_tab_links_the_export_without_its_page(client, manager_user, connection):
+    for n in range(tab.EMPLOYEES_PER_PAGE + 1):
+        _employee(f"Report {n:02d}", manager_user, connection)
+    client.force_login(manager_user)
+
+    page = client.get(TAB + "&page=2&status=green").content.decode()
+
+    assert f'href="{EXPORT}?tab=goals&amp;status=green"' in page
 
 
 def test_the_csv_export_refuses_staff_without_the_goal_permission(client, outsider_user):
