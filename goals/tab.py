@@ -19,7 +19,8 @@ from urllib.parse import urlencode
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Count, Exists, Max, OuterRef, Q, Sum
+from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import path, reverse
@@ -32,6 +33,7 @@ from goals.llm.client import is_enabled as drafts_enabled
 from goals.models import CLOSED_STATUSES, GoalStatus, GoalSync
 from goals.scope import scoped_employees, scoped_syncs
 from integrations.models import AsanaConnection, AsanaMapping, Employee
+from integrations.people.scope import sees_everyone
 from pilotsite.admin import tab_post
 from pilotsite.liveness import cluster_absent_note, liveness
 
@@ -275,11 +277,27 @@ def export_csv(request: HttpRequest) -> StreamingHttpResponse:
     return response
 
 
+def reports_synced(user) -> dict:
+    """How the goals of the employees `user` sees were last synced, from each one's
+    EmployeeGoalState (one query): `reports`, `synced` (synced at least once), `goals` (kept),
+    `truncated` (more goals than are kept) and `last` (the latest sync, or None)."""
+    return scoped_employees(user).aggregate(
+        reports=Count("pk", distinct=True),
+        synced=Count("goal_states__employee", distinct=True),
+        goals=Coalesce(Sum("goal_states__kept"), 0),
+        truncated=Count("goal_states", filter=Q(goal_states__truncated=True)),
+        last=Max("goal_states__last_synced_at"),
+    )
+
+
 def syncs_context(user) -> dict:
-    """The goal syncs section: recent syncs, the running and queued ones, "Sync now"."""
+    """The goal syncs section: recent syncs, the running and queued ones, "Sync now". A sync's
+    counts are of the whole workspace, so only who sees every employee gets them; others get
+    the same figures for their reports instead (`reports_synced`)."""
     can_sync = user.has_perm("goals.change_goal")
     if not user.has_perm("goals.view_goal"):
         raise PermissionDenied
+    whole_workspace = sees_everyone(user)
     recent = list(scoped_syncs(user).select_related("connection")[:RECENT_SYNCS])
     running = [s for s in recent if s.is_live]
     queued = [s for s in recent if s.state == GoalSync.State.QUEUED]
@@ -292,6 +310,8 @@ def syncs_context(user) -> dict:
         "goals_busy": bool(running or queued),
         "goals_running_connections": {s.connection_id for s in running + queued},
         "liveness": liveness() if queued else None,
+        "goals_sync_counts": whole_workspace,
+        "goals_reports_synced": None if whole_workspace else reports_synced(user),
     }
 
 

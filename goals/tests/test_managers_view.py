@@ -235,11 +235,11 @@ def test_the_query_count_for_a_manager_of_50_with_500_goals_is_that_of_a_small_t
 ):
     _populate(connection, manager_user, 2, 2)
     fresh = type(manager_user).objects.get(pk=manager_user.pk)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         _render(fresh)
 
     _populate(connection, manager_user, 48, 10)
     assert Goal.objects.count() == 484 and Employee.objects.count() == 50
     fresh = type(manager_user).objects.get(pk=manager_user.pk)
-    with django_assert_num_queries(9):
+    with django_assert_num_queries(10):
         _render(fresh)

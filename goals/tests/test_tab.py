@@ -460,6 +460,47 @@ def test_a_manager_does_not_see_syncs_of_another_managers_report(
         assert "bob@example.com" not in page
 
 
+@pytest.fixture
+def synced(connection, manager_user, team):
+    """A whole-workspace sync of 57 employees and 321 goals; Ada (the manager's) has 7 goals
+    kept, one more report of the manager has not been synced yet."""
+    GoalSync.objects.create(
+        connection=connection,
+        source="schedule",
+        state="succeeded",
+        employees_total=57,
+        employees_done=57,
+        goals_kept=321,
+        key_results=654,
+        requests=987,
+    )
+    EmployeeGoalState.objects.create(
+        employee=team["ada"], connection=connection, last_synced_at=timezone.now(), kept=7
+    )
+    EmployeeGoalState.objects.create(
+        employee=team["bob"], connection=connection, last_synced_at=timezone.now(), kept=300
+    )
+    _employee("Cy", manager_user)
+
+
+def test_a_manager_sees_how_their_reports_were_synced_not_the_workspaces_counts(
+    client, manager_user, synced
+):
+    client.force_login(manager_user)
+
+    section = client.get(reverse("admin:goals:syncs")).content.decode()
+
+    assert "Your reports: 1 of 2 synced" in section and "7 goals kept" in section
+    assert not any(figure in section for figure in ("57", "321", "654", "987", "307"))
+
+
+def test_who_sees_everyone_sees_each_syncs_workspace_counts(admin_client, synced):
+    section = admin_client.get(reverse("admin:goals:syncs")).content.decode()
+
+    assert all(figure in section for figure in ("57 of 57", "321", "654", "987"))
+    assert "Your reports" not in section
+
+
 def test_a_manager_cannot_open_another_managers_report_in_the_admin(client, manager_user, team):
     client.force_login(manager_user)
 
@@ -504,8 +545,9 @@ def _populate(connection, employees: int, goals: int, manager=None) -> None:
 
 
 # A manager's permissions are loaded from the database once (one query more) and their
-# reporting lines are looked up (one query per level; one here).
-@pytest.mark.parametrize(("persona", "queries"), [("admin_user", 7), ("manager_user", 9)])
+# reporting lines are looked up (one query per level; one here), and how their reports were
+# synced is counted (one).
+@pytest.mark.parametrize(("persona", "queries"), [("admin_user", 7), ("manager_user", 10)])
 def test_the_goals_tab_query_count_is_pinned(
     request, connection, django_assert_num_queries, persona, queries
 ):
