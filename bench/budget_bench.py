@@ -1,7 +1,9 @@
 """Overhead per request of the shared request budget (integrations/asana/budget.py).
 
-Times `store.acquire()` (what the client does before every request) for each store against
-no budget at all, with one thread and with 8 threads taking slots at once:
+Times `store.acquire()` (what the client does before every request) and
+`store.note_answer()` (what a stored connection's client does after every answer, for the
+safety rails) for each store against no budget at all, with one thread and with 8 threads
+at once:
 
     .venv/bin/python bench/budget_bench.py [--requests 5000]
 
@@ -70,7 +72,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=5000)
     n = parser.parse_args().requests
     print(f"{n} slots taken per row; microseconds per request (lower is better)")
-    print(f"{'store':<16} {'1 thread':>10} {'8 threads':>10}")
+    print(f"{'store':<16} {'1 thread':>10} {'8 threads':>10} {'answer, 1':>10} {'answer, 8':>10}")
     print(
         f"{'no budget':<16} {per_request_us(lambda: None, n, 1):>10.1f} {per_request_us(lambda: None, n, 8):>10.1f}"
     )
@@ -78,9 +80,12 @@ def main() -> None:
         for name, store in stores(tmp):
             key = secrets.token_hex(32)
             take = lambda store=store, key=key: store.acquire(key, 10**9)  # noqa: E731
+            note = lambda store=store, key=key: store.note_answer(key, False)  # noqa: E731
             one = per_request_us(take, n, 1)
             eight = per_request_us(take, n, 8)
-            print(f"{name:<16} {one:>10.1f} {eight:>10.1f}")
+            noted = per_request_us(note, n, 1)
+            noted_eight = per_request_us(note, n, 8)
+            print(f"{name:<16} {one:>10.1f} {eight:>10.1f} {noted:>10.1f} {noted_eight:>10.1f}")
             store.clear()
             store.close()
 

@@ -101,6 +101,11 @@ class AsanaConnectionAdmin(AuditedAdmin):
         # Chosen on the card, where only defined executors can be picked and rules are checked.
         "executor",
         "executor_routes",
+        # The safety rails' state changes only by tripping, a probe or Resume on the card.
+        "paused_at",
+        "pause_kind",
+        "pause_reason",
+        "resumed_at",
         "created_at",
         "updated_at",
     ]

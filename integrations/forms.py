@@ -108,6 +108,41 @@ class ConnectionSettingsForm(forms.Form):
         )
 
 
+class SafetyRailsForm(forms.Form):
+    """The thresholds of a connection's safety rails (`integrations.pipeline.breaker`)."""
+
+    breaker_error_percent = setting_field(
+        "breaker_error_percent", label="Pause when Asana errors exceed (%)"
+    )
+    breaker_min_requests = setting_field(
+        "breaker_min_requests",
+        label="of at least (requests)",
+        help_text="Fewer requests than this in the window never pause.",
+    )
+    breaker_error_window = setting_field(
+        "breaker_error_window", label="within (seconds)", help_text="60 to 3600."
+    )
+    breaker_cooldown = setting_field(
+        "breaker_cooldown",
+        label="Probe Asana after (seconds)",
+        help_text="Paused for errors, one request per cool-down; it resumes when Asana answers.",
+    )
+    breaker_failures = setting_field("breaker_failures", label="Pause after failed runs in a row")
+    breaker_claims_per_hour = setting_field(
+        "breaker_claims_per_hour",
+        label="Pause after claims in an hour",
+        help_text="A whole project tagged at once is paused here until someone resumes.",
+    )
+
+    @classmethod
+    def for_connection(cls, connection: AsanaConnection, data=None) -> "SafetyRailsForm":
+        return cls(
+            data,
+            prefix=f"r{connection.pk}",
+            initial={name: getattr(connection, name) for name in cls.base_fields},
+        )
+
+
 class MappingForm(forms.Form):
     """One unmapped employee: a workspace user from the list, or a GID typed in."""
 

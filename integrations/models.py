@@ -5,7 +5,7 @@ import secrets
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -20,6 +20,13 @@ gid_validator = RegexValidator(
 
 
 TAG_NAME_RULE = "The pilot tag name must be 1 to 100 characters (the default is `pilot`)."
+
+
+def bounded(low: int, high: int, what: str) -> list:
+    """Validators keeping a whole-number setting within [low, high], saying so in words."""
+    # Django formats a validator's message with %-parameters: a literal % is doubled.
+    rule = f"{what} must be from {low} to {high}.".replace("%", "%%")
+    return [MinValueValidator(low, rule), MaxValueValidator(high, rule)]
 
 
 def validate_tag_name(value: str) -> None:
@@ -49,6 +56,13 @@ class AsanaConnection(models.Model):
         SHADOW = "shadow", "shadow"
         APPROVAL = "approval", "approval required"
 
+    class PauseKind(models.TextChoices):
+        """Why the safety rails paused the connection (`integrations.pipeline.breaker`)."""
+
+        ERRORS = "errors", "Asana errors"
+        FAILURES = "failures", "failed runs"
+        CLAIMS = "claims", "too many claims"
+
     # The settings a person chooses (the rest is written by the application).
     SETTINGS = (
         "pilot_tag",
@@ -58,6 +72,12 @@ class AsanaConnection(models.Model):
         "goals_sync_interval",
         "watch_method",
         "rollout_mode",
+        "breaker_error_percent",
+        "breaker_min_requests",
+        "breaker_error_window",
+        "breaker_cooldown",
+        "breaker_failures",
+        "breaker_claims_per_hour",
     )
 
     workspace_gid = models.CharField(max_length=32, unique=True, validators=[gid_validator])
@@ -139,6 +159,54 @@ class AsanaConnection(models.Model):
     executor_routes = models.JSONField(
         default=list, blank=True, db_default=models.Value([], output_field=models.JSONField())
     )
+    # Safety rails (`integrations.pipeline.breaker`): the thresholds, chosen on the card
+    # (database defaults too, so rows written by code that predates these columns insert)…
+    breaker_error_percent = models.PositiveSmallIntegerField(
+        "Asana error share that pauses (%)",
+        default=50,
+        db_default=50,
+        validators=bounded(1, 100, "The share of Asana errors (%)"),
+    )
+    breaker_min_requests = models.PositiveIntegerField(
+        "requests before the error share counts",
+        default=20,
+        db_default=20,
+        validators=bounded(1, 10_000, "The number of requests before the error share counts"),
+    )
+    breaker_error_window = models.PositiveIntegerField(
+        "error window (seconds)",
+        default=300,
+        db_default=300,
+        validators=bounded(60, 3600, "The error window (seconds)"),
+    )
+    breaker_cooldown = models.PositiveIntegerField(
+        "cool-down before a probe (seconds)",
+        default=300,
+        db_default=300,
+        validators=bounded(30, 86_400, "The cool-down before a probe (seconds)"),
+    )
+    breaker_failures = models.PositiveIntegerField(
+        "failed runs in a row that pause",
+        default=5,
+        db_default=5,
+        validators=bounded(1, 1000, "The number of failed runs in a row"),
+    )
+    breaker_claims_per_hour = models.PositiveIntegerField(
+        "claims in an hour before a pause",
+        default=50,
+        db_default=50,
+        validators=bounded(1, 100_000, "The number of claims in an hour"),
+    )
+    # …and the state: paused since when, why (a sentence) and for which kind of trigger;
+    # counting starts again at `resumed_at`; `probed_at` is the last probe of a connection
+    # paused for Asana's errors.
+    paused_at = models.DateTimeField(null=True, blank=True)
+    pause_kind = models.CharField(
+        max_length=16, choices=PauseKind.choices, blank=True, default="", db_default=""
+    )
+    pause_reason = models.CharField(max_length=500, blank=True, default="", db_default="")
+    resumed_at = models.DateTimeField(null=True, blank=True)
+    probed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -306,7 +374,11 @@ class ProcessedTask(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["connection", "task_gid"], name="processed_task_unique")
         ]
-        indexes = [models.Index(fields=["state", "lease_expires_at"])]
+        indexes = [
+            models.Index(fields=["state", "lease_expires_at"]),
+            # The safety rails count a connection's claims of the last hour.
+            models.Index(fields=["connection", "claimed_at"], name="processed_task_claimed"),
+        ]
         permissions = [
             ("approve_processedtask", "Can approve or reject tasks awaiting approval"),
         ]
@@ -368,6 +440,8 @@ class Run(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["processed_task", "number"], name="run_unique_number")
         ]
+        # The safety rails read a connection's latest finished runs.
+        indexes = [models.Index(fields=["finished_at"], name="run_finished")]
 
     def __str__(self) -> str:
         return f"run {self.number} of ASANA-{self.processed_task.task_gid}"

@@ -11,6 +11,7 @@ from integrations.forms import (
     ConnectForm,
     ConnectionSettingsForm,
     ReplaceTokenForm,
+    SafetyRailsForm,
     fields_with_errors,
 )
 from integrations.models import (
@@ -121,6 +122,10 @@ def _card(
         # Show what was typed, not the stored values, next to the errors.
         settings_form.initial.update(settings_failed["data"])
     token_failed = failed.get(f"token-{connection.pk}", {})
+    rails_failed = failed.get(f"rails-{connection.pk}", {})
+    rails_form = SafetyRailsForm.for_connection(connection)
+    if rails_failed:
+        rails_form.initial.update(rails_failed["data"])
     webhooks = webhooks_card.card(connection)
     return {
         "connection": connection,
@@ -134,6 +139,9 @@ def _card(
             ReplaceTokenForm(prefix=f"t{connection.pk}"), token_failed.get("errors", {})
         ),
         "token_errors": _form_level(token_failed),
+        "rails_open": bool(rails_failed),
+        "rails_fields": fields_with_errors(rails_form, rails_failed.get("errors", {})),
+        "rails_errors": _form_level(rails_failed),
         "automap_errors": _form_level(failed.get(f"automap-{connection.pk}", {})),
         "live": live(connection, facts),
         "executor": executor_card.card(request, connection),

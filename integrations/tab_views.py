@@ -26,6 +26,7 @@ from integrations.forms import (
     ConnectionSettingsForm,
     MappingForm,
     ReplaceTokenForm,
+    SafetyRailsForm,
 )
 from integrations.models import (
     AsanaConnection,
@@ -37,7 +38,7 @@ from integrations.people.mapping import (
     automap_by_email,
     map_employee,
 )
-from integrations.pipeline import approval_views, executor_card, run_views, runs
+from integrations.pipeline import approval_views, breaker, executor_card, run_views, runs
 from integrations.tab import CONNECT_PERMS, FAILED_FORMS, live, mapping_choices
 from integrations.webhooks import admin_views as webhook_admin_views
 from pilotsite.admin import back_to_tab, tab_post
@@ -159,6 +160,36 @@ def settings_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _back()
 
 
+@tab_post("integrations.change_asanaconnection")
+def rails_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """The safety rails' thresholds (saved through the connection settings' one write path)."""
+    connection = get_object_or_404(AsanaConnection, pk=pk)
+    form = SafetyRailsForm.for_connection(connection, request.POST)
+    if not form.is_valid():
+        errors = {"__all__": ["Safety rails not saved; correct the fields marked below."]}
+        typed = {name: form[name].value() for name in form.fields}
+        return _failed(request, f"rails-{connection.pk}", {**errors, **_form_errors(form)}, typed)
+    changed = update_settings(connection, actor=request.user, **form.cleaned_data)
+    messages.success(
+        request,
+        f"{connection}: saved {', '.join(changed)}." if changed else f"{connection}: no changes.",
+    )
+    return _back(f"rails-{connection.pk}")
+
+
+@tab_post("integrations.change_asanaconnection")
+def resume_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Resume a connection the safety rails paused (audited with who pressed it)."""
+    connection = get_object_or_404(AsanaConnection, pk=pk)
+    if breaker.resume(connection, actor=request.user, how="resumed from the card"):
+        messages.success(
+            request, f"{connection}: automation resumed; tagged tasks are claimed again."
+        )
+    else:
+        messages.info(request, f"{connection} was not paused (or was resumed meanwhile).")
+    return _back(f"connection-{connection.pk}")
+
+
 @tab_post("integrations.add_asanamapping")
 def map_view(request: HttpRequest, pk: int) -> HttpResponse:
     connection = get_object_or_404(AsanaConnection, pk=pk)
@@ -223,6 +254,8 @@ urlpatterns = [
     path("tasks/<int:pk>/retry/", retry_view, name="retry"),
     path("<int:pk>/check/", check_view, name="check"),
     path("<int:pk>/settings/", settings_view, name="settings"),
+    path("<int:pk>/rails/", rails_view, name="rails"),
+    path("<int:pk>/resume/", resume_view, name="resume"),
     path("<int:pk>/map/", map_view, name="map"),
     path("<int:pk>/automap/", automap_view, name="automap"),
     *webhook_admin_views.urlpatterns,

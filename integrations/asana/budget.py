@@ -1,4 +1,5 @@
-"""The request budget of a token, shared by every process that uses it.
+"""The request budget of a token, shared by every process that uses it; and the count of
+Asana's answers per connection that the safety rails read (`note_answer`, `answers`).
 
 Asana limits requests per token, not per process (https://developers.asana.com/docs/rate-limits:
 150 a minute on free workspaces, 1,500 on paid ones; a 429 carries `Retry-After`). The web
@@ -13,6 +14,10 @@ sliding 60-second window and the "not before" time a 429 sets live in a store th
   with the site, so it is independent of whatever the caller has open.
 
 A token is never stored: the key is a SHA-256 digest of it.
+
+Answers are counted per connection (`answers_key`) in buckets of ANSWER_BUCKET seconds: how
+many requests were answered and how many of them were errors (5xx, timeouts, transport
+errors; the client decides). Buckets older than ANSWERS_KEPT seconds are dropped.
 """
 
 import hashlib
@@ -31,6 +36,23 @@ from django.db import connections
 from pilotsite.secret_files import private_sqlite
 
 WINDOW = 60.0  # seconds: Asana counts requests per minute
+ANSWER_BUCKET = 5  # seconds per bucket of counted answers
+ANSWERS_KEPT = 3600 + 2 * ANSWER_BUCKET  # seconds: the longest error window, and a margin
+
+
+def answers_key(connection_pk: int) -> str:
+    """The key of a stored connection's counted answers (unique per deployment: the
+    cluster name tells two deployments sharing one Redis apart)."""
+    return f"{settings.Q_CLUSTER['name']}:connection:{connection_pk}"
+
+
+def _bucket(at: float) -> int:
+    return int(at // ANSWER_BUCKET)
+
+
+def _first_bucket(since: float) -> int:
+    """The first bucket that starts at or after `since`: answers before it never count."""
+    return -int(-since // ANSWER_BUCKET)
 
 
 def token_key(token: str) -> str:
@@ -50,8 +72,17 @@ class BudgetStore(Protocol):
         """No process may send with `key` before `until` (epoch seconds), as a 429 asked."""
         ...
 
+    def note_answer(self, key: str, error: bool) -> None:
+        """Count one answer (an error or not) under `key`, now."""
+        ...
+
+    def answers(self, key: str, since: float) -> tuple[int, int]:
+        """(requests, errors) counted under `key` in the buckets that start at or after
+        `since` (epoch seconds)."""
+        ...
+
     def clear(self) -> None:
-        """Forget every window and pause (tests start from an empty budget)."""
+        """Forget every window, pause and counted answer (tests start from an empty budget)."""
         ...
 
     def close(self) -> None: ...
@@ -116,6 +147,8 @@ class SqliteStore:
                 "CREATE TABLE IF NOT EXISTS sent (key TEXT NOT NULL, at REAL NOT NULL);"
                 "CREATE INDEX IF NOT EXISTS sent_key_at ON sent (key, at);"
                 "CREATE TABLE IF NOT EXISTS pause (key TEXT PRIMARY KEY, until REAL NOT NULL);"
+                "CREATE TABLE IF NOT EXISTS answers (key TEXT NOT NULL, bucket INTEGER NOT NULL,"
+                " requests INTEGER NOT NULL, errors INTEGER NOT NULL, PRIMARY KEY (key, bucket));"
             )
             self._ready = True
         return conn
@@ -150,9 +183,30 @@ class SqliteStore:
                 (key, until),
             )
 
+    def note_answer(self, key: str, error: bool) -> None:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "INSERT INTO answers (key, bucket, requests, errors) VALUES (?, ?, 1, ?) "
+                "ON CONFLICT (key, bucket) DO UPDATE SET requests = requests + 1, "
+                "errors = errors + excluded.errors",
+                (key, _bucket(time.time()), int(error)),
+            )
+
+    def answers(self, key: str, since: float) -> tuple[int, int]:
+        with self._pool.connection() as conn:
+            conn.execute(
+                "DELETE FROM answers WHERE bucket < ?", (_bucket(time.time() - ANSWERS_KEPT),)
+            )
+            requests, errors = conn.execute(
+                "SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(errors), 0) FROM answers "
+                "WHERE key = ? AND bucket >= ?",
+                (key, _first_bucket(since)),
+            ).fetchone()
+        return int(requests), int(errors)
+
     def clear(self) -> None:
         with self._pool.connection() as conn:
-            conn.executescript("DELETE FROM sent; DELETE FROM pause;")
+            conn.executescript("DELETE FROM sent; DELETE FROM pause; DELETE FROM answers;")
 
     def close(self) -> None:
         self._pool.close()
@@ -185,6 +239,11 @@ class PostgresStore:
                 conn.execute(
                     "CREATE UNLOGGED TABLE IF NOT EXISTS pilotsite_asana_budget_pause "
                     "(key text PRIMARY KEY, until double precision NOT NULL)"
+                )
+                conn.execute(
+                    "CREATE UNLOGGED TABLE IF NOT EXISTS pilotsite_asana_answers "
+                    "(key text NOT NULL, bucket bigint NOT NULL, requests integer NOT NULL, "
+                    "errors integer NOT NULL, PRIMARY KEY (key, bucket))"
                 )
             self._ready = True
         return conn
@@ -224,10 +283,33 @@ class PostgresStore:
                 (key, until),
             )
 
+    def note_answer(self, key: str, error: bool) -> None:
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute(
+                "INSERT INTO pilotsite_asana_answers AS a (key, bucket, requests, errors) "
+                "VALUES (%s, %s, 1, %s) ON CONFLICT (key, bucket) DO UPDATE SET "
+                "requests = a.requests + 1, errors = a.errors + excluded.errors",
+                (key, _bucket(time.time()), int(error)),
+            )
+
+    def answers(self, key: str, since: float) -> tuple[int, int]:
+        with self._pool.connection() as conn, conn.transaction():
+            conn.execute(
+                "DELETE FROM pilotsite_asana_answers WHERE bucket < %s",
+                (_bucket(time.time() - ANSWERS_KEPT),),
+            )
+            requests, errors = conn.execute(
+                "SELECT COALESCE(SUM(requests), 0), COALESCE(SUM(errors), 0) "
+                "FROM pilotsite_asana_answers WHERE key = %s AND bucket >= %s",
+                (key, _first_bucket(since)),
+            ).fetchone()
+        return int(requests), int(errors)
+
     def clear(self) -> None:
         with self._pool.connection() as conn, conn.transaction():
             conn.execute("DELETE FROM pilotsite_asana_budget_sent")
             conn.execute("DELETE FROM pilotsite_asana_budget_pause")
+            conn.execute("DELETE FROM pilotsite_asana_answers")
 
     def close(self) -> None:
         self._pool.close()
@@ -268,6 +350,27 @@ class RedisStore:
             current = self._redis.get(name)
             if current is None or float(current) < until:
                 self._redis.set(name, repr(until), px=wait_ms)
+
+    def note_answer(self, key: str, error: bool) -> None:
+        name = f"{self._prefix}:answers:{key}:{_bucket(time.time())}"
+        with self._redis.pipeline() as pipe:
+            pipe.hincrby(name, "requests", 1)
+            pipe.hincrby(name, "errors", int(error))
+            pipe.expire(name, ANSWERS_KEPT)
+            pipe.execute()
+
+    def answers(self, key: str, since: float) -> tuple[int, int]:
+        first, last = (
+            max(_first_bucket(since), _bucket(time.time() - ANSWERS_KEPT)),
+            _bucket(time.time()),
+        )
+        with self._redis.pipeline() as pipe:
+            for bucket in range(first, last + 1):
+                pipe.hmget(f"{self._prefix}:answers:{key}:{bucket}", "requests", "errors")
+            rows = pipe.execute()
+        requests = sum(int(r or 0) for r, _ in rows)
+        errors = sum(int(e or 0) for _, e in rows)
+        return requests, errors
 
     def clear(self) -> None:
         for name in self._redis.scan_iter(f"{self._prefix}*"):

@@ -11,6 +11,9 @@
   raises AsanaMalformedResponse; pagination stops on a repeated `next_page.offset` or after
   ASANA_MAX_PAGES pages with AsanaPaginationError.
 - Errors are typed (`integrations.asana.errors`) and never contain the token.
+- With an `answers_key` (every client of a stored connection: `client_for`), each answer is
+  counted in the shared store for the safety rails: an error is a 5xx or a request that got
+  no answer (timeout, connection refused or dropped); a 429 and other 4xx are answers.
 
 A POST answered 5xx, or whose answer was lost, may have been applied by Asana (or by a
 gateway in front of it), so a non-idempotent write (creating a comment, an attachment, a tag
@@ -123,11 +126,13 @@ class AsanaClient:
         backoff_base: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         max_budget_wait: float | None = None,
+        answers_key: str | None = None,
     ) -> None:
         """`timeout` is seconds per request; `max_budget_wait` (seconds, None = no limit) is how
         long a request may wait for the shared budget before AsanaRateLimited is raised (a
-        person waiting on a page should not wait a minute). Raises AsanaError for a missing
-        token or one with characters a token cannot have (tokens.clean_token)."""
+        person waiting on a page should not wait a minute); `answers_key` is where each
+        answer is counted (`budget.answers_key`), None for none. Raises AsanaError for a
+        missing token or one with characters a token cannot have (tokens.clean_token)."""
         if not token:
             raise AsanaError("no Asana access token is configured: connect the workspace first")
         try:
@@ -143,6 +148,7 @@ class AsanaClient:
         self._max_retries = settings.ASANA_MAX_RETRIES if max_retries is None else max_retries
         self._backoff_base = backoff_base
         self._sleep = sleep
+        self._answers_key = answers_key
         self.request_count = 0
         self._http = httpx.Client(
             base_url=(base_url or settings.ASANA_API_BASE_URL).rstrip("/"),
@@ -199,6 +205,7 @@ class AsanaClient:
                     self.request_count += 1
                     response = self._http.request(method, path, **kwargs)
             except httpx.RequestError as exc:
+                self._note_answer(error=True)
                 # Transport failures, but also undecodable bodies and redirect loops: each
                 # becomes a typed error, so no raw httpx exception reaches a caller.
                 never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout)
@@ -224,6 +231,7 @@ class AsanaClient:
                 (time.monotonic() - started) * 1000,
             )
             status = response.status_code
+            self._note_answer(error=status >= 500)
             if status < 400:
                 if status == 204 or not response.content:
                     return {}
@@ -258,6 +266,14 @@ class AsanaClient:
                 slept_pause = bool(wait)
                 continue
             raise error_for_status(status, _envelope_messages(response), method=method, path=path)
+
+    def _note_answer(self, *, error: bool) -> None:
+        if self._answers_key is None:
+            return
+        try:
+            budget.store().note_answer(self._answers_key, error)
+        except Exception as exc:  # a lost count only weakens the rails: the request stands
+            log.warning("could not count an Asana answer: %s", type(exc).__name__)
 
     def _wait_for_budget(self, method: str, path: str, *, honour_pause: bool = True) -> None:
         # A 429's pause is slept once: afterwards this client's own view of time decides
@@ -509,5 +525,9 @@ def _data(body: dict[str, Any], kind: type, method: str, path: str) -> Any:
 
 
 def client_for(connection: Any, **kwargs: Any) -> AsanaClient:
-    """A client for a stored connection (anything with an `access_token`)."""
+    """A client for a connection (anything with an `access_token`); a stored one (with a
+    `pk`) has its answers counted for the safety rails."""
+    pk = getattr(connection, "pk", None)
+    if pk is not None:
+        kwargs.setdefault("answers_key", budget.answers_key(pk))
     return AsanaClient(connection.access_token, **kwargs)

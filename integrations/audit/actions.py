@@ -37,6 +37,8 @@ class Action(models.TextChoices):
     PIPELINE_APPROVED = "pipeline.approved", "task approved"
     PIPELINE_REJECTED = "pipeline.rejected", "task rejected"
     PIPELINE_APPROVAL_REFUSED = "pipeline.approval_refused", "approval by a non-approver refused"
+    AUTOMATION_PAUSED = "automation.paused", "automation paused by the safety rails"
+    AUTOMATION_RESUMED = "automation.resumed", "automation resumed"
     WEBHOOK_REGISTER = "webhook.register", "webhook asked of Asana"
     WEBHOOK_REGISTERED = "webhook.registered", "webhook registered"
     WEBHOOK_DELETE = "webhook.delete", "webhook deleted"

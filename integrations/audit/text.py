@@ -33,6 +33,8 @@ VERBS: dict[str, str] = {
     Action.PIPELINE_APPROVED: "approved",
     Action.PIPELINE_REJECTED: "rejected",
     Action.PIPELINE_APPROVAL_REFUSED: "refused a pilot-approved tag on",
+    Action.AUTOMATION_PAUSED: "paused the automation of",
+    Action.AUTOMATION_RESUMED: "resumed the automation of",
     Action.WEBHOOK_REGISTER: "asked Asana for a webhook on",
     Action.WEBHOOK_REGISTERED: "registered",
     Action.WEBHOOK_DELETE: "deleted",

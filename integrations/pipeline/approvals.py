@@ -40,6 +40,7 @@ from integrations.asana.client import AsanaClient, client_for
 from integrations.asana.errors import AsanaError, AsanaForbidden, AsanaNotFound
 from integrations.audit import Action
 from integrations.models import AsanaConnection, AsanaMapping, ProcessedTask, Run
+from integrations.pipeline import breaker
 from integrations.pipeline.convert import APPROVED_TAG
 from integrations.pipeline.report import Reporter
 from integrations.pipeline.runs import Runner, claim, claim_lease, new_token, run_claimed
@@ -306,7 +307,10 @@ def after_decision(pk: int) -> str:
         )
     if pt.state != State.APPROVED:
         return f"ASANA-{pt.task_gid} is {pt.state}: nothing to do"
-    claimed = claim(pt.connection, pt.task_gid, source="admin", runner=Runner.QUEUE)
+    try:
+        claimed = claim(pt.connection, pt.task_gid, source="admin", runner=Runner.QUEUE)
+    except breaker.Paused as exc:
+        return f"ASANA-{pt.task_gid} waits: {exc}"
     if claimed is None:
         return f"ASANA-{pt.task_gid} was claimed by another process"
     done = run_claimed(claimed.pk, claimed.claimed_by)

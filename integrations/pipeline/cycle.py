@@ -3,16 +3,21 @@ schedule (`jobs.poll_all`, which hands each claim to the queue) and `runpollers`
 each claim to its own worker threads and keeps the candidates it had no room for).
 
 The poll slot (`poll.poll_if_due`) keeps each connection to one poll per interval across
-every process, and the claim (`runs.claim`) keeps every task to one execution.
+every process, and the claim (`runs.claim`) keeps every task to one execution. The safety
+rails (`breaker`) are looked at here too: a connection paused for Asana's errors is not
+polled (its probe stands in), and a paused connection claims nothing.
 """
 
+import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from integrations.models import AsanaConnection, ProcessedTask
-from integrations.pipeline import runs
+from integrations.pipeline import breaker, runs
 from integrations.pipeline.poll import PollResult, poll_if_due
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -43,20 +48,32 @@ def poll_then_claim(
 
     A candidate someone else claimed meanwhile is dropped. Candidates left in `pending` are
     the caller's: `runpollers` keeps them for its next turn, the queue's job drops them (the
-    next poll finds them again). Raises what the poll raises (AsanaError, database errors).
+    next poll finds them again). While the connection is paused the candidates are dropped
+    and nothing is claimed; paused for Asana's errors, it is not polled but probed once per
+    cool-down (`breaker.probe_if_due`). Raises what the poll raises (AsanaError, database
+    errors).
     """
     turn = Turn(polled=None)
+    if connection.paused_at is not None and connection.pause_kind == breaker.Kind.ERRORS:
+        pending.clear()
+        breaker.probe_if_due(connection)
+        return turn
     if not pending:
         turn.polled = poll_if_due(connection)
         if turn.polled is not None:
+            breaker.check_errors(connection)
             pending.extend(turn.polled.candidates)
             names.update(turn.polled.names)
-    while pending and has_room():
-        gid = pending.popleft()
-        processed = runs.claim(
-            connection, gid, source="poll", task_name=names.get(gid, ""), runner=runner
-        )
-        if processed is not None:
-            hand_over(processed)
-            turn.claimed += 1
+    try:
+        while pending and has_room():
+            gid = pending.popleft()
+            processed = runs.claim(
+                connection, gid, source="poll", task_name=names.get(gid, ""), runner=runner
+            )
+            if processed is not None:
+                hand_over(processed)
+                turn.claimed += 1
+    except breaker.Paused as exc:
+        log.warning("connection %s: %s; nothing more is claimed", connection.workspace_gid, exc)
+        pending.clear()
     return turn

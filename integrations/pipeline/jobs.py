@@ -65,7 +65,8 @@ def poll_all() -> dict[str, Any]:
             hand_over=room.hand_over,
         )
         if turn.polled is None:
-            summary[connection.workspace_gid] = "not due"
+            paused = connection.paused_at is not None
+            summary[connection.workspace_gid] = "paused" if paused else "not due"
             continue
         log.info(
             "poll %s: %s; %d claimed for the cluster (%d requests)",

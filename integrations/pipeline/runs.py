@@ -30,6 +30,7 @@ from integrations.asana.client import AsanaClient, client_for
 from integrations.asana.errors import AsanaError, AsanaForbidden, AsanaNotFound
 from integrations.audit import Action
 from integrations.models import AsanaConnection, AuditLog, ProcessedTask, Run
+from integrations.pipeline import breaker
 from integrations.pipeline.convert import DETAIL_FIELDS, convert
 from integrations.pipeline.execute import Execution, RunControl
 from integrations.pipeline.executors import Choice, choose, describe, execute, executor_configured
@@ -103,7 +104,12 @@ def claim(
 
     A new attempt starts in the connection's rollout mode (`shadow` when it is shadow) with
     no approval; an approved row is the same attempt going on, its approval kept. A row that
-    ran in shadow mode is never taken (the admin's Retry makes it an ordinary failed row)."""
+    ran in shadow mode is never taken (the admin's Retry makes it an ordinary failed row).
+
+    Raises breaker.Paused, claiming nothing, when the connection's automation is paused
+    or a safety rail trips now (`breaker.check_claim`: every way of claiming comes here).
+    """
+    breaker.check_claim(connection)
     now = timezone.now()
     fields: dict[str, object] = {
         "state": State.CLAIMED,
@@ -491,6 +497,8 @@ def finish_report(pt: ProcessedTask, client: AsanaClient) -> bool:
             outcome=Run.Outcome.INTERRUPTED if interrupted else RUN_OUTCOMES[pt.outcome],
             error=(pt.error + note).strip(),
         )
+        if pt.outcome == "failure" and not interrupted:
+            breaker.check_failures(pt.connection)
     elapsed = ""
     if pt.started_at:
         elapsed = f" in {(timezone.now() - pt.started_at).total_seconds():.1f} s"
@@ -584,7 +592,8 @@ def dispatch_task(
 ) -> ProcessedTask | None:
     """Re-read the task, claim it if eligible and hand it to the runner (default: django-q2).
 
-    Returns None when no executor is configured, the task is not eligible or already claimed.
+    Returns None when no executor is configured, the task is not eligible or already claimed;
+    raises breaker.Paused when the connection's automation is paused (see `claim`).
     """
     if not executor_configured(connection):
         return None

@@ -180,3 +180,34 @@ def test_the_pipeline_offers_retry_on_failed_rows_and_lists_fit_the_screen(
             ".map(r => r.scrollWidth - r.clientWidth)"
         )
         assert all(extra <= 1 for extra in overflow), (name, overflow)
+
+
+def test_a_paused_connection_is_red_with_its_reason_and_resumes_from_the_card(
+    live_server, fake_asana, admin_user, chromium_page
+):
+    from integrations.pipeline import breaker
+
+    connection = AsanaConnection.objects.create(
+        workspace_gid=fake_asana.workspace_gid,
+        workspace_name="Pilot Workspace",
+        access_token=fake_asana.token,
+    )
+    breaker.pause(
+        connection,
+        AsanaConnection.PauseKind.CLAIMS,
+        "50 tasks were claimed within the last hour, the limit is 50 (was a whole project tagged?)",
+    )
+    page = chromium_page
+    _sign_in(page, live_server.url)
+    banner = page.locator(f"#paused-{connection.pk}")
+    banner.wait_for()
+    color = banner.evaluate("el => getComputedStyle(el).color")
+    assert color == "rgb(183, 28, 28)", color
+    page.locator(f"#rails-{connection.pk} > summary").click()
+    _shot(page, "paused-connection")
+
+    banner.get_by_role("button", name="Resume").click()
+    page.wait_for_selector("text=automation resumed")
+    connection.refresh_from_db()
+    assert connection.paused_at is None
+    assert page.locator(f"#paused-{connection.pk}").count() == 0

@@ -137,6 +137,7 @@ def test_two_clusters_two_pollers_and_webhooks_run_each_task_once_within_the_bud
         pilot.add_task(pilot.workspace_gid, f"task {i}", projects=[project]) for i in range(TASKS)
     ]
     connection.poll_interval = 1  # every poller polls in turn, racing the webhook path
+    connection.breaker_claims_per_hour = 100_000  # 500 claims in minutes are the point here
     connection.save()
     jobs.ensure_schedules()
     started_log = tmp_path / "started.txt"

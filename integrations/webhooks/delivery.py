@@ -34,7 +34,7 @@ from integrations.models import (
     WebhookDelivery,
     WebhookRegistration,
 )
-from integrations.pipeline import runs
+from integrations.pipeline import breaker, runs
 from integrations.pipeline.stop import check_running
 from integrations.webhooks.registration import ACTOR, describe
 
@@ -100,7 +100,8 @@ class DeliveryOutcome:
     `dispatched` (claimed and queued), `stopped` (runs stopped because the task was
     untagged, completed or tagged to stop), `not_eligible`, `already_claimed` (the ledger blocks
     them), `errors` ("<gid>: <reason>"; polling retries them) and `deferred` (over the
-    per-delivery bounds; the next poll takes them). `skipped` says why nothing was done."""
+    per-delivery bounds, or the automation is `paused` for that reason; the next poll
+    takes them). `skipped` says why nothing was done."""
 
     events: int = 0
     ignored: int = 0
@@ -111,6 +112,7 @@ class DeliveryOutcome:
     errors: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
     skipped: str = ""
+    paused: str = ""
 
     def text(self) -> str:
         """One line for the audit row: counts, then up to GIDS_SHOWN GIDs per fate."""
@@ -129,7 +131,9 @@ class DeliveryOutcome:
                 if len(items) > GIDS_SHOWN:
                     shown += f", … ({len(items)} in all)"
                 parts.append(f"{key.replace('_', ' ')}: {shown}")
-        if self.deferred:
+        if self.paused:
+            parts.append(f"automation paused ({self.paused}): deferred tasks wait until it resumes")
+        elif self.deferred:
             parts.append("deferred tasks wait for the next poll")
         return "; ".join(parts)
 
@@ -166,6 +170,9 @@ def handle_events(registration_id: int, events: list[dict[str, Any]]) -> Deliver
         reads_left -= 1
         try:
             processed = runs.dispatch_task(connection, gid, source="webhook")
+        except breaker.Paused as exc:
+            summary.paused, summary.deferred = exc.reason, candidates[index:]
+            break
         except AsanaError as exc:
             # Polling picks the task up later; one bad task must not stop the others.
             summary.errors.append(f"{gid}: {exc}")

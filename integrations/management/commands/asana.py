@@ -141,6 +141,24 @@ def _health(connection: AsanaConnection) -> str:
     return f"error at {when}: {connection.last_error}" if connection.last_error else f"ok at {when}"
 
 
+def _automation(connection: AsanaConnection) -> str:
+    """The safety rails' line: paused (since when, why) or armed, with the thresholds."""
+    if connection.paused_at is not None:
+        since = f"{connection.paused_at:%Y-%m-%d %H:%M:%S %Z}"
+        then = (
+            f"probing Asana every {connection.breaker_cooldown} s"
+            if connection.pause_kind == AsanaConnection.PauseKind.ERRORS
+            else "resume it on the card"
+        )
+        return f"PAUSED since {since}: {connection.pause_reason} ({then})"
+    return (
+        f"running; pauses above {connection.breaker_error_percent} % Asana errors "
+        f"(of {connection.breaker_min_requests}+ requests in {connection.breaker_error_window} s), "
+        f"after {connection.breaker_failures} failed runs in a row or "
+        f"{connection.breaker_claims_per_hour} claims in an hour"
+    )
+
+
 def status(command: BaseCommand, options: dict[str, Any]) -> None:
     command.stdout.write(f"Executor: {executor_description()}")
     connections = list(AsanaConnection.objects.all())
@@ -166,6 +184,7 @@ def status(command: BaseCommand, options: dict[str, Any]) -> None:
         command.stdout.write(
             f"{connection}\n"
             f"  health: {_health(connection)}\n"
+            f"  automation: {_automation(connection)}\n"
             f"  polling: {polling}; pilot tag '{connection.pilot_tag}'\n"
             f"  watch: {watch.describe(connection)}\n"
             f"  rollout mode: {connection.get_rollout_mode_display()}\n"
