@@ -206,6 +206,7 @@ def check_claim(connection: AsanaConnection, *, now: datetime | None = None) -> 
 def check_errors(connection: AsanaConnection, *, now: datetime | None = None) -> bool:
     """After a poll: pause when Asana's errors call for it (even with nothing to claim, so
     an outage shows on the card). True when the connection is paused now."""
+    connection.refresh_from_db(fields=FIELDS)
     if connection.paused_at is not None:
         return True
     if reason := errors_reason(connection, now or timezone.now()):

@@ -7,6 +7,7 @@ subprocesses. Time passing is a stored timestamp moved back, never a wait."""
 
 import contextlib
 import io
+import secrets
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from collections import deque
 from datetime import timedelta
 
 import pytest
-from django.conf import settings as django_settings
+import redis
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.db.models import F
@@ -32,6 +33,7 @@ from integrations.pipeline.cycle import poll_then_claim
 from integrations.pipeline.stop import live_run, request_stop
 from integrations.tests import procs
 from integrations.tests.pipeline_fixtures import interval_passes, process, tagged
+from integrations.tests.test_shared_budget import REDIS_URL
 
 pytestmark = pytest.mark.django_db
 State = ProcessedTask.State
@@ -354,20 +356,41 @@ def test_recovery_still_reports_a_run_interrupted_while_paused(connection, pilot
     assert ProcessedTask.objects.get(pk=processed.pk).state == State.FAILED
 
 
-@pytest.mark.django_db(transaction=True)
-def test_answers_are_counted_across_processes(connection, pilot):
-    """A child process's requests count for the connection in this process."""
-    env = procs.child_env(pilot.base_url, ASANA_MAX_RETRIES="0")
-    code = (
-        "import django; django.setup(); "
-        "from integrations.models import AsanaConnection; "
-        "from integrations.asana.client import client_for; "
-        f"c = AsanaConnection.objects.get(pk={connection.pk}); "
-        "client_for(c).me()"
-    )
-    subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=django_settings.BASE_DIR)
+CHILD_REQUEST = """
+import django
+django.setup()
+from integrations.asana.client import client_for
+from integrations.asana.errors import AsanaError
+from integrations.models import AsanaConnection
+try:
+    client_for(AsanaConnection.objects.get(pk={pk})).me()
+except AsanaError:
+    pass
+"""
 
-    assert budget.store().answers(budget.answers_key(connection.pk), 0) == (1, 0)
+
+@pytest.mark.parametrize("store", ["database", "redis"])
+@pytest.mark.django_db(transaction=True)
+def test_answers_are_counted_across_processes(connection, pilot, settings, store):
+    """A child process's answers count for the connection in this process, whichever
+    store the deployment shares (the SQLite budget file or PostgreSQL, or Redis)."""
+    extra = {"ASANA_MAX_RETRIES": "0"}
+    if store == "redis":
+        try:
+            redis.Redis.from_url(REDIS_URL).ping()
+        except redis.RedisError:
+            pytest.skip("Redis is not running at 127.0.0.1:6379")
+        # Redis is shared by every test run on the machine: a cluster name of its own.
+        name = f"breaker-test-{secrets.token_hex(6)}"
+        settings.REDIS_URL, settings.Q_CLUSTER = REDIS_URL, {**settings.Q_CLUSTER, "name": name}
+        extra.update(REDIS_URL=REDIS_URL, Q_CLUSTER_NAME=name)
+    pilot.inject("503", times=1, path=r"^/users/me$")
+    env = procs.child_env(pilot.base_url, **extra)
+    for _ in range(2):
+        code = CHILD_REQUEST.format(pk=connection.pk)
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, cwd=settings.BASE_DIR)
+
+    assert budget.store().answers(budget.answers_key(connection.pk), 0) == (2, 1)
 
 
 # -- the card, the thresholds and `asana status` --------------------------------------------
