@@ -37,6 +37,7 @@ OPERATIONS: tuple[tuple[str, str], ...] = (
     ("put", "/tasks/{task_gid}"),
     ("post", "/tasks/{task_gid}/addTag"),
     ("post", "/tasks/{task_gid}/removeTag"),
+    ("get", "/tasks/{task_gid}/subtasks"),
     ("get", "/tasks/{task_gid}/stories"),
     ("post", "/tasks/{task_gid}/stories"),
     ("put", "/stories/{story_gid}"),

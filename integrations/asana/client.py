@@ -453,8 +453,15 @@ class AsanaClient:
         body = self.request("PUT", f"/stories/{story_gid}", data={"text": text})
         return _data(body, dict, "PUT", "/stories/{gid}")
 
-    def attachments(self, task_gid: str) -> Iterator[dict[str, Any]]:
-        return self.paginate("/attachments", parent=task_gid, opt_fields=("view_url",))
+    def attachments(
+        self, task_gid: str, opt_fields: Iterable[str] = ("view_url",)
+    ) -> Iterator[dict[str, Any]]:
+        """A task's attachments (`GET /attachments?parent=`, getAttachmentsForObject)."""
+        return self.paginate("/attachments", parent=task_gid, opt_fields=opt_fields)
+
+    def subtasks(self, task_gid: str, opt_fields: Iterable[str]) -> Iterator[dict[str, Any]]:
+        """A task's subtasks (`GET /tasks/{task_gid}/subtasks`, getSubtasksForTask)."""
+        return self.paginate(f"/tasks/{task_gid}/subtasks", opt_fields=opt_fields)
 
     def add_external_attachment(self, task_gid: str, url: str, name: str) -> dict[str, Any]:
         form = {"parent": task_gid, "resource_subtype": "external", "url": url, "name": name}

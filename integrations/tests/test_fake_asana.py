@@ -364,6 +364,13 @@ RESPONSE_CHECKS = [
     ("GET", "/tags/{tag}/tasks", "name,notes,html_notes,completed,completed_at,created_at,"
      "modified_at,tags.name,projects.name,permalink_url,workspace,assignee,due_on,parent"),
     ("GET", "/tasks/{task}/stories", "text,html_text,created_at,created_by.name,resource_subtype"),
+    ("GET", "/tasks/{task}/stories", "resource_subtype,text,html_text,created_at,created_by.name,"
+     "tag.name"),
+    ("GET", "/tasks/{task}", "name,assignee.name,due_on,due_at,custom_fields.name,"
+     "custom_fields.display_value,custom_fields.number_value,custom_fields.enum_value.name,"
+     "memberships.project.name,memberships.section.name,parent.name,num_subtasks"),
+    ("GET", "/tasks/{subtask}", "name,parent.name,num_subtasks"),
+    ("GET", "/tasks/{task}/subtasks", "name,completed"),
     ("GET", "/attachments?parent={task}", "name,resource_subtype,host,view_url,permanent_url,"
      "download_url,created_at,parent.name,connected_to_app"),
     ("GET", "/goals?workspace={workspace}", "name,notes,html_notes,due_on,start_on,status,"
@@ -381,11 +388,20 @@ RESPONSE_CHECKS = [
 def test_responses_match_asanas_contract(fake, method, path, opt_fields):
     project = fake.add_project(fake.workspace_gid, "P")
     task = fake.add_task(fake.workspace_gid, "T", tags=["pilot"], projects=[project])
+    fake.set_task(task, assignee=fake.user_gid, due_at="2026-12-01T17:00:00.000Z")
+    fake.set_task(task, sections={project: fake.add_section(project, "Doing")})
+    fake.set_custom_field(task, "Estimate", 3.5, subtype="number")
+    fake.set_custom_field(task, "Stage", "Review", subtype="enum")
+    fake.set_custom_field(task, "Notes", None)
+    fake.add_attachment(task, "spec.pdf")
+    subtask = fake.add_task(fake.workspace_gid, "Sub", parent=task)
     goal = fake.add_goal(fake.workspace_gid, "G", owner_gid=fake.user_gid, metric={})
     subgoal = fake.add_goal(fake.workspace_gid, "S", parent_gid=goal)
     api = client(fake)
     api.post(f"/tasks/{task}/stories", json={"data": {"text": "hi"}})
+    api.post(f"/tasks/{task}/addTag", json={"data": {"tag": fake.add_tag(fake.workspace_gid, "x")}})
     ids = dict(workspace=fake.workspace_gid, task=task, project=project, goal=goal, subgoal=subgoal)
+    ids["subtask"] = subtask
     ids["tag"] = fake.task(task)["tags"][0]["gid"]
     url = httpx.URL(path.format(**ids), params={"opt_fields": opt_fields} if opt_fields else {})
 
@@ -429,3 +445,75 @@ def test_a_held_request_waits_unapplied_until_released_while_others_go_on(fake):
     held.release()
     writer.join(30)
     assert answers == [200] and fake.task(task)["completed"] is True
+
+
+def test_a_task_read_shows_its_people_dates_fields_sections_and_family(fake):
+    project = fake.add_project(fake.workspace_gid, "Web")
+    task = fake.add_task(fake.workspace_gid, "Ship it", projects=[project])
+    ann = fake.add_user("Ann Lee", "ann@example.com", [fake.workspace_gid])
+    fake.set_task(task, assignee=ann, due_at="2026-12-01T17:00:00.000Z")
+    fake.set_task(task, sections={project: fake.add_section(project, "Doing")})
+    fake.set_custom_field(task, "Estimate", 3, subtype="number")
+    fake.set_custom_field(task, "Stage", "Review", subtype="enum")
+    fake.set_custom_field(task, "Notes", None)
+    sub = fake.add_task(fake.workspace_gid, "Write the notes", parent=task)
+    fields = (
+        "assignee.name,due_on,due_at,custom_fields.name,custom_fields.display_value,"
+        "memberships.project.name,memberships.section.name,num_subtasks"
+    )
+
+    data = client(fake).get(f"/tasks/{task}", params={"opt_fields": fields}).json()["data"]
+    parent = client(fake).get(f"/tasks/{sub}", params={"opt_fields": "parent.name"}).json()
+
+    assert data["assignee"] == {"gid": ann, "resource_type": "user", "name": "Ann Lee"}
+    assert (data["due_on"], data["due_at"]) == ("2026-12-01", "2026-12-01T17:00:00.000Z")
+    assert [(f["name"], f["display_value"]) for f in data["custom_fields"]] == [
+        ("Estimate", "3"),
+        ("Stage", "Review"),
+        ("Notes", None),
+    ]
+    assert [(m["project"]["name"], m["section"]["name"]) for m in data["memberships"]] == [
+        ("Web", "Doing")
+    ]
+    assert data["num_subtasks"] == 1
+    assert parent["data"]["parent"]["name"] == "Ship it"
+
+
+def test_the_assignees_email_cannot_be_asked_of_a_task_read(fake):
+    task = fake.add_task(fake.workspace_gid, "T")
+
+    response = client(fake).get(f"/tasks/{task}", params={"opt_fields": "assignee.email"})
+
+    assert response.status_code == 400
+    assert "assignee.email" in only_error(response)
+
+
+def test_subtasks_are_listed_with_their_completion(fake):
+    task = fake.add_task(fake.workspace_gid, "Parent")
+    fake.add_task(fake.workspace_gid, "First", parent=task, completed=True)
+    fake.add_task(fake.workspace_gid, "Second", parent=task)
+
+    listed = client(fake).get(
+        f"/tasks/{task}/subtasks", params={"opt_fields": "name,completed", "limit": 100}
+    )
+
+    assert [(t["name"], t["completed"]) for t in listed.json()["data"]] == [
+        ("First", True),
+        ("Second", False),
+    ]
+
+
+def test_adding_a_tag_leaves_a_story_naming_the_tag(fake):
+    task = fake.add_task(fake.workspace_gid, "T")
+    tag = fake.add_tag(fake.workspace_gid, "pilot")
+    api = client(fake)
+    api.post(f"/tasks/{task}/addTag", json={"data": {"tag": tag}})
+
+    stories = api.get(
+        f"/tasks/{task}/stories", params={"opt_fields": "resource_subtype,tag.name,created_by"}
+    ).json()["data"]
+
+    assert [(s["resource_subtype"], s["tag"]["name"]) for s in stories] == [
+        ("added_to_tag", "pilot")
+    ]
+    assert stories[0]["created_by"]["gid"] == fake.user_gid

@@ -134,14 +134,133 @@ def test_an_unmapped_tagger_has_no_email_and_an_unknown_one_is_null(connection, 
     assert seen[1]["tagged_by"] is None
 
 
+# -- the task read's own fields ----------------------------------------------------------------
+
+
+def test_the_assignee_comes_with_the_mapped_employees_email(connection, pilot, seen):
+    ann = person(pilot, "Ann Lee", "ann.asana@example.com")
+    bob = person(pilot, "Bob Roy", "bob@example.com")
+    employee = Employee.objects.create(name="Ann Lee", email="ann@example.com")
+    AsanaMapping.objects.create(employee=employee, connection=connection, asana_user_gid=ann)
+    for_ann, for_bob, nobody = (tagged(pilot, name) for name in ("Ann's", "Bob's", "Nobody's"))
+    pilot.set_task(for_ann, assignee=ann)
+    pilot.set_task(for_bob, assignee=bob)
+
+    for gid in (for_ann, for_bob, nobody):
+        process(connection, gid)
+
+    assert [task["assignee"] for task in seen] == [
+        {"gid": ann, "name": "Ann Lee", "email": "ann@example.com"},
+        {"gid": bob, "name": "Bob Roy", "email": None},
+        None,
+    ]
+
+
+def test_the_due_date_and_time_arrive_as_asana_gives_them(connection, pilot, seen):
+    on_a_day = tagged(pilot, "Due on a day")
+    at_a_time = tagged(pilot, "Due at a time")
+    undated = tagged(pilot, "Whenever")
+    pilot.set_task(on_a_day, due_on="2026-12-24")
+    pilot.set_task(at_a_time, due_at="2026-12-01T17:00:00.000Z")
+
+    for gid in (on_a_day, at_a_time, undated):
+        process(connection, gid)
+
+    assert [(t["due_on"], t["due_at"]) for t in seen] == [
+        ("2026-12-24", None),
+        ("2026-12-01", "2026-12-01T17:00:00.000Z"),
+        (None, None),
+    ]
+
+
+def test_custom_fields_arrive_by_name_with_their_display_value(connection, pilot, seen):
+    gid = tagged(pilot, "Estimated")
+    pilot.set_custom_field(gid, "Estimate", 3.5, subtype="number")
+    pilot.set_custom_field(gid, "Stage", "Review", subtype="enum")
+    pilot.set_custom_field(gid, "Customer", "Acme")
+    pilot.set_custom_field(gid, "Notes", None)
+
+    process(connection, gid)
+
+    assert seen[0]["custom_fields"] == {
+        "Estimate": "3.5",
+        "Stage": "Review",
+        "Customer": "Acme",
+        "Notes": None,
+    }
+
+
+def test_projects_arrive_with_their_sections_and_a_subtask_with_its_parent(connection, pilot, seen):
+    web = pilot.add_project(pilot.workspace_gid, "Web")
+    ops = pilot.add_project(pilot.workspace_gid, "Ops")
+    parent = pilot.add_task(pilot.workspace_gid, "Launch", projects=[web])
+    gid = tagged(pilot, "Write the release notes", projects=[web, ops], parent=parent)
+    pilot.set_task(gid, sections={web: pilot.add_section(web, "Doing")})
+
+    process(connection, gid)
+
+    assert seen[0]["projects"] == [
+        {"gid": web, "name": "Web", "section": "Doing"},
+        {"gid": ops, "name": "Ops", "section": None},
+    ]
+    assert seen[0]["project"] == "Web"
+    assert seen[0]["parent"] == {"gid": parent, "name": "Launch"}
+
+
+# -- attachments and subtasks ------------------------------------------------------------------
+
+
+def test_attachments_arrive_with_their_names_and_links(connection, pilot, seen):
+    gid = tagged(pilot, "See the files")
+    pilot.add_attachment(gid, "mockup.png")
+    pilot.add_attachment(gid, "Design doc", url="https://docs.example.com/design")
+    pilot.add_attachment(gid, "Not a web link", url="javascript:alert(1)")
+
+    process(connection, gid)
+
+    attachments = seen[0]["attachments"]
+    assert [a["name"] for a in attachments] == ["mockup.png", "Design doc", "Not a web link"]
+    assert attachments[0]["url"].startswith("https://app.asana.com/")
+    assert attachments[1]["url"] == "https://docs.example.com/design"
+    assert attachments[2]["url"] == ""
+
+
+def test_subtasks_arrive_with_their_completion(connection, pilot, seen):
+    gid = tagged(pilot, "Release")
+    pilot.add_task(pilot.workspace_gid, "Tag the build", parent=gid, completed=True)
+    pilot.add_task(pilot.workspace_gid, "Announce it", parent=gid)
+
+    process(connection, gid)
+
+    assert [(t["name"], t["completed"]) for t in seen[0]["subtasks"]] == [
+        ("Tag the build", True),
+        ("Announce it", False),
+    ]
+
+
+def test_subtasks_are_not_asked_for_when_the_task_has_none(connection, pilot, seen):
+    gid = tagged(pilot, "Alone")
+
+    process(connection, gid)
+
+    assert seen[0]["subtasks"] == []
+    assert reads(pilot, f"/tasks/{gid}/subtasks") == 0
+
+
 # -- a command executor gets it all on standard input ----------------------------------------
 
 
 def test_a_command_executor_receives_the_thread_on_stdin(connection, pilot, settings, tmp_path):
     ann = person(pilot, "Ann Lee", "ann@example.com")
-    gid = pilot.add_task(pilot.workspace_gid, "Read the thread")
+    project = pilot.add_project(pilot.workspace_gid, "Web")
+    gid = pilot.add_task(pilot.workspace_gid, "Read the thread", projects=[project])
     pilot.person_changes_task(gid, ann, add=["pilot"])
     pilot.person_comments(gid, ann, "Use the staging database")
+    pilot.set_task(gid, assignee=ann, due_on="2026-12-24")
+    pilot.set_task(gid, sections={project: pilot.add_section(project, "Doing")})
+    pilot.set_custom_field(gid, "Stage", "Review", subtype="enum")
+    pilot.add_attachment(gid, "mockup.png")
+    pilot.add_task(pilot.workspace_gid, "Announce it", parent=gid)
     seen_file = tmp_path / "stdin.json"
     script = tmp_path / "executor.py"
     script.write_text(
@@ -159,24 +278,60 @@ def test_a_command_executor_receives_the_thread_on_stdin(connection, pilot, sett
         ("Ann Lee", "Use the staging database")
     ]
     assert task["tagged_by"]["name"] == "Ann Lee"
+    assert task["assignee"]["name"] == "Ann Lee"
+    assert task["due_on"] == "2026-12-24"
+    assert task["custom_fields"] == {"Stage": "Review"}
+    assert task["projects"] == [{"gid": project, "name": "Web", "section": "Doing"}]
+    assert [a["name"] for a in task["attachments"]] == ["mockup.png"]
+    assert [t["name"] for t in task["subtasks"]] == ["Announce it"]
+    assert task["parent"] is None
 
 
 # -- what it costs ---------------------------------------------------------------------------
 
 
+def input_reads(fake, gid: str) -> list[str]:
+    """The reads of the task's input, in order (the report's own requests left out)."""
+    wanted = {f"/tasks/{gid}", f"/tasks/{gid}/stories", "/attachments", f"/tasks/{gid}/subtasks"}
+    return [path for method, path, _ in fake.requests if method == "GET" and path in wanted]
+
+
 @pytest.mark.parametrize("comments", [0, 20])
-def test_the_thread_costs_one_stories_read_per_run(connection, pilot, seen, comments):
+def test_a_run_reads_the_task_its_stories_and_its_attachments_once_each(
+    connection, pilot, seen, comments
+):
     ann = person(pilot, "Ann Lee", "ann@example.com")
+    process(connection, tagged(pilot, "First"))  # the token's user is read once, then cached
+    pilot.reset_requests()
     gid = tagged(pilot, "Counted")
     for number in range(comments):
         pilot.person_comments(gid, ann, f"comment {number}")
-    process(connection, gid)  # the token's user is read once, then cached
-    pilot.reset_requests()
-    second = tagged(pilot, "Counted again")
-    for number in range(comments):
-        pilot.person_comments(second, ann, f"comment {number}")
 
-    process(connection, second)
+    process(connection, gid)
 
-    assert reads(pilot, f"/tasks/{second}/stories") == 1
+    assert input_reads(pilot, gid) == [f"/tasks/{gid}", f"/tasks/{gid}/stories", "/attachments"]
     assert reads(pilot, "/users/me") == 0
+    assert len(seen[-1]["comments"]) == comments
+
+
+def test_a_task_with_subtasks_costs_one_read_more(connection, pilot, seen):
+    process(connection, tagged(pilot, "First"))
+    pilot.reset_requests()
+    gid = tagged(pilot, "Counted")
+    pilot.add_task(pilot.workspace_gid, "A step", parent=gid)
+
+    process(connection, gid)
+
+    assert input_reads(pilot, gid) == [
+        f"/tasks/{gid}",
+        f"/tasks/{gid}/stories",
+        "/attachments",
+        f"/tasks/{gid}/subtasks",
+    ]
+
+
+def test_the_token_user_is_read_once_for_many_runs(connection, pilot, seen):
+    for number in range(3):
+        process(connection, tagged(pilot, f"task {number}"))
+
+    assert reads(pilot, "/users/me") == 1

@@ -13,7 +13,10 @@ TASK = {
     "created_at": "2026-01-02T03:04:05.000Z",
     "permalink_url": "https://app.asana.com/0/0/1201",
     "tags": [{"gid": "1", "name": "pilot"}, {"gid": "2", "name": "bug"}],
-    "projects": [{"gid": "9", "name": "Web"}, {"gid": "10", "name": "Other"}],
+    "memberships": [
+        {"project": {"gid": "9", "name": "Web"}, "section": {"gid": "91", "name": "Doing"}},
+        {"project": {"gid": "10", "name": "Other"}, "section": None},
+    ],
 }
 
 
@@ -28,9 +31,20 @@ def test_conversion_maps_every_field():
         "url": "https://app.asana.com/0/0/1201",
         "created_at": "2026-01-02T03:04:05.000Z",
         "priority": None,
+        "assignee": None,
+        "due_on": None,
+        "due_at": None,
+        "custom_fields": {},
+        "projects": [
+            {"gid": "9", "name": "Web", "section": "Doing"},
+            {"gid": "10", "name": "Other", "section": None},
+        ],
+        "parent": None,
         "comments": [],
         "comments_omitted": 0,
         "tagged_by": None,
+        "attachments": [],
+        "subtasks": [],
     }
 
 
@@ -53,7 +67,7 @@ def test_status_tags_are_not_labels():
 
 
 def test_no_project_gives_an_empty_project_name():
-    assert convert(TASK | {"projects": []})["project"] == ""
+    assert convert(TASK | {"memberships": []})["project"] == ""
 
 
 @pytest.mark.parametrize(

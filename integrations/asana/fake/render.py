@@ -83,12 +83,17 @@ def full(objects: Mapping[str, dict[str, Any]], record: dict[str, Any]) -> dict[
 
 
 def _task(r: dict[str, Any], c: Callable) -> dict[str, Any]:
+    sections = r.get("_sections", {})
     return {
         "workspace": c(r["workspace"]),
         "tags": [c(g) for g in r["tags"]],
         "projects": [c(g) for g in r["projects"]],
-        "memberships": [{"project": c(g), "section": None} for g in r["projects"]],
+        # TaskBase.memberships: "Array of projects this task is associated with and the
+        # section it is in".
+        "memberships": [{"project": c(g), "section": c(sections.get(g))} for g in r["projects"]],
         "created_by": c(r["created_by"]),
+        "assignee": c(r["assignee"]),
+        "parent": c(r["parent"]),
     }
 
 

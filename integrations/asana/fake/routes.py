@@ -171,6 +171,12 @@ def get_task(call: Call) -> Result:
     return call.one(call.get("task", call.params["task_gid"], "task"))
 
 
+def list_subtasks(call: Call) -> Result:
+    """GET /tasks/{task_gid}/subtasks (getSubtasksForTask): the task's subtasks, compact."""
+    task = call.get("task", call.params["task_gid"], "task")["gid"]
+    return call.page(call.records("task", parent=task))
+
+
 def update_task(call: Call) -> Result:
     task = call.get("task", call.params["task_gid"], "task")
     data, now = call.data, now_iso()
@@ -447,6 +453,7 @@ ROUTES: list[tuple[str, re.Pattern[str], Callable[[Call], Result]]] = [
         ("GET", "/workspaces/{workspace_gid}/tasks/search", search_tasks),
         ("GET", "/tasks/{task_gid}", get_task),
         ("PUT", "/tasks/{task_gid}", update_task),
+        ("GET", "/tasks/{task_gid}/subtasks", list_subtasks),
         ("POST", "/tasks/{task_gid}/addTag", lambda call: _tag_change(call, adding=True)),
         ("POST", "/tasks/{task_gid}/removeTag", lambda call: _tag_change(call, adding=False)),
         ("GET", "/tasks/{task_gid}/stories", list_stories),

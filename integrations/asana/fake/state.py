@@ -212,6 +212,10 @@ class FakeAsanaState:
             "project", workspace=workspace_gid, name=name, archived=False, color=None, notes=""
         )
 
+    def add_section(self, project_gid: str, name: str) -> str:
+        """A section of a project (SectionCompact: gid, name)."""
+        return self._new("section", name=name, project=project_gid)
+
     def add_task(
         self,
         workspace_gid: str,
@@ -225,8 +229,11 @@ class FakeAsanaState:
         created_at: datetime | str | None = None,
         resource_subtype: str = "default_task",
         approval_status: str | None = None,
+        parent: str | None = None,
     ) -> str:
         """Tags are tag GIDs or names; unknown names become new tags in the workspace.
+        `parent` makes it a subtask of that task (counted in the parent's `num_subtasks`,
+        listed by `GET /tasks/{task_gid}/subtasks`).
 
         `resource_subtype` is default_task, milestone or approval (TaskCompact in the spec). An
         approval carries `approval_status` (pending unless given), kept in sync with
@@ -255,8 +262,9 @@ class FakeAsanaState:
                 due_on=None,
                 due_at=None,
                 start_on=None,
-                parent=None,
+                parent=parent,
                 num_subtasks=0,
+                custom_fields=[],
                 followers=[],
                 workspace=workspace_gid,
                 tags=[self._tag_gid(workspace_gid, tag) for tag in tags],
@@ -268,8 +276,113 @@ class FakeAsanaState:
                 self._objects[gid]["approval_status"] = approval_status
             for tag_gid in self._objects[gid]["tags"]:
                 self._note_tagged(gid, tag_gid)
+            if parent is not None:
+                self._objects[parent]["num_subtasks"] += 1
             self._index_for_search(gid)
             return gid
+
+    def set_task(
+        self,
+        task_gid: str,
+        *,
+        assignee: str | None = None,
+        due_on: str | None = None,
+        due_at: str | None = None,
+        sections: Mapping[str, str] | None = None,
+    ) -> None:
+        """Change a task as someone in Asana would: its `assignee` (a user GID), due date
+        (`due_on`, YYYY-MM-DD) or due time (`due_at`, ISO 8601; Asana then sets `due_on` to
+        its date), and the section it is in per project (`{project_gid: section_gid}`)."""
+        with self._lock:
+            task = self._objects[task_gid]
+            if assignee is not None:
+                task["assignee"] = assignee
+            if due_at is not None:
+                task["due_at"], task["due_on"] = due_at, due_at[:10]
+            elif due_on is not None:
+                task["due_on"] = due_on
+            for project_gid, section_gid in (sections or {}).items():
+                if project_gid not in task["projects"]:
+                    task["projects"].append(project_gid)
+                task.setdefault("_sections", {})[project_gid] = section_gid
+            task["modified_at"] = now_iso()
+            self._index_for_search(task_gid)
+
+    def set_custom_field(
+        self, task_gid: str, name: str, value: str | float | None, *, subtype: str = "text"
+    ) -> None:
+        """Give a task a value of the workspace's custom field `name` (created on first use
+        with `subtype`: text, number or enum). The task's `custom_fields` entry carries the
+        typed value (`text_value`, `number_value`, `enum_value`) and `display_value`, the
+        string CustomFieldBase.display_value describes (null when there is no value)."""
+        with self._lock:
+            task = self._objects[task_gid]
+            found = self._records("custom_field", name=name, workspace=task["workspace"])
+            field_gid = (
+                found[0]["gid"]
+                if found
+                else self._new(
+                    "custom_field",
+                    name=name,
+                    workspace=task["workspace"],
+                    resource_subtype=subtype,
+                    type=subtype,
+                )
+            )
+            subtype = self._objects[field_gid]["resource_subtype"]
+            entry: dict[str, Any] = {
+                "gid": field_gid,
+                "resource_type": "custom_field",
+                "name": name,
+                "resource_subtype": subtype,
+                "type": subtype,
+                "display_value": None
+                if value is None
+                else f"{value:g}"
+                if isinstance(value, float | int)
+                else str(value),
+            }
+            if subtype == "number":
+                entry["number_value"] = value
+            elif subtype == "enum":
+                entry["enum_value"] = (
+                    None
+                    if value is None
+                    else {
+                        "gid": self._new("enum_option", name=str(value)),
+                        "resource_type": "enum_option",
+                        "name": str(value),
+                        "enabled": True,
+                        "color": "none",
+                    }
+                )
+            else:
+                entry["text_value"] = value
+            task["custom_fields"] = [f for f in task["custom_fields"] if f["gid"] != field_gid] + [
+                entry
+            ]
+            task["modified_at"] = now_iso()
+
+    def add_attachment(
+        self, task_gid: str, name: str, *, url: str | None = None, size: int = 1024
+    ) -> str:
+        """A file someone attached to a task in Asana (`host` asana; `view_url` and
+        `permanent_url` link to it in Asana, `download_url` is a temporary link), or, with
+        `url`, a link attached as an external attachment."""
+        link = url or f"https://app.asana.com/app/asana/-/get_asset?asset_id={self._next_gid}"
+        return self._new(
+            "attachment",
+            resource_subtype="external" if url else "asana",
+            name=name,
+            host="external" if url else "asana",
+            view_url=link,
+            permanent_url=link,
+            download_url=None if url else f"https://asana-user-private.s3.amazonaws.com/{name}",
+            size=None if url else size,
+            created_at=now_iso(),
+            parent=task_gid,
+            connected_to_app=False,
+        )
 
     def tag_task(self, task_gid: str, tag_gid: str) -> None:
         """Someone adds a tag to a task in Asana (no API request is recorded; no story)."""
