@@ -346,14 +346,6 @@ def _run(pt: ProcessedTask, client: AsanaClient) -> None:
     if reason:
         release(pt, pt.claimed_by, reason)
         return
-    try:
-        context = gather(connection, client, task, tags)
-    except GONE as exc:
-        _skip(pt, f"deleted or not accessible in Asana: {exc}")
-        return
-    except AsanaError as exc:
-        release(pt, pt.claimed_by, f"could not read the task's comments: {exc}")
-        return
     pt.task_subtype = str(task.get("resource_subtype") or "")[:32]
     ProcessedTask.objects.filter(pk=pt.pk).update(
         task_name=str(task.get("name") or "")[:500],
@@ -362,6 +354,15 @@ def _run(pt: ProcessedTask, client: AsanaClient) -> None:
     )
     if not approved and connection.rollout_mode == AsanaConnection.RolloutMode.APPROVAL:
         approvals.wait(pt, client, tags)
+        return
+    # Read only for a run that goes ahead (a task waiting for approval needs none of it).
+    try:
+        context = gather(connection, client, task, tags)
+    except GONE as exc:
+        _skip(pt, f"deleted or not accessible in Asana: {exc}")
+        return
+    except AsanaError as exc:
+        release(pt, pt.claimed_by, f"could not read the task's stories or attachments: {exc}")
         return
     run = _new_run(pt)
     reporter = Reporter(client, pt, tags, run=run)

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from integrations.asana.client import AsanaClient
-from integrations.models import AsanaMapping, Employee, ProcessedTask
+from integrations.models import AsanaConnection, AsanaMapping, Employee, ProcessedTask
 from integrations.pipeline import stories
 from integrations.pipeline.report import STARTED_TEXT
 from integrations.pipeline.stories import CUT_MARK, read_stories
@@ -328,6 +328,17 @@ def test_a_task_with_subtasks_costs_one_read_more(connection, pilot, seen):
         "/attachments",
         f"/tasks/{gid}/subtasks",
     ]
+
+
+def test_a_task_left_waiting_for_approval_is_not_read_for_the_executor(connection, pilot, seen):
+    connection.rollout_mode = AsanaConnection.RolloutMode.APPROVAL
+    connection.save()
+    gid = tagged(pilot, "Needs a yes first")
+
+    assert process(connection, gid).state == State.AWAITING_APPROVAL
+
+    assert input_reads(pilot, gid) == [f"/tasks/{gid}"]
+    assert seen == []
 
 
 def test_the_token_user_is_read_once_for_many_runs(connection, pilot, seen):
