@@ -76,6 +76,7 @@ class Reporter:
         *,
         sleep: Callable[[float], None] = time.sleep,
         run: "Run | None" = None,
+        carried: set[str] | None = None,
     ) -> None:
         self.client = client
         self.run = run
@@ -85,6 +86,9 @@ class Reporter:
         self.steps: list[str] = list(processed.report_steps or [])
         self._sleep = sleep
         self.shadow = processed.shadow
+        # The tag names the task carries, when the caller read them: a tag it does not
+        # carry is not removed (one request saved).
+        self.carried = carried
 
     # -- the reports -------------------------------------------------------------------
 
@@ -98,7 +102,8 @@ class Reporter:
             # The waiting is over: its tag goes once `pilot-in-progress` is on, and so does
             # `pilot-approved`, so the next attempt asks for approval again.
             self._untag_every(AWAITING_TAG, "started")
-            self._untag_every(APPROVED_TAG, "started")
+            if self.carried is None or APPROVED_TAG in self.carried:
+                self._untag_every(APPROVED_TAG, "started")
             approval = f" (approved by {redact(self.pt.decided_by)}"
             note = redact(self.pt.decision_note.strip())
             approval += f": {note})" if note else ")"

@@ -31,7 +31,7 @@ from integrations.asana.errors import AsanaError, AsanaForbidden, AsanaNotFound
 from integrations.audit import Action
 from integrations.models import AsanaConnection, AuditLog, ProcessedTask, Run
 from integrations.pipeline import breaker
-from integrations.pipeline.convert import DETAIL_FIELDS, convert
+from integrations.pipeline.convert import DETAIL_FIELDS, convert, tag_names
 from integrations.pipeline.execute import Execution, RunControl
 from integrations.pipeline.executors import Choice, choose, describe, execute, executor_configured
 from integrations.pipeline.gather import gather
@@ -365,7 +365,7 @@ def _run(pt: ProcessedTask, client: AsanaClient) -> None:
         release(pt, pt.claimed_by, f"could not read the task's stories or attachments: {exc}")
         return
     run = _new_run(pt)
-    reporter = Reporter(client, pt, tags, run=run)
+    reporter = Reporter(client, pt, tags, run=run, carried=set(tag_names(task)))
     try:
         reporter.started()
     except GONE as exc:

@@ -536,3 +536,27 @@ def test_a_task_untagged_after_its_approval_ends_its_wait_instead_of_running(
     assert row.state == State.STOPPED and runs_of(ran) == []
     assert pilot.tag_names(waiting) == []
     assert "while it waited for approval" in comment_texts(pilot, waiting)[-1]
+
+
+def test_claiming_a_task_to_wait_costs_one_read_a_tag_and_a_comment(gated, pilot, ran, ann):
+    gid = tagged(pilot, "Deploy the hotfix")
+    poll(gated)
+    pilot.reset_requests()
+
+    process(gated, gid)
+
+    assert [(m, p) for m, p, _ in pilot.requests] == [
+        ("GET", f"/tasks/{gid}"),
+        ("POST", f"/tasks/{gid}/addTag"),
+        ("POST", f"/tasks/{gid}/stories"),
+    ]
+
+
+def test_an_approval_in_the_admin_removes_only_the_waiting_tag(
+    gated, pilot, waiting, ran, admin_client
+):
+    _decide(admin_client, ProcessedTask.objects.get(task_gid=waiting), "approve")
+    pilot.reset_requests()
+    drain_queue()
+    removed = [p for m, p, _ in pilot.requests if p.endswith("/removeTag")]
+    assert len(removed) == 2  # pilot-awaiting-approval, then pilot-in-progress at the end
