@@ -51,6 +51,16 @@ class Meter:
         print(f"  {what}: {len(made) / n:g} requests, {writes / n:g} writes ({detail})")
 
 
+def process(connection: Any, gids: list[str]) -> None:
+    """Claim and run each task here, as a poller would."""
+    from integrations.pipeline.runs import claim, run_claimed
+
+    for gid in gids:
+        row = claim(connection, gid, source="poll")
+        assert row is not None, gid
+        run_claimed(row.pk, row.claimed_by)
+
+
 def run(tasks: int) -> None:
     from django.conf import settings
 
@@ -59,7 +69,6 @@ def run(tasks: int) -> None:
     from integrations.models import AsanaConnection, AsanaMapping, Employee
     from integrations.pipeline.convert import APPROVED_TAG
     from integrations.pipeline.poll import poll_connection
-    from integrations.pipeline.runs import claim, run_claimed
 
     fake = FakeAsana()
     fake.seed()
@@ -85,14 +94,8 @@ def run(tasks: int) -> None:
             gids = [fake.add_task(ws, f"{mode} {i}", tags=["pilot"]) for i in range(tasks)]
             poll_connection(connection)  # tags listed (and created) outside the measure
 
-            def process() -> None:
-                for gid in gids:
-                    row = claim(connection, gid, source="poll")
-                    assert row is not None, gid
-                    run_claimed(row.pk, row.claimed_by)
-
             meter.start()
-            process()
+            process(connection, gids)
             if mode != "approval":
                 meter.per(tasks, "per processed task")
                 connection.delete()
@@ -111,7 +114,7 @@ def run(tasks: int) -> None:
             assert len(seen.approved) == tasks, seen.message
             meter.per(tasks, "the poll that sees the approver's tag, per task")
             meter.start()
-            process()
+            process(connection, gids)
             meter.per(tasks, "the approved run, per task")
             connection.delete()
 
