@@ -130,7 +130,13 @@ def retry_view(request: HttpRequest, pk: int) -> HttpResponse:
     except AsanaError as exc:
         messages.error(request, f"{name} was not retried: {explain(exc)}")
     else:
-        messages.success(request, f"{name} will run again at the next poll.")
+        paused = processed.connection.pause_reason if processed.connection.paused_at else ""
+        messages.success(
+            request,
+            f"{name} will run again once automation resumes (paused: {paused})."
+            if paused
+            else f"{name} will run again at the next poll.",
+        )
     return _back(f"connection-{processed.connection_id}")
 
 

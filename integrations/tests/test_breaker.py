@@ -313,6 +313,20 @@ def test_resume_from_the_card_is_audited_and_counts_start_again(
     assert runs.claim(connection, tagged(pilot, "ok after the resume"), source="poll")
 
 
+def test_retry_on_a_paused_connection_says_the_task_waits_for_the_resume(
+    connection, pilot, settings, admin_client
+):
+    settings.PILOT_EXECUTOR, settings.PILOT_EXECUTOR_COMMAND = "", FAILS_UNLESS_OK
+    rails(connection, breaker_failures=1)
+    failed = process(connection, tagged(pilot, "fails"))
+
+    response = admin_client.post(reverse("admin:integrations:retry", args=[failed.pk]), follow=True)
+
+    assert "will run again once automation resumes (paused: the executor failed 1 run" in (
+        response.content.decode()
+    )
+
+
 @pytest.mark.parametrize("persona", ["manager_user", "outsider_user"])
 def test_resume_needs_the_permission_to_change_connections(connection, persona, request):
     breaker.pause(connection, Kind.CLAIMS, "bulk tagged")
