@@ -6,13 +6,17 @@ database and broker.
    report them to the fake Asana (its rate limit lifted: ASANA_REQUESTS_PER_MINUTE 1,000,000).
    Every combination of SQLite / PostgreSQL, ORM / Redis broker, one / two clusters.
 2. Pickup: gunicorn and one cluster; a task tagged `pilot` is announced by a signed delivery;
-   the time from sending it to the task carrying `pilot-in-progress` (p50 / p99), per broker.
+   the time from sending it to the task carrying `pilot-in-progress` (p50 / p99), per broker,
+   and when (p50) each request about the task reached the fake Asana on the way (its reads,
+   then the tag): where the time goes. Each trial waits for the previous task's run to end.
+   `--pickup-only` skips part 1; `--verbose` prints each trial's requests.
 
 Each combination runs in a child process of its own (settings are read at start), against a
 fresh database (a temporary SQLite file, or the PostgreSQL database `--pg-database`, dropped
 and created) and Redis at `--redis`. Not a test: run it by hand, copy the figures to README.
 
     .venv/bin/python bench/throughput_bench.py [--tasks 300] [--workers 4] [--trials 30]
+        [--pickup-only] [--verbose]
         [--pg postgres://postgres@127.0.0.1:5432] [--redis redis://127.0.0.1:6379/0]
 """
 
@@ -133,22 +137,52 @@ def child(config: dict) -> dict:
                 registration = register_webhook(connection, project, f"http://127.0.0.1:{port}")
                 time.sleep(3)
                 delays = []
+                # Where the time goes: from sending the delivery to each request about the
+                # task until `pilot-in-progress` is added (its reads, then the tag), in order.
+                steps: list[list[float]] = []
                 for i in range(config["trials"]):
                     task = fake.add_task(
                         fake.workspace_gid, f"pickup {i}", tags=["pilot"], projects=[project]
                     )
                     event = fake.event(task, "added", parent_gid=project)
-                    started = time.perf_counter()
+                    fake.reset_requests()
+                    started = time.monotonic()
                     if fake.deliver(registration.webhook_gid, [event]) != 200:
                         raise SystemExit("a delivery was refused")
                     while "pilot-in-progress" not in fake.tag_names(task):
-                        if time.perf_counter() - started > 30:
+                        if time.monotonic() - started > 30:
                             raise SystemExit(f"task {task} not picked up within 30 s")
                         time.sleep(0.002)
-                    delays.append(time.perf_counter() - started)
-                    time.sleep(0.5)  # its run finishes; trials do not queue behind each other
+                    delays.append(time.monotonic() - started)
+                    with fake._lock:
+                        log = [
+                            (method, path, t - started)
+                            for (method, path, _), t in zip(
+                                fake.requests, fake.request_times, strict=True
+                            )
+                            if path.startswith(f"/tasks/{task}")
+                        ]
+                    ends = [n for n, (_, path, _) in enumerate(log) if path.endswith("/addTag")]
+                    steps.append([t for _, _, t in log[: ends[0] + 1]])
+                    if config.get("verbose"):
+                        print(
+                            "  ".join(f"{m} {p} {t * 1000:.0f}" for m, p, t in log),
+                            file=sys.stderr,
+                        )
+                    # Its run finishes first: trials do not queue behind each other.
+                    done = ProcessedTask.objects.filter(
+                        task_gid=task, state=ProcessedTask.State.DONE
+                    )
+                    while not done.exists():
+                        if time.monotonic() - started > 60:
+                            raise SystemExit(f"task {task} not done within 60 s")
+                        time.sleep(0.01)
             figures["p50_ms"] = statistics.median(delays) * 1000
             figures["p99_ms"] = _percentile(delays, 99) * 1000
+            width = min(len(s) for s in steps)
+            figures["steps_p50_ms"] = [
+                statistics.median(s[n] for s in steps) * 1000 for n in range(width)
+            ]
     return figures
 
 
@@ -174,6 +208,8 @@ def run_child(config: dict) -> dict:
     )
     if out.returncode:
         raise SystemExit(f"{config}: failed\n{out.stdout}\n{out.stderr}")
+    if config.get("verbose"):
+        print(out.stderr, file=sys.stderr)
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -185,6 +221,10 @@ def main() -> None:
     parser.add_argument("--pg", default="postgres://postgres@127.0.0.1:5432")
     parser.add_argument("--pg-database", default="pilot_throughput_bench")
     parser.add_argument("--redis", default="redis://127.0.0.1:6379/0")
+    parser.add_argument(
+        "--pickup-only", action="store_true", help="skip the throughput part (pickup only)"
+    )
+    parser.add_argument("--verbose", action="store_true", help="each trial's Asana requests")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -192,41 +232,52 @@ def main() -> None:
         return
     base = {"executor": "bench.pipeline_bench:noop", "workers": args.workers}
     with tempfile.TemporaryDirectory() as tmp:
-        print(
-            f"Throughput, no-op executor, {args.tasks} tasks, {args.workers} workers per cluster "
-            "(tasks/minute):"
-        )
-        for database in ("sqlite", "postgres"):
-            for broker in ("orm", "redis"):
-                for clusters in (1, 2):
-                    config = base | {
-                        "mode": "throughput",
-                        "tasks": args.tasks,
-                        "clusters": clusters,
-                        "database_url": _database_url(database, args, Path(tmp)),
-                        "redis_url": args.redis if broker == "redis" else "",
-                    }
-                    figures = run_child(config)
-                    print(
-                        f"  {database:<8} {broker:<5} broker, {clusters} cluster(s): "
-                        f"{figures['per_minute']:,.0f}",
-                        flush=True,
-                    )
-        print(f"\nWebhook delivery → pilot-in-progress, PostgreSQL, {args.trials} trials:")
+        if not args.pickup_only:
+            throughput(args, base, Path(tmp))
+        pickup(args, base, Path(tmp))
+
+
+def throughput(args: argparse.Namespace, base: dict, tmp: Path) -> None:
+    print(
+        f"Throughput, no-op executor, {args.tasks} tasks, {args.workers} workers per cluster "
+        "(tasks/minute):"
+    )
+    for database in ("sqlite", "postgres"):
         for broker in ("orm", "redis"):
-            config = base | {
-                "mode": "pickup",
-                "tasks": 0,
-                "trials": args.trials,
-                "database_url": _database_url("postgres", args, Path(tmp)),
-                "redis_url": args.redis if broker == "redis" else "",
-            }
-            figures = run_child(config)
-            print(
-                f"  {broker:<5} broker: p50 {figures['p50_ms']:.0f} ms, "
-                f"p99 {figures['p99_ms']:.0f} ms",
-                flush=True,
-            )
+            for clusters in (1, 2):
+                config = base | {
+                    "mode": "throughput",
+                    "tasks": args.tasks,
+                    "clusters": clusters,
+                    "database_url": _database_url(database, args, tmp),
+                    "redis_url": args.redis if broker == "redis" else "",
+                }
+                figures = run_child(config)
+                print(
+                    f"  {database:<8} {broker:<5} broker, {clusters} cluster(s): "
+                    f"{figures['per_minute']:,.0f}",
+                    flush=True,
+                )
+
+
+def pickup(args: argparse.Namespace, base: dict, tmp: Path) -> None:
+    print(f"\nWebhook delivery → pilot-in-progress, PostgreSQL, {args.trials} trials:")
+    for broker in ("orm", "redis"):
+        config = base | {
+            "mode": "pickup",
+            "tasks": 0,
+            "trials": args.trials,
+            "database_url": _database_url("postgres", args, tmp),
+            "redis_url": args.redis if broker == "redis" else "",
+            "verbose": args.verbose,
+        }
+        figures = run_child(config)
+        print(
+            f"  {broker:<5} broker: p50 {figures['p50_ms']:.0f} ms, "
+            f"p99 {figures['p99_ms']:.0f} ms; Asana requests at (p50, ms) "
+            + ", ".join(f"{t:.0f}" for t in figures["steps_p50_ms"]),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

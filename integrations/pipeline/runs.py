@@ -284,9 +284,17 @@ class RunWatcher(LeaseKeeper):
 
 
 def run_claimed(
-    processed_task_id: int, claim_token: str | None = None, *, client: AsanaClient | None = None
+    processed_task_id: int,
+    claim_token: str | None = None,
+    *,
+    client: AsanaClient | None = None,
+    task: dict | None = None,
 ) -> ProcessedTask | None:
-    """Execute a claimed task and report the outcome; None when the claim is no longer ours."""
+    """Execute a claimed task and report the outcome; None when the claim is no longer ours.
+
+    `task` is the task as its claimant read it (`claim_eligible`) moments ago, in the same
+    job: it is not read again. Without it (a claim that waited in a queue) it is re-read,
+    and a task that stopped being eligible meanwhile is released."""
     pt = ProcessedTask.objects.select_related("connection").filter(pk=processed_task_id).first()
     if pt is None or pt.state != State.CLAIMED or (claim_token and pt.claimed_by != claim_token):
         return None
@@ -313,7 +321,7 @@ def run_claimed(
     client = client or client_for(pt.connection)
     try:
         with LeaseKeeper(pt.pk, token):
-            _run(pt, client)
+            _run(pt, client, task)
     finally:
         if own_client:
             client.close()
@@ -321,18 +329,19 @@ def run_claimed(
     return ProcessedTask.objects.filter(pk=pt.pk).first()
 
 
-def _run(pt: ProcessedTask, client: AsanaClient) -> None:
+def _run(pt: ProcessedTask, client: AsanaClient, task: dict | None) -> None:
     from integrations.pipeline import approvals  # it claims through this module
 
     connection = pt.connection
-    try:
-        task = client.task(pt.task_gid, DETAIL_FIELDS)
-    except GONE as exc:
-        _skip(pt, f"deleted or not accessible in Asana: {exc}")
-        return
-    except AsanaError as exc:
-        release(pt, pt.claimed_by, f"could not read the task: {exc}")
-        return
+    if task is None:
+        try:
+            task = client.task(pt.task_gid, DETAIL_FIELDS)
+        except GONE as exc:
+            _skip(pt, f"deleted or not accessible in Asana: {exc}")
+            return
+        except AsanaError as exc:
+            release(pt, pt.claimed_by, f"could not read the task: {exc}")
+            return
     approved = pt.decision == ProcessedTask.Decision.APPROVED
     try:
         tags, reason = eligibility(connection, client, task, approved=approved)
@@ -583,6 +592,37 @@ def enqueue(processed: ProcessedTask) -> None:
     )
 
 
+def claim_eligible(
+    connection: AsanaConnection,
+    task_gid: str,
+    *,
+    source: str,
+    client: AsanaClient,
+    runner: Runner,
+) -> tuple[ProcessedTask, dict] | None:
+    """Re-read the task and claim it for `runner` if it is eligible now; returns the claim
+    and the task as read (with `convert.DETAIL_FIELDS`), or None when no executor is
+    configured, the task is gone, not eligible or already claimed. Raises AsanaError (other
+    than not found / forbidden) when the task cannot be read, and breaker.Paused when the
+    connection's automation is paused (see `claim`)."""
+    if not executor_configured(connection):
+        return None
+    approved = ProcessedTask.objects.filter(
+        connection=connection, task_gid=task_gid, state=State.APPROVED
+    ).exists()
+    try:
+        task = client.task(task_gid, DETAIL_FIELDS)
+        _, reason = eligibility(connection, client, task, approved=approved)
+    except (AsanaNotFound, AsanaForbidden):
+        return None
+    if reason:
+        return None
+    processed = claim(
+        connection, task_gid, source=source, task_name=str(task.get("name") or ""), runner=runner
+    )
+    return None if processed is None else (processed, task)
+
+
 def dispatch_task(
     connection: AsanaConnection,
     task_gid: str,
@@ -596,33 +636,23 @@ def dispatch_task(
     Returns None when no executor is configured, the task is not eligible or already claimed;
     raises breaker.Paused when the connection's automation is paused (see `claim`).
     """
-    if not executor_configured(connection):
-        return None
     own_client = client is None
     client = client or client_for(connection)
-    approved = ProcessedTask.objects.filter(
-        connection=connection, task_gid=task_gid, state=State.APPROVED
-    ).exists()
     try:
-        task = client.task(task_gid, DETAIL_FIELDS)
-        _, reason = eligibility(connection, client, task, approved=approved)
-    except (AsanaNotFound, AsanaForbidden):
-        return None
+        claimed = claim_eligible(
+            connection,
+            task_gid,
+            source=source,
+            client=client,
+            runner=Runner.QUEUE if runner is None else Runner.IN_PROCESS,
+        )
     finally:
         if own_client:
             client.close()
-    if reason:
+    if claimed is None:
         return None
-    processed = claim(
-        connection,
-        task_gid,
-        source=source,
-        task_name=str(task.get("name") or ""),
-        runner=Runner.QUEUE if runner is None else Runner.IN_PROCESS,
-    )
-    if processed is not None:
-        (runner or enqueue)(processed)
-    return processed
+    (runner or enqueue)(claimed[0])
+    return claimed[0]
 
 
 def retry_failed(processed: ProcessedTask, *, actor: audit.Actor) -> None:

@@ -67,6 +67,45 @@ def test_valid_delivery_is_queued_then_processes_the_task(
     assert "pilot-done" in fake_asana.tag_names(task)
 
 
+def test_the_delivery_job_runs_the_task_it_claimed_itself_without_reading_it_again(
+    fake_asana, registration, project, executor
+):
+    task = _pilot_task(fake_asana, project)
+    event = fake_asana.event(task, "added", parent_gid=project)
+    assert fake_asana.deliver(registration.webhook_gid, [event]) == 200
+    fake_asana.reset_requests()
+
+    assert drain_queue() == ["handle_delivery"]  # no second job for the run
+
+    assert executor == [task]
+    reads = [path for method, path, _ in fake_asana.requests if method == "GET"]
+    assert reads.count(f"/tasks/{task}") == 1
+    assert ProcessedTask.objects.get(task_gid=task).state == ProcessedTask.State.DONE
+
+
+def test_a_delivery_of_several_tasks_queues_all_but_the_last_it_claimed(
+    fake_asana, registration, project, executor
+):
+    first, second = _pilot_task(fake_asana, project), _pilot_task(fake_asana, project, "Other")
+    events = [fake_asana.event(gid, "added", parent_gid=project) for gid in (first, second)]
+    assert fake_asana.deliver(registration.webhook_gid, events) == 200
+
+    assert drain_queue() == ["handle_delivery", "run_claimed_job"]
+
+    assert executor == [second, first]  # the job ran the last itself, then the queue the first
+
+
+def test_a_delivery_job_run_twice_runs_its_task_once(fake_asana, registration, project, executor):
+    task = _pilot_task(fake_asana, project)
+    assert fake_asana.deliver(registration.webhook_gid, [fake_asana.event(task, "added")]) == 200
+    [delivery] = queued()
+
+    handle_delivery(*delivery["args"])
+    again = handle_delivery(*delivery["args"])
+
+    assert executor == [task] and again.already_claimed == [task]
+
+
 def test_a_slow_asana_does_not_hold_up_the_acknowledgement(
     fake_asana, registration, project, executor
 ):

@@ -3,7 +3,7 @@
 
 Events are compact and may arrive out of order, several per delivery, at the same moment
 the poller finds the same task. So a delivery never decides anything by itself: every task
-it mentions is handed to `runs.dispatch_task`, which re-reads the task from Asana and
+it mentions is handed to `runs.claim_eligible`, which re-reads the task from Asana and
 claims it only if it is eligible now (pilot tag, not completed, no status tag) and not
 already claimed. That is also how "the pilot tag was just added" is recognised: a `changed`
 event does not say which tag changed, but a task that is eligible and unclaimed after the
@@ -17,6 +17,7 @@ tasks of all of them and discards every other event without any Asana read.
 """
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -138,13 +139,22 @@ class DeliveryOutcome:
         return "; ".join(parts)
 
 
-def handle_events(registration_id: int, events: list[dict[str, Any]]) -> DeliveryOutcome:
+def handle_events(
+    registration_id: int,
+    events: list[dict[str, Any]],
+    *,
+    run_here: Callable[[ProcessedTask, dict[str, Any]], object] | None = None,
+) -> DeliveryOutcome:
     """Dispatch the tasks a delivery's events mention, within bounds.
 
     Events are coalesced per task. One delivery reads at most `TASKS_PER_DELIVERY` tasks and
     claims at most `runs.queue_budget()` (the bound polling keeps too), so a delivery of
     thousands of events cannot start thousands of reads, claims or jobs; the tasks it leaves
     are counted as deferred and the next poll takes them.
+
+    Claims go to the django-q2 queue; with `run_here`, the last one is kept instead and handed
+    to `run_here(claim, task as read)` once the delivery is recorded, so the job that read and
+    claimed it runs it without a second trip through the queue or a second read.
     """
     registration = (
         WebhookRegistration.objects.select_related("connection").filter(pk=registration_id).first()
@@ -163,23 +173,35 @@ def handle_events(registration_id: int, events: list[dict[str, Any]]) -> Deliver
     candidates = [gid for gid in gids if gid not in blocked]
     claims_left = runs.queue_budget()
     reads_left = TASKS_PER_DELIVERY
-    for index, gid in enumerate(candidates):
-        if claims_left <= 0 or reads_left <= 0:
-            summary.deferred = candidates[index:]
-            break
-        reads_left -= 1
-        try:
-            processed = runs.dispatch_task(connection, gid, source="webhook")
-        except breaker.Paused as exc:
-            summary.paused, summary.deferred = exc.reason, candidates[index:]
-            break
-        except AsanaError as exc:
-            # Polling picks the task up later; one bad task must not stop the others.
-            summary.errors.append(f"{gid}: {exc}")
-            continue
-        if processed is not None:
+    kept: tuple[ProcessedTask, dict[str, Any]] | None = None
+    with client_for(connection) as client:
+        for index, gid in enumerate(candidates):
+            if claims_left <= 0 or reads_left <= 0:
+                summary.deferred = candidates[index:]
+                break
+            reads_left -= 1
+            try:
+                claimed = runs.claim_eligible(
+                    connection, gid, source="webhook", client=client, runner=runs.Runner.QUEUE
+                )
+            except breaker.Paused as exc:
+                summary.paused, summary.deferred = exc.reason, candidates[index:]
+                break
+            except AsanaError as exc:
+                # Polling picks the task up later; one bad task must not stop the others.
+                summary.errors.append(f"{gid}: {exc}")
+                continue
+            if claimed is None:
+                summary.not_eligible.append(gid)
+                continue
             claims_left -= 1
-        (summary.dispatched if processed else summary.not_eligible).append(gid)
+            summary.dispatched.append(gid)
+            if run_here is None:
+                runs.enqueue(claimed[0])
+                continue
+            if kept is not None:
+                runs.enqueue(kept[0])
+            kept = claimed
     outcome = AuditLog.Outcome.WARNING if summary.errors else AuditLog.Outcome.OK
     audit.record(
         Action.WEBHOOK_HANDLED,
@@ -189,6 +211,8 @@ def handle_events(registration_id: int, events: list[dict[str, Any]]) -> Deliver
         actor_label=ACTOR,
         connection=connection,
     )
+    if run_here is not None and kept is not None:
+        run_here(*kept)
     return summary
 
 

@@ -9,7 +9,8 @@ working as the fallback whatever the webhook state.
 from dataclasses import dataclass
 from typing import Any
 
-from integrations.models import AsanaConnection
+from integrations.models import AsanaConnection, ProcessedTask
+from integrations.pipeline.runs import run_claimed
 from integrations.webhooks.delivery import DeliveryOutcome, handle_events, prune_deliveries
 from integrations.webhooks.health import check_webhook_health
 
@@ -37,5 +38,11 @@ def check_all_webhooks() -> WebhookChecks:
 
 def handle_delivery(registration_id: int, events: list[dict[str, Any]]) -> DeliveryOutcome:
     """Queued by the endpoint for each accepted delivery: act on its events
-    (`delivery.handle_events`); safe to run twice, since every claim is conditional."""
-    return handle_events(registration_id, events)
+    (`delivery.handle_events`), then run the task it claimed last here, in this job (the
+    others are queued): a newly tagged task starts without a second wait in the queue.
+    Safe to run twice, since every claim is conditional."""
+    return handle_events(registration_id, events, run_here=_run_here)
+
+
+def _run_here(processed: ProcessedTask, task: dict[str, Any]) -> None:
+    run_claimed(processed.pk, processed.claimed_by, task=task)
