@@ -201,7 +201,7 @@ def _summary(connection: AsanaConnection) -> str:
     return (
         f"token {connection.masked_token}; pilot tag {connection.pilot_tag!r}; "
         f"polling {polling}; skip backlog {'yes' if connection.skip_backlog else 'no'}; "
-        f"watch by {connection.get_watch_method_display()}; "
+        f"watch method {connection.get_watch_method_display()}; "
         f"rollout mode {connection.get_rollout_mode_display()}"
     )
 

@@ -78,8 +78,9 @@ class ConnectionSettingsForm(forms.Form):
         # Not required: a post without it keeps the stored method.
         required=False,
         empty_value=None,
-        help_text="search: one request per idle poll (paid plans; falls back to the tag list on "
-        "a free one); webhooks first: slower polling while a webhook is healthy.",
+        help_text="automatic: search, one request per idle poll, where the plan has it (detected; "
+        "else the tag list); tag list: no indexing delay; webhooks first: slower polling while "
+        "a webhook is healthy.",
     )
     goals_sync_interval = setting_field(
         "goals_sync_interval",

@@ -44,8 +44,8 @@ class AsanaConnection(models.Model):
     class WatchMethod(models.TextChoices):
         """How polling finds newly tagged tasks (`integrations.pipeline.watch`)."""
 
+        AUTO = "auto", "search when available"
         TAG_LIST = "tag_list", "tag list"
-        SEARCH = "search", "search"
         WEBHOOKS_FIRST = "webhooks_first", "webhooks first"
 
     class RolloutMode(models.TextChoices):
@@ -99,16 +99,16 @@ class AsanaConnection(models.Model):
     watch_method = models.CharField(
         max_length=16,
         choices=WatchMethod.choices,
-        default=WatchMethod.TAG_LIST,
-        db_default=WatchMethod.TAG_LIST,
+        default=WatchMethod.AUTO,
+        db_default=WatchMethod.AUTO,
         error_messages={
             "invalid_choice": "Unknown watch method %(value)r: use one of "
             + ", ".join(WatchMethod.values)
             + "."
         },
-        help_text="tag list: every task ever tagged, each poll (any plan); search: open tagged "
-        "tasks only, one request when idle (paid plans); webhooks first: poll at the "
-        "reconciling interval while a webhook is healthy.",
+        help_text="automatic: search (open tagged tasks only, one request when idle) where the "
+        "plan has it, else the tag list; tag list: every task ever tagged, each poll; webhooks "
+        "first: poll at the reconciling interval while a webhook is healthy.",
     )
     rollout_mode = models.CharField(
         "rollout mode",
@@ -132,6 +132,9 @@ class AsanaConnection(models.Model):
     # When Asana last answered 402 to a search: the plan has no search, so the tag list is
     # used until the next try (`integrations.pipeline.watch.SEARCH_RETRY`).
     search_unavailable_at = models.DateTimeField(null=True, blank=True)
+    # When Asana first answered a search after it had not been tried or had answered 402:
+    # search is detected on this workspace (shown on the card).
+    search_detected_at = models.DateTimeField(null=True, blank=True)
     skip_backlog = models.BooleanField(
         default=False,
         help_text="On the first poll, record tasks that already carry the pilot tag as skipped "

@@ -137,6 +137,7 @@ def _poll(connection: AsanaConnection, client: AsanaClient) -> PollResult:
         if method == "search":
             try:
                 listed = _search(connection, client, tags)
+                watch.note_search_answered(connection)
             except AsanaPaymentRequired:
                 # The plan has no search: list the tag now, and until search is tried again.
                 log.info("connection %s: search needs a paid plan", connection.workspace_gid)

@@ -2,15 +2,17 @@
 
 Three watch methods (`AsanaConnection.WatchMethod`):
 
-- *tag list* (any plan): every poll lists every task that carries a pilot tag
-  (`GET /tags/{tag_gid}/tasks`), completed ones included: one request per 100 tasks of history.
-- *search* (premium plans): `GET /workspaces/{workspace_gid}/tasks/search` for open tasks
-  carrying a pilot tag and no status tag, so an idle poll costs one request however long the
-  history. Asana answers 402 on plans without search (spec, searchTasksForWorkspace, "Premium
-  access"): the poll then lists the tag instead, says so on the card, and tries search again
-  after `SEARCH_RETRY` (the plan may change). Search is eventually consistent ("between 10
-  and 60 seconds", longer in incidents), so a full pass over the tag list still runs every
+- *automatic* (the default): search where the workspace's plan has it, else the tag list.
+  Search is `GET /workspaces/{workspace_gid}/tasks/search` for open tasks carrying a pilot
+  tag and no status tag, so an idle poll costs one request however long the history. Asana
+  answers 402 on plans without search (spec, searchTasksForWorkspace, "Premium access"): the
+  poll then lists the tag instead, the card says so, and search is tried again after
+  `SEARCH_RETRY` (the plan may be upgraded). Search is eventually consistent ("between 10 and
+  60 seconds", longer in incidents), so a full pass over the tag list still runs every
   `PILOT_RECONCILE_SECONDS`: nothing tagged is ever missed, only found later.
+- *tag list* (any plan): every poll lists every task that carries a pilot tag
+  (`GET /tags/{tag_gid}/tasks`), completed ones included: one request per 100 tasks of
+  history, and no indexing delay.
 - *webhooks first*: while one of the connection's webhooks is healthy (active, and Asana
   reached it within `PILOT_WEBHOOK_QUIET_SECONDS`: a delivery or a heartbeat), routine polling
   slows to the reconciling interval; when the webhook goes quiet, fails or is deleted the
@@ -74,7 +76,7 @@ def search_unavailable(connection: AsanaConnection, now: datetime | None = None)
 def pass_for(connection: AsanaConnection, now: datetime | None = None) -> Pass:
     """Which list the poll about to run reads: "search", or "tag_list" (a full pass)."""
     now = now or timezone.now()
-    if connection.watch_method != Method.SEARCH or search_unavailable(connection, now):
+    if connection.watch_method != Method.AUTO or search_unavailable(connection, now):
         return "tag_list"
     last = connection.last_reconcile_at
     if last is None or now - last >= reconcile_interval():
@@ -89,6 +91,19 @@ def note_search_unavailable(connection: AsanaConnection, now: datetime | None = 
     connection.search_unavailable_at = now
 
 
+def note_search_answered(connection: AsanaConnection, now: datetime | None = None) -> None:
+    """Record that Asana answered a search: search is detected on this workspace. Written only
+    when that is news (never detected, or a 402 since), so a routine search poll writes
+    nothing."""
+    if connection.search_detected_at is not None and connection.search_unavailable_at is None:
+        return
+    now = now or timezone.now()
+    AsanaConnection.objects.filter(pk=connection.pk).update(
+        search_detected_at=now, search_unavailable_at=None
+    )
+    connection.search_detected_at, connection.search_unavailable_at = now, None
+
+
 def note_full_pass(connection: AsanaConnection, started: datetime) -> None:
     """A full tag-list pass succeeded: the reconciling interval starts again from `started`."""
     AsanaConnection.objects.filter(pk=connection.pk).update(last_reconcile_at=started)
@@ -99,14 +114,8 @@ def describe(connection: AsanaConnection, now: datetime | None = None) -> str:
     """One sentence for the card and `asana status`: the method and what it does right now."""
     now = now or timezone.now()
     minutes = f"{settings.PILOT_RECONCILE_SECONDS / 60:g} min"
-    if connection.watch_method == Method.SEARCH:
-        if search_unavailable(connection, now):
-            when = f"{connection.search_unavailable_at:%Y-%m-%d %H:%M %Z}"
-            return (
-                "search is not available on this workspace's plan (Asana answered 402 Payment "
-                f"Required at {when}): watching by tag list; search is tried again a day later"
-            )
-        return f"search: one request per idle poll; a full pass over the tag list every {minutes}"
+    if connection.watch_method == Method.AUTO:
+        return _describe_auto(connection, now, minutes)
     if connection.watch_method == Method.WEBHOOKS_FIRST:
         hook = healthy_webhook(connection, now)
         if hook is not None:
@@ -120,3 +129,26 @@ def describe(connection: AsanaConnection, now: datetime | None = None) -> str:
             f"(every {connection.poll_interval} s)"
         )
     return "tag list: every task ever tagged is listed on each poll"
+
+
+def _describe_auto(connection: AsanaConnection, now: datetime, minutes: str) -> str:
+    refused = connection.search_unavailable_at
+    if refused is not None:
+        retry = (
+            f"again at {refused + SEARCH_RETRY:%Y-%m-%d %H:%M %Z}"
+            if search_unavailable(connection, now)
+            else "again at the next poll"
+        )
+        return (
+            "tag list — search needs a paid plan (Asana answered 402 Payment Required on "
+            f"{refused:%Y-%m-%d %H:%M %Z}); search is tried {retry}"
+        )
+    if connection.search_detected_at is not None:
+        return (
+            f"search (detected {connection.search_detected_at:%Y-%m-%d %H:%M %Z}): one request "
+            f"per idle poll; a full pass over the tag list every {minutes}"
+        )
+    return (
+        "automatic: search is tried after the first full pass over the tag list, and used "
+        "where the workspace's plan has it"
+    )

@@ -41,7 +41,7 @@ def test_asana_connect_prints_a_one_line_summary(fake_asana, token_env):
     connection = AsanaConnection.objects.get()
     assert out.strip() == (
         f"Connected Pilot Workspace ({fake_asana.workspace_gid}): token "
-        f"{connection.masked_token}, pilot tag 'robot', polling every 60 s, watching by tag list, rollout mode automatic."
+        f"{connection.masked_token}, pilot tag 'robot', polling every 60 s, watch method search when available, rollout mode automatic."
     )
     assert connection.skip_backlog and fake_asana.token not in out
 
@@ -81,7 +81,10 @@ def test_asana_connect_again_without_options_keeps_the_settings(fake_asana, toke
         connection.polling_enabled,
         connection.skip_backlog,
     ) == ("robot", 90, False, True)
-    assert "pilot tag 'robot', polling off, watching by tag list, rollout mode automatic." in out
+    assert (
+        "pilot tag 'robot', polling off, watch method search when available, rollout mode automatic."
+        in out
+    )
 
 
 def test_asana_connect_again_with_pilot_tag_changes_only_the_tag(fake_asana, token_env):

@@ -13,7 +13,7 @@ from integrations.pipeline.runs import (
     retry_failed,
     run_claimed,
 )
-from integrations.tests.pipeline_fixtures import comment_texts, process, tag_gid, tagged
+from integrations.tests.pipeline_fixtures import comment_texts, process, tagged
 
 State = ProcessedTask.State
 PR_URL = "https://github.com/acme/app/pull/42"
@@ -168,8 +168,7 @@ def test_failed_task_is_reported_and_becomes_eligible_when_the_tag_is_removed(
     assert pilot.task(gid)["completed"] is False
     assert poll_connection(connection).candidates == []
 
-    failed_tag = tag_gid(connection, "pilot-failed")
-    pilot._objects[gid]["tags"].remove(failed_tag)  # a person removes pilot-failed in Asana
+    pilot.person_changes_task(gid, pilot.user_gid, remove=["pilot-failed"])
     assert poll_connection(connection).candidates == [gid]
     settings.PILOT_EXECUTOR = "integrations.tests.pipeline_fixtures:succeed"
     assert process(connection, gid).state == State.DONE

@@ -60,6 +60,8 @@ def test_existing_status_tags_are_reused(connection, pilot):
 
 
 def test_tag_gids_are_cached_between_polls(connection, pilot):
+    connection.watch_method = AsanaConnection.WatchMethod.TAG_LIST
+    connection.save()
     poll_connection(connection)
     pilot.reset_requests()
     result = poll_connection(connection)
@@ -74,7 +76,9 @@ def test_list_call_asks_for_the_fields_the_filter_needs(connection, pilot):
     assert query["limit"] == "100"
 
 
-def test_nothing_new_costs_one_request_per_page(connection, pilot):
+def test_nothing_new_costs_one_request_per_page_of_the_tag_list(connection, pilot):
+    connection.watch_method = AsanaConnection.WatchMethod.TAG_LIST
+    connection.save()
     for i in range(250):
         tagged(pilot, f"done {i}", tags=["pilot-done"], completed=True)
     poll_connection(connection)
@@ -192,7 +196,7 @@ def test_poll_is_due_again_after_the_interval(connection, pilot):
     pilot.reset_requests()
     again = poll_if_due(connection)
     assert again is not None and again.ok
-    assert paths(pilot) == [f"/tags/{pilot.pilot_tag_gid}/tasks"]
+    assert paths(pilot) == [f"/workspaces/{pilot.workspace_gid}/tasks/search"]
 
 
 def test_interval_runs_from_the_start_of_a_poll(connection, pilot):

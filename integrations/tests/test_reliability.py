@@ -52,7 +52,7 @@ def test_restart_restores_dispatched_tasks_and_runs_nothing_again(
     call_command("runpollers", "--once")
     interval_passes(connection)
     call_command("runpollers", "--once", "--workers", "2")
-    assert pilot.requests[-1][1] == f"/tags/{pilot.pilot_tag_gid}/tasks"
+    assert pilot.requests[-1][1] == f"/workspaces/{pilot.workspace_gid}/tasks/search"  # polled
     assert sorted(executor) == sorted(gids)
     assert {gid: comment_texts(pilot, gid) for gid in gids} == comments
 
@@ -60,8 +60,9 @@ def test_restart_restores_dispatched_tasks_and_runs_nothing_again(
 def test_restart_with_tags_removed_in_asana_still_runs_nothing_again(connection, pilot, executor):
     gid = tagged(pilot, "done, then someone removed pilot-done")
     process(connection, gid)
-    pilot._objects[gid]["tags"] = [pilot.pilot_tag_gid]
-    pilot._objects[gid]["completed"] = False
+    pilot.person_changes_task(
+        gid, pilot.user_gid, remove=["pilot-done", "pilot-in-progress"], completed=False
+    )
     assert poll_connection(connection).candidates == []
 
 
@@ -72,7 +73,7 @@ def interrupted_run(connection, pilot, gid: str, *, lease_left: timedelta) -> Pr
     """What a process killed mid-execution leaves: a running row, a started task in Asana."""
     poll_connection(connection)  # resolves and caches the status tags
     connection.refresh_from_db()
-    pilot._objects[gid]["tags"].append(tag_gid(connection, "pilot-in-progress"))
+    pilot.tag_task(gid, tag_gid(connection, "pilot-in-progress"))
     now = timezone.now()
     return ProcessedTask.objects.create(
         connection=connection,
@@ -99,7 +100,7 @@ def test_stale_running_task_is_reported_interrupted_and_becomes_retryable(
     assert comment_texts(pilot, gid) == [f"Failed: {INTERRUPTED}"]
     assert executor == []  # reported, not silently re-run
 
-    pilot._objects[gid]["tags"].remove(tag_gid(connection, "pilot-failed"))
+    pilot.person_changes_task(gid, pilot.user_gid, remove=["pilot-failed"])
     assert poll_connection(connection).candidates == [gid]
     assert process(connection, gid).state == State.DONE
     assert executor == [gid]

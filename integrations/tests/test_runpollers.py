@@ -15,7 +15,7 @@ from integrations.pipeline import jobs
 from integrations.pipeline.report import STARTED_TEXT
 from integrations.pipeline.runs import INTERRUPTED
 from integrations.tests import procs
-from integrations.tests.pipeline_fixtures import comment_texts, interval_passes, tag_gid, tagged
+from integrations.tests.pipeline_fixtures import comment_texts, interval_passes, tagged
 
 State = ProcessedTask.State
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -85,7 +85,7 @@ def test_once_within_the_interval_polls_nothing_and_says_so(connection, pilot, e
     )
     interval_passes(connection)
     call_command("runpollers", "--once")
-    assert [p for _, p, _ in pilot.requests] == [f"/tags/{pilot.pilot_tag_gid}/tasks"]
+    assert [p for _, p, _ in pilot.requests] == [f"/workspaces/{pilot.workspace_gid}/tasks/search"]
 
 
 def test_runpollers_and_the_cluster_share_the_poll_slot(connection, pilot, executor):
@@ -170,7 +170,7 @@ def test_process_killed_mid_execution_is_recovered_as_interrupted_on_next_start(
 
     # Retryable: once pilot-failed is removed, the next cycle (here, in this process) runs it.
     connection.refresh_from_db()
-    pilot._objects[gid]["tags"].remove(tag_gid(connection, "pilot-failed"))
+    pilot.person_changes_task(gid, pilot.user_gid, remove=["pilot-failed"])
     interval_passes(connection)
     settings.PILOT_EXECUTOR_COMMAND = gated_executor(tmp_path, seconds=0)[0]
     call_command("runpollers", "--once")

@@ -1,5 +1,6 @@
-"""Watch methods against the fake Asana over HTTP: tag list, search (with its 402 fallback and
-the reconciling pass) and webhooks first (polling slows while a webhook is healthy)."""
+"""Watch methods against the fake Asana over HTTP: automatic (search where the plan has it,
+detected by Asana's 402, with the reconciling pass), tag list, and webhooks first (polling
+slows while a webhook is healthy)."""
 
 import io
 from datetime import timedelta
@@ -29,15 +30,22 @@ def reconciled_long_ago(connection: AsanaConnection, settings) -> None:
     connection.refresh_from_db()
 
 
+def searches(fake) -> list[str]:
+    return [path for path in gets(fake) if path.endswith(SEARCH_PATH)]
+
+
 @pytest.fixture
 def searching(connection, pilot) -> AsanaConnection:
-    """A search connection whose first (reconciling) pass is behind it."""
-    connection.watch_method = Method.SEARCH
-    connection.save()
+    """A connection on the default watch method whose first (reconciling) pass is behind it."""
+    assert connection.watch_method == Method.AUTO
     assert poll_connection(connection).method == "tag_list"
     connection.refresh_from_db()
     pilot.reset_requests()
     return connection
+
+
+def test_a_new_connection_watches_automatically(db):
+    assert AsanaConnection(workspace_gid="1").watch_method == Method.AUTO
 
 
 def test_an_idle_search_poll_costs_one_request_however_long_the_history(searching, pilot):
@@ -64,10 +72,7 @@ def test_search_finds_a_newly_tagged_task(searching, pilot):
     )
 
 
-def test_the_first_poll_of_a_search_connection_is_a_full_tag_list_pass(connection, pilot):
-    connection.watch_method = Method.SEARCH
-    connection.save()
-
+def test_the_first_poll_of_an_automatic_connection_is_a_full_tag_list_pass(connection, pilot):
     result = poll_connection(connection)
 
     connection.refresh_from_db()
@@ -86,20 +91,43 @@ def test_the_reconciling_pass_finds_what_search_has_not_indexed_yet(searching, p
     assert result.method == "tag_list" and result.candidates == [gid]
 
 
-def test_on_a_free_workspace_search_falls_back_to_the_tag_list_and_says_so(searching, pilot):
+def test_on_a_paid_workspace_the_card_says_search_was_detected(searching):
+    assert card.card(searching)["watch"].startswith("automatic: search is tried after")
+
+    poll_connection(searching)
+
+    searching.refresh_from_db()
+    assert searching.search_detected_at is not None
+    assert card.card(searching)["watch"].startswith("search (detected ")
+
+
+def test_on_a_free_workspace_asana_answers_402_once_then_the_tag_list_is_read(searching, pilot):
     pilot.set_premium(pilot.workspace_gid, False)
     gid = tagged(pilot, "still found")
 
     first = poll_connection(searching)
-    pilot.reset_requests()
     second = poll_connection(searching)
 
     searching.refresh_from_db()
     assert first.candidates == [gid] and first.method == "tag_list"
     assert second.method == "tag_list"
-    assert not any(path.endswith(SEARCH_PATH) for path in gets(pilot))
+    assert len(searches(pilot)) == 1  # the 402, remembered
     assert searching.last_error == ""  # a plan without search is not an unhealthy connection
-    assert "not available on this workspace's plan" in card.card(searching)["watch"]
+    assert searching.search_detected_at is None
+
+
+def test_on_a_free_workspace_the_card_says_search_needs_a_paid_plan(searching, pilot):
+    pilot.set_premium(pilot.workspace_gid, False)
+
+    poll_connection(searching)
+
+    searching.refresh_from_db()
+    refused = f"{searching.search_unavailable_at:%Y-%m-%d %H:%M %Z}"
+    retry = f"{searching.search_unavailable_at + watch.SEARCH_RETRY:%Y-%m-%d %H:%M %Z}"
+    assert card.card(searching)["watch"] == (
+        "tag list — search needs a paid plan (Asana answered 402 Payment Required on "
+        f"{refused}); search is tried again at {retry}"
+    )
 
 
 def test_search_is_tried_again_a_day_after_a_402(searching, pilot):
@@ -107,6 +135,35 @@ def test_search_is_tried_again_a_day_after_a_402(searching, pilot):
     searching.save()
 
     assert poll_connection(searching).method == "search"
+
+
+def test_a_workspace_upgraded_since_the_402_is_detected_at_the_next_try(searching, pilot):
+    pilot.set_premium(pilot.workspace_gid, False)
+    poll_connection(searching)
+    pilot.set_premium(pilot.workspace_gid, True)
+    AsanaConnection.objects.filter(pk=searching.pk).update(
+        search_unavailable_at=timezone.now() - watch.SEARCH_RETRY
+    )
+    searching.refresh_from_db()
+
+    assert poll_connection(searching).method == "search"
+
+    searching.refresh_from_db()
+    assert searching.search_unavailable_at is None and searching.search_detected_at is not None
+    assert card.card(searching)["watch"].startswith("search (detected ")
+
+
+def test_a_tag_list_connection_never_searches_even_on_a_paid_plan(connection, pilot, settings):
+    connection.watch_method = Method.TAG_LIST
+    connection.save()
+
+    for _ in range(2):
+        assert poll_connection(connection).method == "tag_list"
+    reconciled_long_ago(connection, settings)
+    assert poll_connection(connection).method == "tag_list"
+
+    assert searches(pilot) == []
+    assert card.card(connection)["watch"].startswith("tag list: ")
 
 
 def registration(connection, *, heard_ago: timedelta | None) -> WebhookRegistration:
@@ -173,9 +230,15 @@ def test_asana_connect_watch_sets_the_method(fake_asana, monkeypatch, db):
     out = io.StringIO()
 
     call_command(
-        "asana", "connect", "--workspace", fake_asana.workspace_gid, "--watch", "search", stdout=out
+        "asana",
+        "connect",
+        "--workspace",
+        fake_asana.workspace_gid,
+        "--watch",
+        "tag_list",
+        stdout=out,
     )
 
     connection = AsanaConnection.objects.get(workspace_gid=fake_asana.workspace_gid)
-    assert connection.watch_method == Method.SEARCH
-    assert "watching by search" in out.getvalue()
+    assert connection.watch_method == Method.TAG_LIST
+    assert "watch method tag list" in out.getvalue()

@@ -105,9 +105,10 @@ def _watch_argument(parser: CommandParser) -> None:
         dest="watch_method",
         choices=AsanaConnection.WatchMethod.values,
         default=None,
-        help="how polling finds tagged tasks: tag_list (any plan), search (one request per idle "
-        "poll on paid plans), webhooks_first (slower polling while a webhook is healthy); "
-        "default for a new connection: tag_list; otherwise unchanged unless given",
+        help="how polling finds tagged tasks: auto (search, one request per idle poll, where "
+        "the plan has it; else the tag list), tag_list (every tagged task each poll; no "
+        "indexing delay), webhooks_first (slower polling while a webhook is healthy); default "
+        "for a new connection: auto; otherwise unchanged unless given",
     )
 
 
@@ -128,7 +129,7 @@ def connect(command: BaseCommand, options: dict[str, Any]) -> None:
     polling = f"every {connection.poll_interval} s" if connection.polling_enabled else "off"
     command.stdout.write(
         f"Connected {connection}: token {connection.masked_token}, pilot tag "
-        f"'{connection.pilot_tag}', polling {polling}, watching by "
+        f"'{connection.pilot_tag}', polling {polling}, watch method "
         f"{connection.get_watch_method_display()}, rollout mode "
         f"{connection.get_rollout_mode_display()}."
     )
