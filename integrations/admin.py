@@ -217,6 +217,7 @@ class RunInline(admin.TabularInline):
     extra = 0
     can_delete = False
     verbose_name_plural = "Runs"
+    empty_value_display = "—"
     fields = readonly_fields = (
         "run_page",
         "trigger",
@@ -275,7 +276,7 @@ def stop_button(run: Run, back: str) -> str:
 # The list shows this many runs per row, newest first.
 LIST_RUNS = 3
 # What the change page shows first; every other field of the row follows under "Details".
-TASK_FIELDS = ("task_link", "workspace", "state", "shadow", "source", "executor", "executor_reason")
+TASK_FIELDS = ("task_link", "workspace", "state", "source", "executor", "executor_reason")
 RESULT_FIELDS = ("outcome", "result_summary", "result_link", "error", "skip_reason")
 TIME_FIELDS = ("attempts", "claimed_at", "started_at", "finished_at", "waited", "ran")
 # Shown through task_link, result_link and output_text instead.
