@@ -8,7 +8,7 @@ from django.http import HttpRequest
 
 from goals.models import EmployeeGoalState, Goal, GoalSync, KeyResult, StatusDraft
 from goals.scope import scoped_syncs
-from integrations.people.scope import ReportsScopedAdmin
+from integrations.people.scope import OutsideReportsMessage, ReportsScopedAdmin, sees_everyone
 from pilotsite.admin import ReadOnlyAdmin
 
 
@@ -64,8 +64,27 @@ class EmployeeGoalStateAdmin(ManagerScopedAdmin):
     list_select_related = ("employee", "connection")
 
 
+# A sync's figures that count the whole workspace's employees, goals and requests.
+WORKSPACE_COUNTS = frozenset(
+    {
+        "employees_done",
+        "employees_total",
+        "goals_kept",
+        "key_results",
+        "goals_removed",
+        "skipped_unmapped",
+        "skipped_unowned",
+        "employees_truncated",
+        "requests",
+    }
+)
+
+
 @admin.register(GoalSync)
-class GoalSyncAdmin(ReadOnlyAdmin):
+class GoalSyncAdmin(OutsideReportsMessage, ReadOnlyAdmin):
+    """Whole-workspace syncs and those of one employee the user may see (goals.scope). A
+    sync's counts are of the whole workspace: only who sees every employee gets them."""
+
     list_display = (
         "started_at",
         "connection",
@@ -84,6 +103,17 @@ class GoalSyncAdmin(ReadOnlyAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return scoped_syncs(request.user)
+
+    def get_list_display(self, request: HttpRequest):
+        if sees_everyone(request.user):
+            return self.list_display
+        return [f for f in self.list_display if f not in WORKSPACE_COUNTS]
+
+    def get_fields(self, request: HttpRequest, obj: GoalSync | None = None):
+        fields = super().get_fields(request, obj)
+        if sees_everyone(request.user):
+            return fields
+        return [f for f in fields if f not in WORKSPACE_COUNTS]
 
 
 @admin.register(StatusDraft)

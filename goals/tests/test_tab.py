@@ -501,6 +501,34 @@ def test_who_sees_everyone_sees_each_syncs_workspace_counts(admin_client, synced
     assert "Your reports" not in section
 
 
+def test_the_goal_sync_admin_shows_workspace_counts_only_to_who_sees_everyone(
+    client, admin_client, manager_user, synced
+):
+    url = reverse("admin:goals_goalsync_changelist")
+    sync = GoalSync.objects.get()
+    client.force_login(manager_user)
+    for page in (
+        client.get(url),
+        client.get(reverse("admin:goals_goalsync_change", args=[sync.pk])),
+    ):
+        assert page.status_code == 200 and "schedule" in page.content.decode()
+        assert not any(figure in page.content.decode() for figure in ("321", "654", "987"))
+    assert all(figure in admin_client.get(url).content.decode() for figure in ("321", "654"))
+
+
+def test_a_manager_opening_another_managers_reports_sync_is_told_they_see_only_their_reports(
+    client, manager_user, team, connection
+):
+    bobs = GoalSync.objects.create(
+        connection=connection, source="command", employee_email="bob@example.com"
+    )
+    client.force_login(manager_user)
+
+    response = client.get(reverse("admin:goals_goalsync_change", args=[bobs.pk]), follow=True)
+
+    assert "You can only see your own reports" in response.content.decode()
+
+
 def test_a_manager_cannot_open_another_managers_report_in_the_admin(client, manager_user, team):
     client.force_login(manager_user)
 

@@ -83,15 +83,9 @@ def scoped_employees(user: User | AnonymousUser) -> QuerySet[Employee]:
     return scope_to_reports(Employee.objects.all(), user, "manager")
 
 
-class ReportsScopedAdmin:
-    """Admin mixin: the change list, change form and every URL load only the rows the user
-    may see. `manager_lookup` is the path from the admin's model to the employee's manager."""
-
-    manager_lookup = "manager"
-
-    def get_queryset(self, request: HttpRequest) -> QuerySet:
-        queryset = super().get_queryset(request)  # type: ignore[misc]
-        return scope_to_reports(queryset, request.user, self.manager_lookup)
+class OutsideReportsMessage:
+    """Admin mixin for a model admin whose rows are cut to the user's scope: opening a row
+    outside it reads as such (below)."""
 
     def _get_obj_does_not_exist_redirect(
         self, request: HttpRequest, opts: Any, object_id: str
@@ -110,3 +104,14 @@ class ReportsScopedAdmin:
             f"“{unquote(object_id)}” is among them.",
         )
         return HttpResponseRedirect(reverse(f"admin:{opts.app_label}_{opts.model_name}_changelist"))
+
+
+class ReportsScopedAdmin(OutsideReportsMessage):
+    """Admin mixin: the change list, change form and every URL load only the rows the user
+    may see. `manager_lookup` is the path from the admin's model to the employee's manager."""
+
+    manager_lookup = "manager"
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        queryset = super().get_queryset(request)  # type: ignore[misc]
+        return scope_to_reports(queryset, request.user, self.manager_lookup)
