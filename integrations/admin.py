@@ -36,7 +36,7 @@ from integrations.pipeline import runs
 from integrations.pipeline.approval_views import approval_context
 from integrations.pipeline.card import asana_url, seconds
 from integrations.pipeline.execute import OUTPUT_LIMIT
-from integrations.pipeline.stop import live_run, stop_from_admin
+from integrations.pipeline.stop import live_run, stop_from_admin, stop_waiting_from_admin
 from integrations.webhooks.registration import mask_hook_ids
 from pilotsite.admin import AuditedAdmin, ReadOnlyAdmin
 from pilotsite.liveness import worker_absent_note
@@ -485,12 +485,21 @@ class ProcessedTaskAdmin(AuditedAdmin):
         self._report(request, done, "will run again at the next poll", problems)
 
     @admin.action(
-        description="Stop: end the running executor (pilot tag and pilot-in-progress removed)",
+        description="Stop: end the running executor, or the wait for input (pilot tags removed)",
         permissions=["change"],
     )
     def stop_running_tasks(self, request: HttpRequest, queryset) -> None:
         done, problems = 0, []
         for processed in queryset.select_related("connection"):
+            if processed.state == ProcessedTask.State.WAITING:
+                try:
+                    stopped = stop_waiting_from_admin(processed, actor=request.user)
+                except AsanaError as exc:
+                    problems.append(f"{processed} was not stopped: {exc}")
+                    continue
+                if stopped:
+                    done += 1
+                    continue
             run = live_run(processed)
             if run is None or not stop_from_admin(run, actor=request.user):
                 problems.append(

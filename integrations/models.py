@@ -300,6 +300,9 @@ class ProcessedTask(models.Model):
         AWAITING_APPROVAL = "awaiting_approval", "awaiting approval"
         APPROVED = "approved", "approved, waiting to run"
         REJECTED = "rejected", "rejected"
+        # The executor asked a question; a reply in Asana claims the task back
+        # (`integrations.pipeline.needs_input`).
+        WAITING = "waiting", "waiting for input"
 
     class Runner(models.TextChoices):
         """Who holds the claim; its value also starts the claim token, for people reading logs."""
@@ -312,13 +315,15 @@ class ProcessedTask(models.Model):
     # States that keep a task from being claimed again. A failed task is eligible again
     # once its `pilot-failed` tag is removed in Asana; a stopped or rejected one once a
     # person tags it with the pilot tag again (the stop or the rejection removed it); an
-    # approved one is claimed by the next poll or at once by the approval.
+    # approved one is claimed by the next poll or at once by the approval; a task waiting for
+    # input only by a reply (`needs_input.resume`).
     BLOCKING_STATES = (
         State.CLAIMED,
         State.RUNNING,
         State.DONE,
         State.SKIPPED,
         State.AWAITING_APPROVAL,
+        State.WAITING,
     )
     # States a claim may take back with a conditional UPDATE.
     RECLAIMABLE_STATES = (State.FAILED, State.STOPPED, State.APPROVED, State.REJECTED)
@@ -369,6 +374,16 @@ class ProcessedTask(models.Model):
     result_url_title = models.CharField(max_length=200, blank=True)
     error = models.TextField(blank=True)
     output = models.TextField(blank=True)
+    # The questions the executor asked and the replies they got, oldest first: each
+    # {"kind": "question" | "reply", "text", "author", "author_gid", "at" (ISO time),
+    # "story_gid", "run" (the run that asked, or that the reply started)}. A fresh claim
+    # starts a new conversation.
+    conversation = models.JSONField(
+        default=list, blank=True, db_default=models.Value([], output_field=models.JSONField())
+    )
+    # When the task began waiting for a reply, and when its one reminder was posted.
+    waiting_since = models.DateTimeField(null=True, blank=True)
+    reminded_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -405,6 +420,7 @@ class Run(models.Model):
         ADMIN_RETRY = "admin retry", "admin retry"
         ASANA_RETRY = "asana retry", "Asana retry"
         APPROVAL = "approval", "approval"
+        REPLY = "reply", "reply"
 
     class Outcome(models.TextChoices):
         DONE = "done", "done"
@@ -412,6 +428,7 @@ class Run(models.Model):
         STOPPED = "stopped", "stopped"
         INTERRUPTED = "interrupted", "interrupted"
         REJECTED = "rejected", "rejected"
+        NEEDS_INPUT = "needs input", "needs input"
 
     PROGRESS_KEPT = 200
 

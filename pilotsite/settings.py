@@ -224,6 +224,12 @@ PILOT_WEBHOOK_QUIET_SECONDS = env.int("PILOT_WEBHOOK_QUIET_SECONDS", default=9 *
 PILOT_PROGRESS_SECONDS = env.float("PILOT_PROGRESS_SECONDS", default=30.0)
 # How often a running execution looks for a stop request (and shows new progress lines).
 PILOT_STOP_CHECK_SECONDS = env.float("PILOT_STOP_CHECK_SECONDS", default=0.5)
+# Asking for input (integrations/pipeline/needs_input.py): questions one task may ask
+# before its run fails; a task waiting for a reply gets one reminder after this many hours
+# of waiting, and is released after this many hours of waiting in all.
+PILOT_INPUT_MAX_ROUNDS = env.int("PILOT_INPUT_MAX_ROUNDS", default=5)
+PILOT_INPUT_REMIND_HOURS = env.float("PILOT_INPUT_REMIND_HOURS", default=24.0)
+PILOT_INPUT_RELEASE_HOURS = env.float("PILOT_INPUT_RELEASE_HOURS", default=72.0)
 # The site's public base URL (https://pilot.example.com): the "started" comment links to the run page.
 PILOTSITE_PUBLIC_URL = env.str("PILOTSITE_PUBLIC_URL", default="")
 GOALS_SYNC_WORKERS = env.int("GOALS_SYNC_WORKERS", default=8)

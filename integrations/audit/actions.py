@@ -32,6 +32,7 @@ class Action(models.TextChoices):
     PIPELINE_RETRY = "pipeline.retry", "task retry asked for"
     PIPELINE_STOP_REQUESTED = "pipeline.stop_requested", "run stop asked for"
     PIPELINE_RELEASE = "pipeline.release", "skipped task released"
+    PIPELINE_REPLY = "pipeline.reply", "reply to a question taken"
     PIPELINE_BACKLOG_SKIPPED = "pipeline.backlog_skipped", "existing tagged tasks skipped"
     PIPELINE_AWAITING_APPROVAL = "pipeline.awaiting_approval", "task waiting for approval"
     PIPELINE_APPROVED = "pipeline.approved", "task approved"

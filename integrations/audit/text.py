@@ -28,6 +28,7 @@ VERBS: dict[str, str] = {
     Action.PIPELINE_RETRY: "asked to retry",
     Action.PIPELINE_STOP_REQUESTED: "asked to stop",
     Action.PIPELINE_RELEASE: "released",
+    Action.PIPELINE_REPLY: "took a reply in Asana to the question on",
     Action.PIPELINE_BACKLOG_SKIPPED: "skipped the existing tagged tasks of",
     Action.PIPELINE_AWAITING_APPROVAL: "asked for approval of",
     Action.PIPELINE_APPROVED: "approved",

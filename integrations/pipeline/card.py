@@ -1,5 +1,5 @@
 """What the pipeline part of an Asana card shows: the executor, the last poll, counts of
-tasks in progress / done / failed and the latest processed tasks."""
+tasks in progress / waiting for input / done / failed and the latest processed tasks."""
 
 from datetime import datetime
 from typing import Any
@@ -91,6 +91,7 @@ def card(connection: AsanaConnection, pollers_alive: bool = True) -> dict[str, A
             }
             for label, states in (
                 ("in progress", (State.RUNNING, State.CLAIMED)),
+                ("waiting for input", (State.WAITING,)),
                 ("done", (State.DONE,)),
                 ("failed", (State.FAILED,)),
                 ("skipped", (State.SKIPPED,)),

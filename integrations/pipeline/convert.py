@@ -16,11 +16,23 @@ if TYPE_CHECKING:
 
 # `pilot-stop` is added by a person to stop a run; like the others, it keeps a task from
 # being taken and is not one of its labels. `pilot-awaiting-approval` marks a task waiting
-# for approval (approval mode); a person adds `pilot-approved` to approve it, which is not
-# a status (it does not keep a task from being taken) and not a label either.
+# for approval (approval mode), `pilot-needs-input` one waiting for a reply to its
+# executor's question; a person adds `pilot-approved` to approve it, which is not a status
+# (it does not keep a task from being taken) and not a label either.
 AWAITING_TAG = "pilot-awaiting-approval"
+NEEDS_INPUT_TAG = "pilot-needs-input"
 APPROVED_TAG = "pilot-approved"
-STATUS_TAGS = ("pilot-in-progress", "pilot-done", "pilot-failed", "pilot-stop", AWAITING_TAG)
+STATUS_TAGS = (
+    "pilot-in-progress",
+    "pilot-done",
+    "pilot-failed",
+    "pilot-stop",
+    AWAITING_TAG,
+    NEEDS_INPUT_TAG,
+)
+# The tags a task carries while it waits on a person (an approval, a reply): allowed on the
+# claim that ends the wait, until its run has started (`tags.ineligible_reason`).
+WAIT_TAGS = (AWAITING_TAG, NEEDS_INPUT_TAG)
 BOOKKEEPING_TAGS = (*STATUS_TAGS, APPROVED_TAG)
 # Everything conversion and the eligibility check need, in one request.
 DETAIL_FIELDS = (

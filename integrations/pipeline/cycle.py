@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from integrations.models import AsanaConnection, ProcessedTask
-from integrations.pipeline import breaker, runs
+from integrations.pipeline import breaker, needs_input, runs
 from integrations.pipeline.poll import PollResult, poll_if_due
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,8 @@ def poll_then_claim(
     the candidates (oldest first) to `pending` and their names to `names`; then claim pending
     candidates for `runner` while `has_room()`, handing each claim to `hand_over`.
 
+    A reply the poll found to a task waiting for input claims that task back first
+    (`needs_input.resume`), while there is room; a reply left waits for the next poll.
     A candidate someone else claimed meanwhile is dropped. Candidates left in `pending` are
     the caller's: `runpollers` keeps them for its next turn, the queue's job drops them (the
     next poll finds them again). While the connection is paused the candidates are dropped
@@ -64,7 +66,15 @@ def poll_then_claim(
             breaker.check_errors(connection)
             pending.extend(turn.polled.candidates)
             names.update(turn.polled.names)
+    replies = turn.polled.waiting.replies if turn.polled is not None else []
     try:
+        for waiting, reply in replies:
+            if not has_room():
+                break
+            resumed = needs_input.resume(waiting, reply, runner=runner)
+            if resumed is not None:
+                hand_over(resumed)
+                turn.claimed += 1
         while pending and has_room():
             gid = pending.popleft()
             processed = runs.claim(

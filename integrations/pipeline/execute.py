@@ -4,7 +4,8 @@ is started (directory, user, sandbox, environment) in executor_launch.
 
 The command gets the task as JSON on standard input and as PILOT_TASK_* environment
 variables. Exit status 0 is success; if the last non-empty line of standard output is a
-JSON object it is the result (`summary`, `url`, `url_title`). A non-zero exit or the
+JSON object it is the result (`summary`, `url`, `url_title`, or `needs_input`: a question
+for a person in Asana, see `needs_input`). A non-zero exit or the
 timeout (in seconds, which kills the whole process group) is a failure whose details are
 the last lines of standard error (where the actual error is), marked when earlier lines
 were dropped. Only the tail of each stream is kept in memory, so a chatty command cannot
@@ -88,6 +89,8 @@ class Execution:
     output: str = ""
     # Ended because a stop was requested: neither a success nor a failure.
     stopped: bool = False
+    # The executor's question (`{"needs_input": "…"}`): the task waits for a reply.
+    needs_input: str = ""
 
 
 def progress_text(text: object) -> str:
@@ -311,12 +314,14 @@ def _result(value: dict[str, Any], output: str) -> Execution:
     url = web_url(value.get("url"))
     if len(url) > 1000:
         url = ""
+    question = value.get("needs_input")
     return Execution(
         ok=True,
         summary=redact(str(value.get("summary") or "").strip())[:SUMMARY_LIMIT],
         url=url,
         url_title=str(value.get("url_title") or "").strip()[:200] if url else "",
         output=output,
+        needs_input=redact(question.strip())[:SUMMARY_LIMIT] if isinstance(question, str) else "",
     )
 
 

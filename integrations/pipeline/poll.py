@@ -32,6 +32,7 @@ from integrations.audit import Action
 from integrations.models import AsanaConnection, ProcessedTask
 from integrations.pipeline import watch
 from integrations.pipeline.convert import STATUS_TAGS
+from integrations.pipeline.needs_input import WaitingLook, look_at_waiting
 from integrations.pipeline.runs import LEDGER_CHUNK, blocked_gids
 from integrations.pipeline.tags import (
     PilotTagMissing,
@@ -69,6 +70,9 @@ class PollResult:
     stops: list[str] = field(default_factory=list)
     # Waiting tasks this poll saw approved in Asana (`approvals.check_waiting`).
     approved: list[str] = field(default_factory=list)
+    # What the look at the tasks waiting for input found: replies to claim (`cycle`),
+    # tasks stopped, reminded, released.
+    waiting: WaitingLook = field(default_factory=WaitingLook)
 
 
 def poll_connection(
@@ -155,7 +159,8 @@ def _poll(connection: AsanaConnection, client: AsanaClient) -> PollResult:
         raise
     tagged = len(listed)
     stops = _look_for_stops(connection, client)
-    approved = _look_at_waiting(connection, client)
+    approved = _look_at_approvals(connection, client)
+    waiting = _look_at_waiting(connection, client)
     if any(carries_unknown_tag(task, tags) for task in listed.values()):
         tags = resolve_tags(connection, client, refresh=True)
     fresh = [task for task in listed.values() if ineligible_reason(task, tags) is None]
@@ -181,9 +186,18 @@ def _poll(connection: AsanaConnection, client: AsanaClient) -> PollResult:
         message += f", {len(stops)} asked to stop"
     if approved:
         message += f", {len(approved)} approved in Asana"
+    for what, gids in (
+        ("replied to", waiting.replies),
+        ("stopped while waiting", waiting.stopped),
+        ("reminded", waiting.reminded),
+        ("released after waiting", waiting.released),
+    ):
+        if gids:
+            message += f", {len(gids)} {what}"
     return PollResult(
         stops=stops,
         approved=approved,
+        waiting=waiting,
         ok=True,
         message=message,
         candidates=candidates,
@@ -235,7 +249,7 @@ def _look_for_stops(connection: AsanaConnection, client: AsanaClient) -> list[st
         return []
 
 
-def _look_at_waiting(connection: AsanaConnection, client: AsanaClient) -> list[str]:
+def _look_at_approvals(connection: AsanaConnection, client: AsanaClient) -> list[str]:
     """Each poll looks at the tasks waiting for approval (approved, stopped or refused in
     Asana; `approvals.check_waiting`) — a failure never fails the poll. Returns the GIDs
     approved in Asana."""
@@ -248,6 +262,21 @@ def _look_at_waiting(connection: AsanaConnection, client: AsanaClient) -> list[s
             "connection %s: could not look at waiting tasks: %s", connection.workspace_gid, exc
         )
         return []
+
+
+def _look_at_waiting(connection: AsanaConnection, client: AsanaClient) -> WaitingLook:
+    """Each poll reads the stories of the tasks waiting for input (one request each):
+    replies, stops, reminders and releases (`needs_input.look_at_waiting`). A failure here
+    never fails the poll: the next one looks again."""
+    try:
+        return look_at_waiting(connection, client, timers=True)
+    except AsanaError as exc:
+        log.warning(
+            "connection %s: could not look at tasks waiting for input: %s",
+            connection.workspace_gid,
+            exc,
+        )
+        return WaitingLook()
 
 
 def _not_dispatched(

@@ -36,7 +36,7 @@ from integrations.asana.errors import (
 from integrations.asana.richtext import to_text
 from integrations.audit import Action
 from integrations.models import AuditLog, ProcessedTask, Run
-from integrations.pipeline.convert import APPROVED_TAG, AWAITING_TAG
+from integrations.pipeline.convert import APPROVED_TAG, AWAITING_TAG, NEEDS_INPUT_TAG
 from integrations.pipeline.execute import last_lines
 from pilotsite.redact import redact
 from pilotsite.untrusted import web_url
@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 
 ACTOR = "pipeline"
 STARTED_TEXT = "Pilot started working on this task"
+RESUMED_TEXT = "Pilot got a reply and is working on this task again"
 DONE_TEXT = "Successfully completed"
 # An executor that exits 0 without a result says nothing about what it did; the comment
 # says so rather than reading like a report with its summary missing.
@@ -93,11 +94,14 @@ class Reporter:
     # -- the reports -------------------------------------------------------------------
 
     def started(self) -> None:
+        """`pilot-in-progress` and the "started" comment; a run a reply started then drops
+        `pilot-needs-input` (after, so the task carries a status tag at every moment)."""
         from integrations.pipeline.progress import run_page_url
 
         url = run_page_url(self.run.pk) if self.run is not None else ""
         self._tag("pilot-in-progress")
         approval = ""
+        resumed = self.run is not None and self.run.trigger == Run.Trigger.REPLY
         if self.pt.decision == ProcessedTask.Decision.APPROVED:
             # The waiting is over: its tag goes once `pilot-in-progress` is on, and so does
             # `pilot-approved`, so the next attempt asks for approval again.
@@ -107,7 +111,9 @@ class Reporter:
             approval = f" (approved by {redact(self.pt.decided_by)}"
             note = redact(self.pt.decision_note.strip())
             approval += f": {note})" if note else ")"
-        text = f"{STARTED_TEXT}{approval}"
+        elif resumed:
+            self._tag(NEEDS_INPUT_TAG, add=False)
+        text = f"{RESUMED_TEXT if resumed else STARTED_TEXT}{approval}"
         text = f"{text}. Follow it here: {url}" if url else text
         self._comment("comment:started", text=text)
 
@@ -135,21 +141,46 @@ class Reporter:
             self._untag_every(name, "ended")
         self._comment("comment:ended", text=text)
 
+    @property
+    def holding_tag(self) -> str:
+        """The status tag the task carries until its outcome is reported: `pilot-needs-input`
+        while it waits for a reply (its wait is being ended), else `pilot-in-progress`."""
+        waited = self.run is not None and self.run.outcome == Run.Outcome.NEEDS_INPUT
+        return NEEDS_INPUT_TAG if waited else "pilot-in-progress"
+
     def finished(self) -> None:
         """Report the recorded outcome; raises AsanaError when a step still fails."""
         if self.pt.outcome == "stopped":
             self._stopped()
         elif self.pt.outcome == "success":
             self._tag("pilot-done")
-            self._tag("pilot-in-progress", add=False)
+            self._tag(self.holding_tag, add=False)
             self._success_comment()
             if web_url(self.pt.result_url):
                 self._attach_link()
             self._complete()
+        elif self.pt.outcome == "needs_input":
+            self._tag(NEEDS_INPUT_TAG)
+            self._tag("pilot-in-progress", add=False)
+            self._question()
         else:
             self._tag("pilot-failed")
-            self._tag("pilot-in-progress", add=False)
+            self._tag(self.holding_tag, add=False)
             self._comment("comment:failed", text=failure_text(self.pt.error))
+
+    def _question(self) -> None:
+        """The executor's question, mentioning who should answer (`needs_input`)."""
+        from integrations.pipeline import needs_input
+
+        question = needs_input.current_question(self.pt) or {}
+        tags = self.tags
+        assert not isinstance(tags, dict), "a question is reported with the workspace's tags"
+        self._step(
+            "comment:question",
+            lambda: needs_input.post_question(self.client, self.pt, tags, sleep=self._sleep),
+            action=Action.ASANA_COMMENT,
+            detail=f"{needs_input.QUESTION_PREFIX} {question.get('text', '')}",
+        )
 
     def _stopped(self) -> None:
         """A stop: the pilot tag (every tag of that name) and `pilot-stop` go first, so no
@@ -166,7 +197,7 @@ class Reporter:
                     action=Action.ASANA_REMOVE_TAG,
                     detail=f"{name} (stopped)",
                 )
-        self._tag("pilot-in-progress", add=False)
+        self._tag(self.holding_tag, add=False)
         by = (self.run.stop_requested_by if self.run is not None else "") or "pilotsite"
         pilot = getattr(tags, "pilot_tag", "pilot")
         self._comment("comment:stopped", text=stopped_text(by, pilot))

@@ -13,9 +13,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from integrations.models import Run
+from integrations.asana.errors import AsanaError
+from integrations.models import ProcessedTask, Run
+from integrations.pipeline import needs_input
 from integrations.pipeline.card import asana_url
-from integrations.pipeline.stop import stop_from_admin
+from integrations.pipeline.stop import stop_from_admin, stop_waiting_from_admin
 from pilotsite.admin import tab_post
 
 VIEW_PERM = "integrations.view_processedtask"
@@ -34,6 +36,7 @@ def _may_view(request: HttpRequest) -> None:
 STATUS_BADGE = {
     "running": "pilot-status-live",
     "stopping": "pilot-status-warning",
+    "waiting for input": "pilot-status-warning",
     "done": "pilot-status-ok",
     "failed": "pilot-status-error",
     "interrupted": "pilot-status-error",
@@ -59,13 +62,27 @@ def _progress_lines(run: Run) -> list[dict[str, Any]]:
     return lines
 
 
+def waiting_run(run: Run) -> bool:
+    """The run asked a question and its task still waits for the reply."""
+    pt = run.processed_task
+    return (
+        run.outcome == Run.Outcome.NEEDS_INPUT
+        and pt.state == ProcessedTask.State.WAITING
+        and pt.attempts == run.number
+    )
+
+
 def run_context(run: Run, request: HttpRequest) -> dict[str, Any]:
     """What the page shows: the run, its status word and badge, elapsed time, progress lines
-    and the last OUTPUT_TAIL characters of its output."""
+    and the last OUTPUT_TAIL characters of its output; while its task waits for input, the
+    question and since when."""
     pt = run.processed_task
     end = run.finished_at or timezone.now()
+    waiting = waiting_run(run)
     if run.live:
         status = "stopping" if run.stop_requested_at else "running"
+    elif waiting:
+        status = "waiting for input"
     else:
         status = run.outcome or "finished"
     output = run.output or (pt.output if pt.attempts == run.number else "")
@@ -81,7 +98,10 @@ def run_context(run: Run, request: HttpRequest) -> dict[str, Any]:
         "output_tail": output[-OUTPUT_TAIL:],
         "output_cut": len(output) > OUTPUT_TAIL,
         "asana_url": asana_url(pt),
-        "may_stop": run.live and not run.stop_requested_at and request.user.has_perm(STOP_PERM),
+        "may_stop": ((run.live and not run.stop_requested_at) or waiting)
+        and request.user.has_perm(STOP_PERM),
+        "question": needs_input.current_question(pt) if waiting else None,
+        "conversation": [t for t in pt.conversation or [] if t.get("run", 0) <= run.number],
         "live_seconds": LIVE_SECONDS if run.live else 0,
     }
 
@@ -105,7 +125,17 @@ def run_live(request: HttpRequest, pk: int) -> HttpResponse:
 @tab_post(VIEW_PERM, STOP_PERM)
 def stop_view(request: HttpRequest, pk: int) -> HttpResponse:
     run = _run(pk)
-    if stop_from_admin(run, actor=request.user):
+    if waiting_run(run):
+        try:
+            stopped = stop_waiting_from_admin(run.processed_task, actor=request.user)
+        except AsanaError as exc:
+            messages.error(request, f"{run} was not stopped: {exc}")
+        else:
+            if stopped:
+                messages.success(request, f"{run} was stopped while it waited for input.")
+            else:
+                messages.warning(request, f"{run} was not stopped: it no longer waits for input.")
+    elif stop_from_admin(run, actor=request.user):
         messages.success(request, f"Stop requested: {run} ends within a few seconds.")
     else:
         messages.warning(

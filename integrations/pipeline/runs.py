@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import partial
-from typing import Self
+from typing import Any, Self
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -30,7 +30,7 @@ from integrations.asana.client import AsanaClient, client_for
 from integrations.asana.errors import AsanaError, AsanaForbidden, AsanaNotFound
 from integrations.audit import Action
 from integrations.models import AsanaConnection, AuditLog, ProcessedTask, Run
-from integrations.pipeline import breaker
+from integrations.pipeline import breaker, needs_input
 from integrations.pipeline.convert import DETAIL_FIELDS, convert, tag_names
 from integrations.pipeline.execute import Execution, RunControl
 from integrations.pipeline.executors import Choice, choose, describe, execute, executor_configured
@@ -50,6 +50,7 @@ INTERRUPTED = (
 )
 
 STOPPED_AFTER = "stopped on request (the process running it ended first)"
+STOPPED_WAITING = "stopped on request while waiting for input"
 
 
 # GIDs per `IN (...)` query against the ledger: well under SQLite's bound-parameter limit.
@@ -118,6 +119,10 @@ def claim(
         "claimed_at": now,
         "lease_expires_at": now + claim_lease(),
         "source": source,
+        # A fresh claim starts a new conversation (a reply's claim is `needs_input.resume`).
+        "conversation": [],
+        "waiting_since": None,
+        "reminded_at": None,
     }
     attempt = {
         "shadow": connection.rollout_mode == AsanaConnection.RolloutMode.SHADOW,
@@ -153,7 +158,15 @@ def claim(
 
 
 def release(processed: ProcessedTask, token: str, reason: str = "") -> bool:
-    """Undo a claim on which nothing was done in Asana yet: the task is eligible again."""
+    """Undo a claim on which nothing was done in Asana yet: the task is eligible again (a
+    reply's claim: the task waits for input again, `needs_input.give_back`)."""
+    if processed.source == "reply":
+        from integrations.pipeline.needs_input import give_back
+
+        released = give_back(processed, token)
+        if released:
+            log.info("ASANA-%s waits again%s", processed.task_gid, f" ({reason})" if reason else "")
+        return released
     mine = ProcessedTask.objects.filter(
         pk=processed.pk, claimed_by=token, state__in=(State.CLAIMED, State.RUNNING)
     )
@@ -322,11 +335,40 @@ def run_claimed(
     try:
         with LeaseKeeper(pt.pk, token):
             _run(pt, client, task)
+        # None when the claim was released and its row deleted.
+        row = ProcessedTask.objects.select_related("connection").filter(pk=pt.pk).first()
+        resumed = _reply_already_there(row, client)
     finally:
         if own_client:
             client.close()
-    # None when the claim was released and its row deleted.
-    return ProcessedTask.objects.filter(pk=pt.pk).first()
+    if resumed is None:
+        return row
+    if resumed.runner == Runner.QUEUE:
+        enqueue(resumed)
+        return row
+    return run_claimed(resumed.pk, resumed.claimed_by, client=client if not own_client else None)
+
+
+def _reply_already_there(row: ProcessedTask | None, client: AsanaClient) -> ProcessedTask | None:
+    """A task that just began waiting may have its reply already (written while the run
+    was going): claimed back at once, for the runner that ran it. One stories read."""
+    if row is None or row.state != State.WAITING:
+        return None
+    from integrations.pipeline import needs_input
+
+    try:
+        look = needs_input.look_at_waiting(row.connection, client, gids=[row.task_gid])
+    except AsanaError as exc:
+        log.warning("ASANA-%s: could not look for a reply yet: %s", row.task_gid, exc)
+        return None
+    for waiting, reply in look.replies:
+        try:
+            return needs_input.resume(
+                waiting, reply, runner=Runner(row.runner or Runner.IN_PROCESS)
+            )
+        except breaker.Paused:
+            return None  # taken by a poll once the connection is resumed
+    return None
 
 
 def _run(pt: ProcessedTask, client: AsanaClient, task: dict | None) -> None:
@@ -344,7 +386,9 @@ def _run(pt: ProcessedTask, client: AsanaClient, task: dict | None) -> None:
             return
     approved = pt.decision == ProcessedTask.Decision.APPROVED
     try:
-        tags, reason = eligibility(connection, client, task, approved=approved)
+        tags, reason = eligibility(
+            connection, client, task, resuming=approved or pt.source == "reply"
+        )
     except AsanaError as exc:
         release(pt, pt.claimed_by, f"could not read the workspace's tags: {exc}")
         return
@@ -387,11 +431,19 @@ def _run(pt: ProcessedTask, client: AsanaClient, task: dict | None) -> None:
     else:
         log.debug("ASANA-%s started: %s", pt.task_gid, task.get("name") or "")
         converted = convert(task, context)
+        converted["conversation"] = needs_input.for_executor(pt.conversation)
         choice = _chosen(pt, converted)
         Run.objects.filter(pk=run.pk).update(executor=choice.name)
         control = RunControl()
         with RunWatcher(pt, run, control) as watcher:
             execution = _execute(converted, choice, control)
+        asked = needs_input.questions_asked(pt.conversation)
+        if execution.needs_input and asked >= settings.PILOT_INPUT_MAX_ROUNDS:
+            execution = Execution(
+                ok=False,
+                error=needs_input.too_many_questions(execution.needs_input),
+                output=execution.output,
+            )
         if watcher.stop_requested and not execution.stopped and not control.stop.is_set():
             # Asked to stop after the executor had finished: its result stands.
             log.info("ASANA-%s: stop came after the run finished; reporting it", pt.task_gid)
@@ -400,11 +452,14 @@ def _run(pt: ProcessedTask, client: AsanaClient, task: dict | None) -> None:
 
 
 def _trigger(pt: ProcessedTask) -> str:
-    """What started this attempt: the intake for a first one; for a retry, the admin when
-    "Retry" was pressed since the previous run ended, else Asana (pilot-failed removed or
-    the pilot tag added again); an approved attempt, the approval."""
+    """What started this attempt: a reply to the task's question; the intake for a first
+    one; for a retry, the admin when "Retry" was pressed since the previous run ended, else
+    Asana (pilot-failed removed or the pilot tag added again); an approved attempt, the
+    approval."""
     if pt.decision == ProcessedTask.Decision.APPROVED:
         return Run.Trigger.APPROVAL
+    if pt.source == "reply":
+        return Run.Trigger.REPLY
     if pt.attempts <= 1:
         return Run.Trigger.WEBHOOK if pt.source == "webhook" else Run.Trigger.POLL
     previous = Run.objects.filter(processed_task=pt).order_by("-number").first()
@@ -451,11 +506,13 @@ def _execute(task: dict, choice: Choice, control: RunControl) -> Execution:
 def _outcome_of(execution: Execution) -> str:
     if execution.stopped:
         return "stopped"
+    if execution.ok and execution.needs_input:
+        return "needs_input"
     return "success" if execution.ok else "failure"
 
 
 def _record_outcome(pt: ProcessedTask, execution: Execution) -> None:
-    fields = {
+    fields: dict[str, Any] = {
         "outcome": _outcome_of(execution),
         "result_summary": execution.summary,
         "result_url": execution.url,
@@ -463,6 +520,12 @@ def _record_outcome(pt: ProcessedTask, execution: Execution) -> None:
         "error": execution.error,
         "output": execution.output,
     }
+    if fields["outcome"] == "needs_input":
+        # Recorded with the outcome, so an interrupted report posts this very question.
+        question = needs_input.entry(
+            "question", execution.needs_input, run=pt.attempts, author="the executor"
+        )
+        fields["conversation"] = [*(pt.conversation or []), question]
     ProcessedTask.objects.filter(pk=pt.pk, claimed_by=pt.claimed_by).update(**fields)
     for name, value in fields.items():
         setattr(pt, name, value)
@@ -471,7 +534,17 @@ def _record_outcome(pt: ProcessedTask, execution: Execution) -> None:
     )
 
 
-RUN_OUTCOMES = {"success": Run.Outcome.DONE, "failure": Run.Outcome.FAILED, "stopped": "stopped"}
+RUN_OUTCOMES = {
+    "success": Run.Outcome.DONE,
+    "failure": Run.Outcome.FAILED,
+    "stopped": Run.Outcome.STOPPED,
+    "needs_input": Run.Outcome.NEEDS_INPUT,
+}
+LEDGER_STATES = {
+    "success": State.DONE,
+    "stopped": State.STOPPED,
+    "needs_input": State.WAITING,
+}
 
 
 def finish_report(pt: ProcessedTask, client: AsanaClient) -> bool:
@@ -492,13 +565,16 @@ def finish_report(pt: ProcessedTask, client: AsanaClient) -> bool:
             return False
         # Deleted, inaccessible or refused: retrying cannot help, so the ledger closes it.
         note = f"\n(could not report in Asana: {exc})"
-    state = {"success": State.DONE, "stopped": State.STOPPED}.get(pt.outcome, State.FAILED)
+    state = LEDGER_STATES.get(pt.outcome, State.FAILED)
     finished = timezone.now()
+    waiting = state == State.WAITING
     closed = ProcessedTask.objects.filter(pk=pt.pk, claimed_by=pt.claimed_by).update(
         state=state,
         finished_at=finished,
         lease_expires_at=None,
         error=(pt.error + note).strip(),
+        waiting_since=finished if waiting else None,
+        reminded_at=None,
     )
     if closed and run is not None:
         interrupted = pt.outcome == "failure" and pt.error == INTERRUPTED
@@ -612,7 +688,7 @@ def claim_eligible(
     ).exists()
     try:
         task = client.task(task_gid, DETAIL_FIELDS)
-        _, reason = eligibility(connection, client, task, approved=approved)
+        _, reason = eligibility(connection, client, task, resuming=approved)
     except (AsanaNotFound, AsanaForbidden):
         return None
     if reason:

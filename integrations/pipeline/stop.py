@@ -84,6 +84,20 @@ def stop_from_admin(run: Run, *, actor: User | AnonymousUser) -> bool:
     return request_stop(run, by=f"{name} ({SIGNAL_TEXT['admin']})", actor=actor)
 
 
+def stop_waiting_from_admin(processed: ProcessedTask, *, actor: User | AnonymousUser) -> bool:
+    """The Stop button (or action) on a task waiting for input: no process runs it, so the
+    stop is reported in Asana from here (`needs_input.stop_waiting`). False when the task no
+    longer waits. Raises AsanaError when no client can be made for its connection."""
+    from integrations.asana.client import client_for
+    from integrations.pipeline.needs_input import stop_waiting
+
+    assert actor.is_authenticated
+    name = actor.get_full_name() or actor.get_username()
+    by = f"{name} ({SIGNAL_TEXT['admin']})"
+    with client_for(processed.connection) as client:
+        return stop_waiting(processed, by=by, client=client, actor=actor)
+
+
 def stop_signal(task: dict[str, Any], tags: WorkspaceTags) -> str | None:
     """Which Asana signal asks this running task to stop ("completed", "untagged",
     "stop-tagged"), or None. `task` is read with `completed` and `tags.name`."""

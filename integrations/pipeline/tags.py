@@ -7,9 +7,9 @@ each create `pilot`. So:
 - every tag whose name equals the connection's pilot tag exactly (case-sensitive) is a pilot
   tag: polling lists the tasks of each, and a task carrying any of them is tagged;
 - the status tags (`pilot-in-progress`, `pilot-done`, `pilot-failed`, `pilot-stop`,
-  `pilot-awaiting-approval`) are found by exact name too; any tag of that name counts when
-  deciding eligibility, and pilotsite writes the oldest one (by `created_at`, then GID), so
-  every process picks the same tag;
+  `pilot-awaiting-approval`, `pilot-needs-input`) are found by exact name too; any tag of
+  that name counts when deciding eligibility, and pilotsite writes the oldest one (by
+  `created_at`, then GID), so every process picks the same tag;
 - a status tag is created only when no tag of that name exists, through `create_once`, and
   only those the connection's rollout mode writes (`created_names`): none in shadow mode,
   the approval tags only in approval mode.
@@ -33,7 +33,7 @@ from integrations.asana.creates import create_once
 from integrations.asana.errors import AsanaError
 from integrations.audit import Action
 from integrations.models import AsanaConnection, AuditLog
-from integrations.pipeline.convert import APPROVED_TAG, AWAITING_TAG, STATUS_TAGS
+from integrations.pipeline.convert import APPROVED_TAG, AWAITING_TAG, STATUS_TAGS, WAIT_TAGS
 
 Mode = AsanaConnection.RolloutMode
 
@@ -201,7 +201,7 @@ def _workspace_of(task: dict[str, Any]) -> str:
 
 
 def ineligible_reason(
-    task: dict[str, Any], tags: WorkspaceTags, *, approved: bool = False
+    task: dict[str, Any], tags: WorkspaceTags, *, resuming: bool = False
 ) -> str | None:
     """Why a task may not be dispatched now, or None when it may: the one rule for polling,
     webhooks and the runner.
@@ -209,8 +209,10 @@ def ineligible_reason(
     `task` is read with `workspace`, `completed` and `tags.name` (both `LIST_FIELDS` and
     `DETAIL_FIELDS` have them). Eligible means: in the connection's own workspace, not
     completed, carrying one of the workspace's pilot tags (by GID, among every tag of that
-    name) and no status tag (by GID or exact name). An `approved` task (its ledger row was
-    approved) still carries `pilot-awaiting-approval` until it starts: that one is allowed.
+    name) and no status tag (by GID or exact name). A task `resuming` after a wait on a
+    person (its ledger row was approved, or a reply claimed it back) may still carry the
+    wait's tag (`WAIT_TAGS`: `pilot-awaiting-approval`, `pilot-needs-input`) until its run
+    has started: those are allowed.
     """
     workspace = _workspace_of(task)
     if workspace != tags.workspace_gid:
@@ -226,7 +228,7 @@ def ineligible_reason(
         name
         for name in STATUS_TAGS
         if (set(carried) & set(tags.by_name.get(name, ())) or name in carried.values())
-        and not (approved and name == AWAITING_TAG)
+        and not (resuming and name in WAIT_TAGS)
     ]
     if status:
         return f"carries {', '.join(status)}"
@@ -247,13 +249,13 @@ def eligibility(
     client: AsanaClient,
     task: dict[str, Any],
     *,
-    approved: bool = False,
+    resuming: bool = False,
 ) -> tuple[WorkspaceTags, str | None]:
     """The tags (listed again if the task shows a new duplicate) and `ineligible_reason`."""
     tags = resolve_tags(connection, client)
     if carries_unknown_tag(task, tags):
         tags = resolve_tags(connection, client, refresh=True)
-    return tags, ineligible_reason(task, tags, approved=approved)
+    return tags, ineligible_reason(task, tags, resuming=resuming)
 
 
 def duplicate_tags_text(connection: AsanaConnection) -> str:

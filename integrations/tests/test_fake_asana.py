@@ -170,6 +170,54 @@ def test_a_rich_text_comment_must_be_wrapped_in_body(fake):
     assert [c["text"] for c in fake.comments(task)] == ["hi"]
 
 
+def test_a_mention_in_a_comment_is_stored_as_a_link_naming_the_user(fake):
+    task = fake.add_task(fake.workspace_gid, "T")
+    ann = fake.add_user("Ann Asana", "ann@example.com", [fake.workspace_gid])
+    api = client(fake)
+
+    body = {"html_text": f'<body><a data-asana-gid="{ann}"/> which day?</body>'}
+    posted = api.post(f"/tasks/{task}/stories", json={"data": body})
+
+    assert posted.status_code == 201
+    [comment] = fake.comments(task)
+    assert comment["text"] == "@Ann Asana which day?"
+    assert f'data-asana-gid="{ann}"' in comment["html_text"]
+    assert 'data-asana-type="user"' in comment["html_text"]
+
+
+def test_a_mention_of_no_visible_user_is_refused(fake):
+    task = fake.add_task(fake.workspace_gid, "T")
+    api = client(fake)
+
+    body = {"html_text": '<body><a data-asana-gid="999"/> hi</body>'}
+    refused = api.post(f"/tasks/{task}/stories", json={"data": body})
+
+    assert refused.status_code == 400 and "html_text" in only_error(refused)
+    assert fake.comments(task) == []
+
+
+def test_tag_stories_name_their_tag_and_comments_are_not_system_stories(fake):
+    task = fake.add_task(fake.workspace_gid, "T")
+    ann = fake.add_user("Ann Asana", "ann@example.com", [fake.workspace_gid])
+    fake.person_changes_task(task, ann, add=["pilot"])
+    fake.person_comments(task, ann, "staging")
+    api = client(fake)
+
+    listed = api.get(
+        f"/tasks/{task}/stories",
+        params={"opt_fields": "resource_subtype,type,created_by,tag.name,text"},
+    ).json()["data"]
+
+    tagged, comment = listed
+    assert (tagged["resource_subtype"], tagged["type"]) == ("added_to_tag", "system")
+    assert tagged["tag"]["name"] == "pilot" and tagged["created_by"]["gid"] == ann
+    assert (comment["resource_subtype"], comment["type"], comment["text"]) == (
+        "comment_added",
+        "comment",
+        "staging",
+    )
+
+
 def test_an_external_attachment_is_posted_as_multipart(fake):
     task = fake.add_task(fake.workspace_gid, "T")
     form = {
@@ -371,6 +419,7 @@ RESPONSE_CHECKS = [
      "memberships.project.name,memberships.section.name,parent.name,num_subtasks"),
     ("GET", "/tasks/{subtask}", "name,parent.name,num_subtasks"),
     ("GET", "/tasks/{task}/subtasks", "name,completed"),
+    ("GET", "/tasks/{task}", "assignee.name,created_by"),
     ("GET", "/attachments?parent={task}", "name,resource_subtype,host,view_url,permanent_url,"
      "download_url,created_at,parent.name,connected_to_app"),
     ("GET", "/goals?workspace={workspace}", "name,notes,html_notes,due_on,start_on,status,"

@@ -32,10 +32,12 @@ def test_card_counts_tasks_by_state_and_links_to_asana(connection, pilot, execut
     done = process(connection, tagged(pilot, "done one"))
     ProcessedTask.objects.create(connection=connection, task_gid="77", state=State.FAILED)
     ProcessedTask.objects.create(connection=connection, task_gid="78", state=State.RUNNING)
+    ProcessedTask.objects.create(connection=connection, task_gid="79", state=State.WAITING)
     data = card(connection)
     assert data["executor_configured"] is True
     assert {c["label"]: c["count"] for c in data["counts"]} == {
         "in progress": 1,
+        "waiting for input": 1,
         "done": 1,
         "failed": 1,
         "skipped": 0,

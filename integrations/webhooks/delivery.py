@@ -14,6 +14,11 @@ one execution whichever path (poll, webhook, replayed webhook) reaches it first.
 A tag change can arrive in more than one shape (a `changed` task with field `tags`, a task
 `added`/`removed` with a tag as parent, a tag with a task as parent); `task_gids` keeps the
 tasks of all of them and discards every other event without any Asana read.
+
+A story `added` to a task (a comment, say) matters only when that task waits for input
+(`needs_input`): `story_task_gids` keeps those tasks, and each of them that the ledger holds
+as waiting has its stories read (one request) for a reply or a stop; any other story event
+costs nothing.
 """
 
 import logging
@@ -35,7 +40,7 @@ from integrations.models import (
     WebhookDelivery,
     WebhookRegistration,
 )
-from integrations.pipeline import breaker, runs
+from integrations.pipeline import breaker, needs_input, runs
 from integrations.pipeline.stop import check_running
 from integrations.webhooks.registration import ACTOR, describe
 
@@ -89,6 +94,22 @@ def _task_of(event: Any) -> str | None:
     return None
 
 
+def story_task_gids(events: list[dict[str, Any]]) -> list[str]:
+    """The tasks a story was added to (resource type story, action added, parent a task),
+    in first-seen order."""
+    gids: dict[str, None] = {}
+    for event in events:
+        if not isinstance(event, dict):
+            continue
+        resource = event.get("resource") or {}
+        parent = event.get("parent") or {}
+        kind = resource.get("resource_type") or event.get("type")
+        added = kind == "story" and event.get("action") == "added"
+        if added and parent.get("resource_type") == "task" and (gid := _gid(parent)):
+            gids[gid] = None
+    return list(gids)
+
+
 def _gid(obj: dict) -> str | None:
     gid = str(obj.get("gid") or "")
     return gid if gid.isdigit() else None
@@ -99,7 +120,8 @@ class DeliveryOutcome:
     """What handling one delivery did: how many `events` it had and how many were `ignored`
     (not about a task, or a change that cannot make one eligible), and task GIDs by fate:
     `dispatched` (claimed and queued), `stopped` (runs stopped because the task was
-    untagged, completed or tagged to stop), `not_eligible`, `already_claimed` (the ledger blocks
+    untagged, completed or tagged to stop, waiting tasks too), `resumed` (a reply to a waiting
+    task's question claimed it back), `not_eligible`, `already_claimed` (the ledger blocks
     them), `errors` ("<gid>: <reason>"; polling retries them) and `deferred` (over the
     per-delivery bounds, or the automation is `paused` for that reason; the next poll
     takes them). `skipped` says why nothing was done."""
@@ -109,6 +131,7 @@ class DeliveryOutcome:
     already_claimed: list[str] = field(default_factory=list)
     dispatched: list[str] = field(default_factory=list)
     stopped: list[str] = field(default_factory=list)
+    resumed: list[str] = field(default_factory=list)
     not_eligible: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     deferred: list[str] = field(default_factory=list)
@@ -121,6 +144,7 @@ class DeliveryOutcome:
         for key in (
             "dispatched",
             "stopped",
+            "resumed",
             "not_eligible",
             "already_claimed",
             "errors",
@@ -163,13 +187,15 @@ def handle_events(
         return DeliveryOutcome(skipped="registration deleted")
     connection = registration.connection
     gids, ignored = task_gids(events)
+    stories = story_task_gids(events)
     stops = _stops(connection, gids, events)
     # Approved in Asana (the tag change's stories say by whom): no longer blocked below.
-    _waiting(connection, gids)
+    _approvals(connection, gids)
     blocked = runs.blocked_gids(connection, gids)
     summary = DeliveryOutcome(
         events=len(events), ignored=ignored, already_claimed=sorted(blocked), stopped=stops
     )
+    _waiting_for_input(connection, [*gids, *(g for g in stories if g not in gids)], summary)
     candidates = [gid for gid in gids if gid not in blocked]
     claims_left = runs.queue_budget()
     reads_left = TASKS_PER_DELIVERY
@@ -216,6 +242,35 @@ def handle_events(
     return summary
 
 
+def _waiting_for_input(
+    connection: AsanaConnection, gids: list[str], summary: DeliveryOutcome
+) -> None:
+    """Tasks among the events' that wait for input: their stories are read (one request
+    each) for a stop or a reply; a reply claims the task back for the cluster's queue."""
+    waiting = ProcessedTask.objects.filter(
+        connection=connection, state=ProcessedTask.State.WAITING, task_gid__in=gids
+    )
+    if not waiting.exists():
+        return
+    try:
+        with client_for(connection) as client:
+            look = needs_input.look_at_waiting(connection, client, gids=gids)
+    except AsanaError as exc:
+        log.warning("webhook: could not look at tasks waiting for input: %s", exc)
+        summary.errors.append(f"waiting tasks: {exc}")
+        return
+    summary.stopped.extend(look.stopped)
+    for pt, reply in look.replies:
+        try:
+            resumed = needs_input.resume(pt, reply, runner=ProcessedTask.Runner.QUEUE)
+        except breaker.Paused as exc:
+            summary.paused = exc.reason
+            break
+        if resumed is not None:
+            runs.enqueue(resumed)
+            summary.resumed.append(pt.task_gid)
+
+
 def _stops(connection: AsanaConnection, gids: list[str], events: list[dict[str, Any]]) -> list[str]:
     """Running tasks among the events' that Asana now asks to stop (pilot tag removed,
     completed, `pilot-stop` added); the event's `user` is the person who stopped it."""
@@ -237,7 +292,7 @@ def _stops(connection: AsanaConnection, gids: list[str], events: list[dict[str, 
         return []
 
 
-def _waiting(connection: AsanaConnection, gids: list[str]) -> None:
+def _approvals(connection: AsanaConnection, gids: list[str]) -> None:
     """The events' tasks that wait for approval are looked at in Asana (their stories say who
     added `pilot-approved`): `approvals.check_waiting`, as every poll does for all of them."""
     from integrations.pipeline.approvals import check_waiting

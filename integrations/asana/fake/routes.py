@@ -232,14 +232,40 @@ def list_stories(call: Call) -> Result:
 
 
 def create_story(call: Call) -> Result:
+    """`POST /tasks/{task_gid}/stories`: a comment by the token's user. Rich text may
+    @-mention a user as `<a data-asana-gid="USER_GID"/>` (developers.asana.com "Rich text":
+    a link to an Asana object by its GID); Asana stores the mention as a link naming the
+    user (`@Name`, `data-asana-type="user"`), and `text` reads `@Name`."""
     task = call.get("task", call.params["task_gid"], "task")
     if call.data.get("html_text"):
-        html = call.data["html_text"]
+        rich_text("html_text", call.data["html_text"])
+        html = _mentions(call, call.data["html_text"])
         text = rich_text("html_text", html)
     else:
         text, html = call.require("text"), None
     story = call.fake.add_story(task["gid"], call.user_gid, "comment_added", text, html_text=html)
     return call.one(call.objects[story], 201)
+
+
+_MENTION = re.compile(r'<a\s+data-asana-gid="(\d+)"\s*/>')
+
+
+def _mentions(call: Call, html: str) -> str:
+    """Each `<a data-asana-gid="…"/>` of a user as Asana stores it; a GID that is no user
+    the caller can see is refused (400), as invalid rich text is."""
+
+    def stored(match: re.Match[str]) -> str:
+        try:
+            user = call.get("user", match.group(1), "html_text")
+        except ApiError as exc:
+            raise ApiError(400, f"html_text: XML is invalid: {exc.message}") from exc
+        return (
+            f'<a href="https://app.asana.com/0/profile/{user["gid"]}" '
+            f'data-asana-gid="{user["gid"]}" data-asana-accessible="true" '
+            f'data-asana-type="user" data-asana-dynamic="true">@{escape(user["name"])}</a>'
+        )
+
+    return _MENTION.sub(stored, html)
 
 
 def update_story(call: Call) -> Result:

@@ -230,10 +230,12 @@ class FakeAsanaState:
         resource_subtype: str = "default_task",
         approval_status: str | None = None,
         parent: str | None = None,
+        created_by: str | None = None,
     ) -> str:
         """Tags are tag GIDs or names; unknown names become new tags in the workspace.
         `parent` makes it a subtask of that task (counted in the parent's `num_subtasks`,
-        listed by `GET /tasks/{task_gid}/subtasks`).
+        listed by `GET /tasks/{task_gid}/subtasks`); `created_by` is its creator's user GID
+        (the seeded user unless given).
 
         `resource_subtype` is default_task, milestone or approval (TaskCompact in the spec). An
         approval carries `approval_status` (pending unless given), kept in sync with
@@ -269,7 +271,7 @@ class FakeAsanaState:
                 workspace=workspace_gid,
                 tags=[self._tag_gid(workspace_gid, tag) for tag in tags],
                 projects=list(projects),
-                created_by=self.user_gid or None,
+                created_by=created_by or self.user_gid or None,
             )
             self._objects[gid]["permalink_url"] = permalink(gid)
             if approval_status is not None:
@@ -607,6 +609,10 @@ class FakeAsanaState:
 
     def comments(self, task_gid: str) -> list[dict[str, Any]]:
         return [self._full(r) for r in self._records("story", target=task_gid, type="comment")]
+
+    def stories(self, task_gid: str) -> list[dict[str, Any]]:
+        """Every story on the task, oldest first."""
+        return [self._full(r) for r in self._records("story", target=task_gid)]
 
     def attachments(self, task_gid: str) -> list[dict[str, Any]]:
         return [self._full(r) for r in self._records("attachment", parent=task_gid)]
