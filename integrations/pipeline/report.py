@@ -102,7 +102,9 @@ class Reporter:
         self._tag("pilot-in-progress")
         approval = ""
         resumed = self.run is not None and self.run.trigger == Run.Trigger.REPLY
-        if self.pt.decision == ProcessedTask.Decision.APPROVED:
+        if resumed:
+            self._tag(NEEDS_INPUT_TAG, add=False)
+        elif self.pt.decision == ProcessedTask.Decision.APPROVED:
             # The waiting is over: its tag goes once `pilot-in-progress` is on, and so does
             # `pilot-approved`, so the next attempt asks for approval again.
             self._untag_every(AWAITING_TAG, "started")
@@ -111,8 +113,6 @@ class Reporter:
             approval = f" (approved by {redact(self.pt.decided_by)}"
             note = redact(self.pt.decision_note.strip())
             approval += f": {note})" if note else ")"
-        elif resumed:
-            self._tag(NEEDS_INPUT_TAG, add=False)
         text = f"{RESUMED_TEXT if resumed else STARTED_TEXT}{approval}"
         text = f"{text}. Follow it here: {url}" if url else text
         self._comment("comment:started", text=text)

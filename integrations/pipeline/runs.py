@@ -405,7 +405,13 @@ def _run(pt: ProcessedTask, client: AsanaClient, task: dict | None) -> None:
         permalink_url=str(task.get("permalink_url") or "")[:500],
         task_subtype=pt.task_subtype,
     )
-    if not approved and connection.rollout_mode == AsanaConnection.RolloutMode.APPROVAL:
+    # A reply goes on with the task its question came from: no new approval is asked for.
+    resumed = pt.source == "reply"
+    if (
+        not approved
+        and not resumed
+        and connection.rollout_mode == AsanaConnection.RolloutMode.APPROVAL
+    ):
         approvals.wait(pt, client, tags)
         return
     # Read only for a run that goes ahead (a task waiting for approval needs none of it).
@@ -456,10 +462,10 @@ def _trigger(pt: ProcessedTask) -> str:
     one; for a retry, the admin when "Retry" was pressed since the previous run ended, else
     Asana (pilot-failed removed or the pilot tag added again); an approved attempt, the
     approval."""
-    if pt.decision == ProcessedTask.Decision.APPROVED:
-        return Run.Trigger.APPROVAL
     if pt.source == "reply":
         return Run.Trigger.REPLY
+    if pt.decision == ProcessedTask.Decision.APPROVED:
+        return Run.Trigger.APPROVAL
     if pt.attempts <= 1:
         return Run.Trigger.WEBHOOK if pt.source == "webhook" else Run.Trigger.POLL
     previous = Run.objects.filter(processed_task=pt).order_by("-number").first()

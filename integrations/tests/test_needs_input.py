@@ -479,3 +479,24 @@ def test_a_reply_waits_while_the_connection_is_paused_and_is_taken_on_resume(
     assert breaker.resume(connection, actor=admin_user)
     assert poll_and_run(connection) == 1
     assert row(gid).state == State.DONE and row(gid).result_summary == "deployed to staging"
+
+
+def test_a_reply_to_an_approved_task_goes_on_without_a_new_approval(asker, connection, pilot, ann):
+    from integrations.pipeline import approvals
+
+    QUESTIONS[:] = QUESTIONS[:1]
+    connection.rollout_mode = AsanaConnection.RolloutMode.APPROVAL
+    connection.save()
+    gid = ask_task(pilot, assignee=ann)
+    waiting = runs.claim(connection, gid, source="poll")
+    assert waiting is not None
+    runs.run_claimed(waiting.pk, waiting.claimed_by)
+    assert approvals.approve(row(gid), by="Ann Lee (in pilotsite)")
+    assert poll_and_run(connection) == 1
+    assert row(gid).state == State.WAITING
+    pilot.person_comments(gid, ann, "staging")
+    assert poll_and_run(connection) == 1
+    assert row(gid).state == State.DONE
+    triggers = [r.trigger for r in Run.objects.order_by("number")]
+    assert triggers == [Run.Trigger.APPROVAL, Run.Trigger.REPLY]
+    assert sorted(pilot.tag_names(gid)) == ["pilot", "pilot-done"]
