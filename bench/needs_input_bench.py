@@ -80,7 +80,9 @@ def run(args: argparse.Namespace) -> None:
         )
 
         def task() -> str:
-            return fake.add_task(fake.workspace_gid, "Deploy", tags=["pilot"], assignee=person)
+            gid = fake.add_task(fake.workspace_gid, "Deploy", tags=["pilot"])
+            fake.set_task(gid, assignee=person)
+            return gid
 
         def process(gid: str) -> Counter:
             fake.reset_requests()
