@@ -14,8 +14,8 @@ last resumed (`resumed_at`) and set per connection on the card:
   in several processes may each pass the count before either is written, so the limit can
   be overshot by the number of processes claiming at that moment.
 
-Every claim passes `check_claim` (from `runs.claim`, where polling, webhook deliveries and
-retries meet). Pausing and resuming are conditional UPDATEs with their audit row in the same
+Every claim passes `check_claim` (from `runs.claim`, where polling, webhook deliveries,
+retries and approvals meet). Pausing and resuming are conditional UPDATEs with their audit row in the same
 transaction: when two processes trip at once, one pauses and writes the one row.
 
 A connection paused for errors sends one probe (`GET /users/me`) per `breaker_cooldown`

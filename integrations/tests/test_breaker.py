@@ -10,12 +10,14 @@ import io
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from collections import deque
 from datetime import timedelta
 
 import pytest
 import redis
+from django import db
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.db.models import F
@@ -279,15 +281,30 @@ def test_claims_older_than_an_hour_do_not_count(connection, pilot, executor):
 # -- pausing and resuming ------------------------------------------------------------------
 
 
-def test_two_processes_tripping_at_once_pause_once(connection):
-    mine, theirs = (AsanaConnection.objects.get(pk=connection.pk) for _ in range(2))
+@pytest.mark.django_db(transaction=True)
+def test_several_claimants_tripping_at_once_pause_once(connection):
+    """Four threads (each its own database connection) trip the rail at the same moment."""
+    start = threading.Barrier(4)
+    won: list[bool] = []
 
-    assert breaker.pause(mine, Kind.CLAIMS, "first")
-    assert not breaker.pause(theirs, Kind.ERRORS, "second")
+    def trip(kind: str) -> None:
+        mine = AsanaConnection.objects.get(pk=connection.pk)
+        start.wait(timeout=30)
+        try:
+            won.append(breaker.pause(mine, kind, f"tripped by {kind}"))
+        finally:
+            db.connection.close()
 
+    threads = [threading.Thread(target=trip, args=(kind,)) for kind in [*Kind.values, "claims"]]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert sorted(won) == [False, False, False, True]
     connection.refresh_from_db()
-    assert (connection.pause_kind, connection.pause_reason) == (Kind.CLAIMS, "first")
-    assert len(rows(Action.AUTOMATION_PAUSED)) == 1
+    [row] = rows(Action.AUTOMATION_PAUSED)
+    assert row.detail == connection.pause_reason == f"tripped by {connection.pause_kind}"
 
 
 def resume_url(connection: AsanaConnection) -> str:
