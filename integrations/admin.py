@@ -59,6 +59,8 @@ class AsanaConnectionForm(forms.ModelForm):
             "poll_interval",
             "skip_backlog",
             "goals_sync_interval",
+            "watch_method",
+            "rollout_mode",
         ]
 
     @method_decorator(sensitive_variables("token", "data"))
@@ -87,6 +89,7 @@ class AsanaConnectionAdmin(AuditedAdmin):
         "pilot_tag",
         "polling_enabled",
         "poll_interval",
+        "rollout_mode",
         "last_checked_at",
         "healthy",
     ]

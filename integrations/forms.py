@@ -94,10 +94,6 @@ class ConnectionSettingsForm(forms.Form):
         # Not required: a post without it keeps the stored mode.
         required=False,
         empty_value=None,
-        help_text="Automatic: a tagged task runs and its result is posted in Asana. Shadow: it "
-        "runs, nothing is written to Asana, and what would have been posted is shown in the "
-        "admin. Approval required: it waits until an approver adds the pilot-approved tag in "
-        "Asana, or someone with the approve permission approves it in the admin.",
     )
 
     @classmethod

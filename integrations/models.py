@@ -121,10 +121,10 @@ class AsanaConnection(models.Model):
             + ", ".join(RolloutMode.values)
             + "."
         },
-        help_text="automatic: tagged tasks run and are reported in Asana. shadow: tasks run "
-        "but nothing is written to Asana; what would have been posted is shown in the admin. "
-        "approval required: a claimed task waits until an approver approves it (in the admin "
-        "or with the pilot-approved tag in Asana).",
+        help_text="Automatic: a tagged task runs and its result is posted in Asana. Shadow: it "
+        "runs, nothing is written to Asana, and what would have been posted is shown in the "
+        "admin. Approval required: it waits until an approver adds the pilot-approved tag in "
+        "Asana, or someone with the approve permission approves it in the admin.",
     )
     # The last full pass over the tag list (search and webhooks first rely on it to catch
     # what search's eventual consistency or a quiet webhook missed).

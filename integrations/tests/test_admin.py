@@ -68,6 +68,8 @@ def test_saving_a_connection_with_blank_token_keeps_the_token(admin_client, conn
             "polling_enabled": "on",
             "poll_interval": "45",
             "goals_sync_interval": "86400",
+            "watch_method": "auto",
+            "rollout_mode": "automatic",
         },
     )
     assert response.status_code == 302
@@ -83,7 +85,13 @@ def test_admin_new_token_is_verified_with_asana(fake_asana, admin_client, connec
     connection.workspace_gid = fake_asana.workspace_gid
     connection.save()
     url = reverse("admin:integrations_asanaconnection_change", args=[connection.pk])
-    data = {"pilot_tag": "pilot", "poll_interval": "30", "goals_sync_interval": "86400"}
+    data = {
+        "pilot_tag": "pilot",
+        "poll_interval": "30",
+        "goals_sync_interval": "86400",
+        "watch_method": "auto",
+        "rollout_mode": "automatic",
+    }
     bad_token = "2/9/9:" + "f" * 32
     response = admin_client.post(url, {**data, "new_token": bad_token})
     page = response.content.decode()
@@ -159,3 +167,24 @@ def test_changelist_query_count_does_not_grow_with_rows(
     _rows(connection, 30, django_user_model)
     with django_assert_num_queries(queries):
         admin_client.get(url)
+
+
+def test_the_rollout_mode_is_chosen_in_the_connection_admin_and_audited(admin_client, connection):
+    url = reverse("admin:integrations_asanaconnection_change", args=[connection.pk])
+    page = admin_client.get(url).content.decode()
+    assert "Shadow: it runs, nothing is written to Asana" in page
+    data = {
+        "pilot_tag": "pilot",
+        "poll_interval": "30",
+        "goals_sync_interval": "86400",
+        "watch_method": "auto",
+    }
+    assert admin_client.post(url, {**data, "rollout_mode": "shadow"}).status_code == 302
+    connection.refresh_from_db()
+    assert connection.rollout_mode == AsanaConnection.RolloutMode.SHADOW
+    entry = AuditLog.objects.get(connection=connection)
+    assert "rollout_mode = 'shadow'" in entry.detail
+    refused = admin_client.post(url, {**data, "rollout_mode": "yolo"})
+    assert "Select a valid choice" in refused.content.decode()
+    connection.refresh_from_db()
+    assert connection.rollout_mode == AsanaConnection.RolloutMode.SHADOW

@@ -38,6 +38,8 @@ def _admin_form(client, connection, **fields):
         "polling_enabled": "on",
         "poll_interval": str(connection.poll_interval),
         "goals_sync_interval": str(connection.goals_sync_interval),
+        "watch_method": connection.watch_method,
+        "rollout_mode": connection.rollout_mode,
         "new_token": "",
         **fields,
     }
