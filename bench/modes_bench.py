@@ -53,7 +53,8 @@ class Meter:
 
 def process(connection: Any, gids: list[str]) -> None:
     """Claim and run each task here, as a poller would."""
-    from integrations.pipeline.runs import claim, run_claimed
+    from integrations.pipeline.claims import claim
+    from integrations.pipeline.runs import run_claimed
 
     for gid in gids:
         row = claim(connection, gid, source="poll")

@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> None:
     from integrations.asana.fake.api import FakeAsana
     from integrations.asana.fake.server import FakeAsanaServer
     from integrations.models import AsanaConnection, ProcessedTask
-    from integrations.pipeline import runs
+    from integrations.pipeline import claims, runs
     from integrations.pipeline.poll import poll_connection
     from integrations.webhooks.delivery import handle_events
 
@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> None:
 
         def process(gid: str) -> Counter:
             fake.reset_requests()
-            claimed = runs.claim(connection, gid, source="poll")
+            claimed = claims.claim(connection, gid, source="poll")
             assert claimed is not None
             runs.run_claimed(claimed.pk, claimed.claimed_by)
             return Counter(f"{m} {_shape(p)}" for m, p, _ in fake.requests)

@@ -129,8 +129,9 @@ def run(tasks: int, latency: float, sizes: tuple[int, ...]) -> None:
     from django.core.management import call_command
 
     from integrations.models import AsanaConnection
+    from integrations.pipeline.claims import claim
     from integrations.pipeline.poll import poll_connection
-    from integrations.pipeline.runs import claim, run_claimed
+    from integrations.pipeline.runs import run_claimed
 
     fake = build_fake(tasks, latency, sizes)
     with _serve_forked(fake) as (base_url, request_log):

@@ -69,8 +69,9 @@ def run_one(fake, connection, scenario: Scenario, args: argparse.Namespace, n: i
     from django.db import connection as db
 
     from integrations.models import ProcessedTask
+    from integrations.pipeline.claims import claim
     from integrations.pipeline.poll import poll_connection
-    from integrations.pipeline.runs import claim, run_claimed
+    from integrations.pipeline.runs import run_claimed
 
     settings.PILOT_EXECUTOR_COMMAND = command(scenario, args.run_seconds)
     settings.PILOT_PROGRESS_SECONDS = scenario.progress_seconds

@@ -82,8 +82,9 @@ def run(tasks: int) -> None:
     from django.conf import settings
 
     from integrations.models import AsanaConnection
+    from integrations.pipeline.claims import claim
     from integrations.pipeline.poll import poll_connection
-    from integrations.pipeline.runs import claim, run_claimed
+    from integrations.pipeline.runs import run_claimed
 
     # The executor runs as bench.task_input_bench (imported by name), not as __main__.
     sizes = importlib.import_module("bench.task_input_bench").INPUT_SIZES

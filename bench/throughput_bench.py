@@ -74,7 +74,7 @@ def child(config: dict) -> dict:
     from integrations.asana.fake.server import FakeAsanaServer
     from integrations.connect import connect_workspace
     from integrations.models import ProcessedTask
-    from integrations.pipeline import runs
+    from integrations.pipeline import claims, dispatch
     from integrations.pipeline.poll import poll_connection
     from integrations.webhooks.registration import register_webhook
 
@@ -103,9 +103,11 @@ def child(config: dict) -> dict:
                 time.sleep(3)  # the clusters' workers start
                 started = time.perf_counter()
                 for gid in candidates:
-                    processed = runs.claim(connection, gid, source="poll", runner=runs.Runner.QUEUE)
+                    processed = claims.claim(
+                        connection, gid, source="poll", runner=claims.Runner.QUEUE
+                    )
                     assert processed is not None, f"task {gid} could not be claimed"
-                    runs.enqueue(processed)
+                    dispatch.enqueue(processed)
                 done = ProcessedTask.objects.filter(state=ProcessedTask.State.DONE)
                 while done.count() < len(candidates):
                     if time.perf_counter() - started > 600:

@@ -121,8 +121,8 @@ def pickup(
     index_delay: float,
 ) -> None:
     from integrations.models import AsanaConnection
+    from integrations.pipeline.claims import claim
     from integrations.pipeline.poll import poll_if_due
-    from integrations.pipeline.runs import claim
 
     print(
         f"\nTagging to pickup, polling every {interval} s, search index {index_delay:g} s behind "

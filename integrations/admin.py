@@ -32,7 +32,7 @@ from integrations.models import (
 )
 from integrations.people.mapping import MappingError, check_mapping, known_users, user_name
 from integrations.people.scope import ReportsScopedAdmin
-from integrations.pipeline import runs
+from integrations.pipeline import retry
 from integrations.pipeline.approval_views import approval_context
 from integrations.pipeline.card import asana_url, seconds
 from integrations.pipeline.execute import OUTPUT_LIMIT
@@ -474,7 +474,7 @@ class ProcessedTaskAdmin(AuditedAdmin):
                 problems.append(f"{processed} was not retried: only failed tasks can be.")
                 continue
             try:
-                runs.retry_failed(processed, actor=request.user)
+                retry.retry_failed(processed, actor=request.user)
             except AsanaError as exc:
                 problems.append(f"{processed} was not retried: {exc}")
                 continue
@@ -519,7 +519,7 @@ class ProcessedTaskAdmin(AuditedAdmin):
     def release_skipped_tasks(self, request: HttpRequest, queryset) -> None:
         done, problems = 0, []
         for processed in queryset.select_related("connection"):
-            if runs.release_skipped(processed, actor=request.user):
+            if retry.release_skipped(processed, actor=request.user):
                 done += 1
             else:
                 problems.append(f"{processed} was not released: only skipped tasks can be.")

@@ -38,7 +38,7 @@ from integrations.people.mapping import (
     automap_by_email,
     map_employee,
 )
-from integrations.pipeline import approval_views, breaker, executor_card, run_views, runs
+from integrations.pipeline import approval_views, breaker, executor_card, retry, run_views
 from integrations.tab import CONNECT_PERMS, FAILED_FORMS, live, mapping_choices
 from integrations.webhooks import admin_views as webhook_admin_views
 from pilotsite.admin import back_to_tab, tab_post
@@ -124,7 +124,7 @@ def retry_view(request: HttpRequest, pk: int) -> HttpResponse:
     processed = get_object_or_404(ProcessedTask.objects.select_related("connection"), pk=pk)
     name = processed.task_name or f"ASANA-{processed.task_gid}"
     try:
-        runs.retry_failed(processed, actor=request.user)
+        retry.retry_failed(processed, actor=request.user)
     except ValueError:
         messages.error(request, f"{name} was not retried: it is {processed.state}, not failed.")
     except AsanaError as exc:

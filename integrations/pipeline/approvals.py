@@ -41,9 +41,10 @@ from integrations.asana.errors import AsanaError, AsanaForbidden, AsanaNotFound
 from integrations.audit import Action
 from integrations.models import AsanaConnection, AsanaMapping, ProcessedTask, Run
 from integrations.pipeline import breaker
+from integrations.pipeline.claims import Runner, claim, claim_lease, new_token
 from integrations.pipeline.convert import APPROVED_TAG
 from integrations.pipeline.report import Reporter
-from integrations.pipeline.runs import Runner, claim, claim_lease, new_token, run_claimed
+from integrations.pipeline.runs import run_claimed
 from integrations.pipeline.stop import (
     SIGNAL_STORIES,
     SIGNAL_TEXT,

@@ -14,7 +14,7 @@ last resumed (`resumed_at`) and set per connection on the card:
   in several processes may each pass the count before either is written, so the limit can
   be overshot by the number of processes claiming at that moment.
 
-Every claim passes `check_claim` (from `runs.claim`, where polling, webhook deliveries,
+Every claim passes `check_claim` (from `claims.claim`, where polling, webhook deliveries,
 retries and approvals meet). Pausing and resuming are conditional UPDATEs with their audit row in the same
 transaction: when two processes trip at once, one pauses and writes the one row.
 
@@ -188,7 +188,7 @@ def _trip(connection: AsanaConnection, kind: str, reason: str) -> None:
 
 
 def check_claim(connection: AsanaConnection, *, now: datetime | None = None) -> None:
-    """The one gate every claim passes (`runs.claim`). Raises Paused when the connection is
+    """The one gate every claim passes (`claims.claim`). Raises Paused when the connection is
     paused, or when a trigger fires now (it is paused then). Reads the connection's stored
     pause and thresholds (the card may have changed them) into `connection`."""
     now = now or timezone.now()

@@ -3,7 +3,7 @@ schedule (`jobs.poll_all`, which hands each claim to the queue) and `runpollers`
 each claim to its own worker threads and keeps the candidates it had no room for).
 
 The poll slot (`poll.poll_if_due`) keeps each connection to one poll per interval across
-every process, and the claim (`runs.claim`) keeps every task to one execution. The safety
+every process, and the claim (`claims.claim`) keeps every task to one execution. The safety
 rails (`breaker`) are looked at here too: a connection paused for Asana's errors is not
 polled (its probe stands in), and a paused connection claims nothing.
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from integrations.models import AsanaConnection, ProcessedTask
-from integrations.pipeline import breaker, needs_input, runs
+from integrations.pipeline import breaker, claims, needs_input
 from integrations.pipeline.poll import PollResult, poll_if_due
 
 log = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def poll_then_claim(
                 turn.claimed += 1
         while pending and has_room():
             gid = pending.popleft()
-            processed = runs.claim(
+            processed = claims.claim(
                 connection, gid, source="poll", task_name=names.get(gid, ""), runner=runner
             )
             if processed is not None:

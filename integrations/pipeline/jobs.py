@@ -15,7 +15,7 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS
 
 from integrations.models import AsanaConnection, ProcessedTask
-from integrations.pipeline import approvals, runs
+from integrations.pipeline import approvals, dispatch, recovery, runs
 from integrations.pipeline.cycle import poll_then_claim
 from integrations.pipeline.executors import executor_configured
 from integrations.webhooks.jobs import HEALTH_MINUTES, HEALTH_SCHEDULE, check_all_webhooks
@@ -35,19 +35,21 @@ class _QueueRoom:
 
     def has_room(self) -> bool:
         if self.left is None:
-            self.left = runs.queue_budget()
+            self.left = dispatch.queue_budget()
         return self.left > 0
 
     def hand_over(self, processed: ProcessedTask) -> None:
-        runs.enqueue(processed)
+        dispatch.enqueue(processed)
         self.left = (self.left or 0) - 1
 
 
 def poll_all() -> dict[str, Any]:
     """Scheduled: recover stale leases, then give every enabled connection its turn of the
     poll-then-claim loop (`cycle.poll_then_claim`), its claims handed to the cluster's queue
-    while the queue has room (`runs.queue_budget`). Returns a summary per workspace."""
-    summary: dict[str, Any] = {"recovered": runs.recover_stale(runner=runs.Runner.QUEUE)}
+    while the queue has room (`dispatch.queue_budget`). Returns a summary per workspace."""
+    summary: dict[str, Any] = {
+        "recovered": recovery.recover_stale(runner=ProcessedTask.Runner.QUEUE)
+    }
     if not executor_configured():
         summary["skipped"] = "no executor configured"
         return summary
@@ -58,7 +60,7 @@ def poll_all() -> dict[str, Any]:
         room = _QueueRoom()
         turn = poll_then_claim(
             connection,
-            runner=runs.Runner.QUEUE,
+            runner=ProcessedTask.Runner.QUEUE,
             pending=deque(),
             names={},
             has_room=room.has_room,

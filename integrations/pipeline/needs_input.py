@@ -55,6 +55,7 @@ Runner = ProcessedTask.Runner
 QUESTION_PREFIX = "Pilot needs your input to continue:"
 REPLY_HINT = "Reply with a comment on this task; Pilot goes on with your answer."
 REMINDER_PREFIX = "Reminder: Pilot is still waiting for a reply to its question:"
+STOPPED_WAITING = "stopped on request while waiting for input"
 # Checked against the contract's opt_fields enum for GET /tasks/{task_gid}.
 ADDRESSEE_FIELDS = ("assignee.name", "created_by")
 # Story subtypes (StoryCompact.resource_subtype) that stop a waiting task, as `stop.SIGNAL_TEXT`
@@ -442,7 +443,7 @@ def resume(pt: ProcessedTask, reply: dict[str, Any], *, runner: Runner) -> Proce
     breaker.Paused, claiming nothing, while the connection's automation is paused (the
     reply is taken once it is resumed: it stays after the cursor)."""
     from integrations.pipeline import breaker
-    from integrations.pipeline.runs import claim_lease, new_token
+    from integrations.pipeline.claims import claim_lease, new_token
 
     breaker.check_claim(pt.connection)
     number = pt.attempts + 1
@@ -501,10 +502,11 @@ def close_waiting(
     actor: audit.Actor = None,
 ) -> bool:
     """End a waiting task's wait as `outcome` ("stopped" or "failure") and report it like a
-    run's end (`runs.finish_report`): taken by a conditional UPDATE (waiting → running), so
+    run's end (`outcome.finish_report`): taken by a conditional UPDATE (waiting → running), so
     a webhook and a poll never both report it. `by` (a stop) is recorded on the run that
     asked. False when the task no longer waits."""
-    from integrations.pipeline.runs import finish_report, new_token, run_lease
+    from integrations.pipeline.claims import new_token, run_lease
+    from integrations.pipeline.outcome import finish_report
 
     now = timezone.now()
     token = new_token(Runner.IN_PROCESS)
@@ -541,8 +543,6 @@ def stop_waiting(
 ) -> bool:
     """Stop a task waiting for input: reported like a stopped run (its pilot tags,
     `pilot-stop` and `pilot-needs-input` removed, "Stopped by …"); `by` says who and how."""
-    from integrations.pipeline.runs import STOPPED_WAITING
-
     return close_waiting(
         pt, outcome="stopped", error=STOPPED_WAITING, client=client, by=by, actor=actor
     )

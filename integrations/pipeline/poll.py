@@ -31,9 +31,9 @@ from integrations.asana.errors import (
 from integrations.audit import Action
 from integrations.models import AsanaConnection, ProcessedTask
 from integrations.pipeline import watch
+from integrations.pipeline.claims import LEDGER_CHUNK, blocked_gids
 from integrations.pipeline.convert import STATUS_TAGS
 from integrations.pipeline.needs_input import WaitingLook, look_at_waiting
-from integrations.pipeline.runs import LEDGER_CHUNK, blocked_gids
 from integrations.pipeline.tags import (
     PilotTagMissing,
     WorkspaceTags,

@@ -3,7 +3,7 @@ how Asana's signals are read.
 
 A stop is a request on the live run (`Run.stop_requested_at`, a conditional UPDATE, so two
 requests never both count); the process executing the run sees it within
-PILOT_STOP_CHECK_SECONDS (`runs.RunWatcher`), ends the executor's process group and reports
+PILOT_STOP_CHECK_SECONDS (`lease.RunWatcher`), ends the executor's process group and reports
 the stop (`report.Reporter._stopped`). A run whose outcome is already recorded (it is
 reporting) cannot be asked any more: its report is neither undone nor repeated.
 

@@ -12,7 +12,8 @@ from django.db.models import F
 
 from integrations.asana.fake.api import FakeAsana
 from integrations.models import AsanaConnection, ProcessedTask
-from integrations.pipeline.runs import claim, run_claimed
+from integrations.pipeline.claims import claim
+from integrations.pipeline.runs import run_claimed
 from integrations.pipeline.tags import WorkspaceTags
 
 CALLS: list[str] = []

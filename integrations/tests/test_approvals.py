@@ -3,8 +3,8 @@ through the API approves it (the spec's `approval_status`), and that decision is
 
 from integrations.models import AuditLog, ProcessedTask
 from integrations.pipeline.poll import poll_connection
+from integrations.pipeline.recovery import recover_stale
 from integrations.pipeline.report import APPROVAL_NOTE, STARTED_TEXT
-from integrations.pipeline.runs import recover_stale
 from integrations.tests.pipeline_fixtures import comment_texts, process, tagged
 
 State = ProcessedTask.State

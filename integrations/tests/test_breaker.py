@@ -30,7 +30,7 @@ from integrations.asana.client import client_for
 from integrations.asana.errors import AsanaServerError
 from integrations.audit import Action
 from integrations.models import AsanaConnection, AuditLog, ProcessedTask, Run
-from integrations.pipeline import breaker, runs
+from integrations.pipeline import breaker, claims, dispatch, recovery, runs
 from integrations.pipeline.cycle import poll_then_claim
 from integrations.pipeline.stop import live_run, request_stop
 from integrations.tests import procs
@@ -109,7 +109,7 @@ def test_asana_errors_over_the_share_pause_polling_and_webhook_claims(
     sent = len(pilot.requests)
     assert turn(connection, handed).polled is None and len(pilot.requests) == sent
     with pytest.raises(breaker.Paused):
-        runs.dispatch_task(connection, gid, source="webhook", runner=handed.append)
+        dispatch.dispatch_task(connection, gid, source="webhook", runner=handed.append)
     assert handed == [] and not ProcessedTask.objects.exists()
 
 
@@ -211,7 +211,7 @@ def test_failed_runs_in_a_row_pause_and_a_done_run_breaks_the_streak(connection,
     assert connection.pause_kind == Kind.FAILURES
     assert connection.pause_reason == "the executor failed 2 runs in a row"
     with pytest.raises(breaker.Paused):
-        runs.claim(connection, tagged(pilot, "not claimed"), source="poll")
+        claims.claim(connection, tagged(pilot, "not claimed"), source="poll")
 
 
 def stops_itself(task, progress):
@@ -267,7 +267,7 @@ def test_more_claims_in_an_hour_than_allowed_pause_and_claimed_runs_finish(
         assert finished is not None and finished.state == State.DONE
     assert sorted(executor) == sorted(gids[:2])
     with pytest.raises(breaker.Paused):
-        runs.dispatch_task(connection, gids[3], source="webhook", runner=handed.append)
+        dispatch.dispatch_task(connection, gids[3], source="webhook", runner=handed.append)
 
 
 def test_claims_older_than_an_hour_do_not_count(connection, pilot, executor):
@@ -327,7 +327,7 @@ def test_resume_from_the_card_is_audited_and_counts_start_again(
     [row] = rows(Action.AUTOMATION_RESUMED)
     assert row.actor == admin_user and "the executor failed 1 run in a row" in row.detail
     # The failure before the resume is not counted again: the next task is claimed.
-    assert runs.claim(connection, tagged(pilot, "ok after the resume"), source="poll")
+    assert claims.claim(connection, tagged(pilot, "ok after the resume"), source="poll")
 
 
 def test_retry_on_a_paused_connection_says_the_task_waits_for_the_resume(
@@ -374,7 +374,7 @@ def test_resuming_a_connection_that_is_not_paused_says_so(connection, admin_clie
 
 
 def test_recovery_still_reports_a_run_interrupted_while_paused(connection, pilot, executor):
-    processed = runs.claim(connection, tagged(pilot, "in flight"), source="poll")
+    processed = claims.claim(connection, tagged(pilot, "in flight"), source="poll")
     assert processed is not None
     ProcessedTask.objects.filter(pk=processed.pk).update(
         state=State.RUNNING, lease_expires_at=timezone.now() - timedelta(seconds=1)
@@ -382,7 +382,7 @@ def test_recovery_still_reports_a_run_interrupted_while_paused(connection, pilot
     Run.objects.create(processed_task=processed, number=1, trigger=Run.Trigger.POLL)
     breaker.pause(connection, Kind.CLAIMS, "bulk tagged")
 
-    assert runs.recover_stale() == 1
+    assert recovery.recover_stale() == 1
 
     assert ProcessedTask.objects.get(pk=processed.pk).state == State.FAILED
 

@@ -11,11 +11,11 @@ from django.core.management import call_command
 
 from integrations.models import ProcessedTask
 from integrations.pipeline import jobs
+from integrations.pipeline.dispatch import dispatch_task
 from integrations.pipeline.execute import ERROR_LIMIT, OUTPUT_LIMIT, run_callable, run_command
 from integrations.pipeline.executors import execute, executor_configured, executor_description
 from integrations.pipeline.launch import WITHHELD_ENV
 from integrations.pipeline.report import FAILED_PREFIX, FAILURE_DETAIL_LIMIT
-from integrations.pipeline.runs import dispatch_task
 from integrations.tests.pipeline_fixtures import comment_texts, process, tagged
 
 TASK = {

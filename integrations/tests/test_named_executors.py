@@ -9,6 +9,7 @@ from django.core.checks import run_checks
 from django.urls import reverse
 
 from integrations.models import AuditLog, ProcessedTask
+from integrations.pipeline.dispatch import dispatch_task
 from integrations.pipeline.executors import (
     ExecutorChoiceError,
     choose,
@@ -17,7 +18,6 @@ from integrations.pipeline.executors import (
     load,
     set_executor_choice,
 )
-from integrations.pipeline.runs import dispatch_task
 from integrations.tests.pipeline_fixtures import CALLS, process, tagged
 
 TAB = reverse("admin:index") + "?tab=integrations"

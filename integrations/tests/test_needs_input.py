@@ -21,7 +21,7 @@ from integrations.models import (
     Run,
     WebhookRegistration,
 )
-from integrations.pipeline import runs
+from integrations.pipeline import claims, recovery, runs
 from integrations.pipeline.card import card
 from integrations.pipeline.cycle import poll_then_claim
 from integrations.pipeline.needs_input import QUESTION_PREFIX, REMINDER_PREFIX, look_at_waiting
@@ -346,7 +346,7 @@ def test_a_reply_claim_that_never_ran_waits_again_and_keeps_the_reply(
     claimed = resume(pt, reply, runner=ProcessedTask.Runner.QUEUE)
     assert claimed is not None and claimed.state == State.CLAIMED
     # The process holding the claim died: its lease runs out and recovery gives it back.
-    assert runs.recover_stale(timezone.now() + timedelta(hours=1)) == 1
+    assert recovery.recover_stale(timezone.now() + timedelta(hours=1)) == 1
     pt = row(gid)
     assert pt.state == State.WAITING and pt.attempts == 1
     assert [t["kind"] for t in pt.conversation] == ["question"]
@@ -488,7 +488,7 @@ def test_a_reply_to_an_approved_task_goes_on_without_a_new_approval(asker, conne
     connection.rollout_mode = AsanaConnection.RolloutMode.APPROVAL
     connection.save()
     gid = ask_task(pilot, assignee=ann)
-    waiting = runs.claim(connection, gid, source="poll")
+    waiting = claims.claim(connection, gid, source="poll")
     assert waiting is not None
     runs.run_claimed(waiting.pk, waiting.claimed_by)
     assert approvals.approve(row(gid), by="Ann Lee (in pilotsite)")

@@ -4,15 +4,12 @@ from django_q.models import OrmQ, Schedule
 
 from integrations.models import AuditLog, ProcessedTask
 from integrations.pipeline import jobs
+from integrations.pipeline.claims import claim
+from integrations.pipeline.dispatch import dispatch_task
 from integrations.pipeline.poll import poll_connection
 from integrations.pipeline.report import STARTED_TEXT, success_html
-from integrations.pipeline.runs import (
-    claim,
-    dispatch_task,
-    release_skipped,
-    retry_failed,
-    run_claimed,
-)
+from integrations.pipeline.retry import release_skipped, retry_failed
+from integrations.pipeline.runs import run_claimed
 from integrations.tests.pipeline_fixtures import comment_texts, process, tagged
 
 State = ProcessedTask.State

@@ -8,9 +8,12 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from integrations.models import AuditLog, ProcessedTask
+from integrations.pipeline.claims import claim
+from integrations.pipeline.outcome import INTERRUPTED
 from integrations.pipeline.poll import poll_connection
+from integrations.pipeline.recovery import recover_stale
 from integrations.pipeline.report import STARTED_TEXT
-from integrations.pipeline.runs import INTERRUPTED, claim, recover_stale, run_claimed
+from integrations.pipeline.runs import run_claimed
 from integrations.tests.pipeline_fixtures import (
     comment_texts,
     interval_passes,

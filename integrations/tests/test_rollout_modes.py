@@ -28,7 +28,7 @@ from integrations.pipeline.approvals import AWAITING_PREFIX, REFUSED_MARK, REJEC
 from integrations.pipeline.convert import APPROVED_TAG, AWAITING_TAG
 from integrations.pipeline.poll import poll_connection
 from integrations.pipeline.report import DONE_TEXT, STARTED_TEXT
-from integrations.pipeline.runs import retry_failed
+from integrations.pipeline.retry import retry_failed
 from integrations.tests.pipeline_fixtures import comment_texts, interval_passes, process, tagged
 from integrations.tests.webhook_support import drain_queue
 from integrations.webhooks.jobs import handle_delivery

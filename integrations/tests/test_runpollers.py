@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from integrations.models import ProcessedTask
 from integrations.pipeline import jobs
+from integrations.pipeline.outcome import INTERRUPTED
 from integrations.pipeline.report import STARTED_TEXT
-from integrations.pipeline.runs import INTERRUPTED
 from integrations.tests import procs
 from integrations.tests.pipeline_fixtures import comment_texts, interval_passes, tagged
 

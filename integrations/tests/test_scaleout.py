@@ -24,8 +24,8 @@ from django.conf import settings
 
 from integrations.models import ProcessedTask
 from integrations.pipeline import jobs
+from integrations.pipeline.outcome import INTERRUPTED
 from integrations.pipeline.report import STARTED_TEXT
-from integrations.pipeline.runs import INTERRUPTED
 from integrations.tests import procs
 from integrations.tests.pipeline_fixtures import tag_gid
 from integrations.webhooks.registration import register_webhook

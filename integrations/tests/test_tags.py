@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from integrations.models import AsanaConnection, ProcessedTask
+from integrations.pipeline.dispatch import dispatch_task
 from integrations.pipeline.poll import poll_connection
-from integrations.pipeline.runs import dispatch_task
 from integrations.pipeline.tags import WorkspaceTags, created_names, ineligible_reason
 from integrations.tests.pipeline_fixtures import process, tag_gid
 

@@ -3,7 +3,7 @@
 
 Events are compact and may arrive out of order, several per delivery, at the same moment
 the poller finds the same task. So a delivery never decides anything by itself: every task
-it mentions is handed to `runs.claim_eligible`, which re-reads the task from Asana and
+it mentions is handed to `claims.claim_eligible`, which re-reads the task from Asana and
 claims it only if it is eligible now (pilot tag, not completed, no status tag) and not
 already claimed. That is also how "the pilot tag was just added" is recognised: a `changed`
 event does not say which tag changed, but a task that is eligible and unclaimed after the
@@ -40,7 +40,7 @@ from integrations.models import (
     WebhookDelivery,
     WebhookRegistration,
 )
-from integrations.pipeline import breaker, needs_input, runs
+from integrations.pipeline import breaker, claims, dispatch, needs_input
 from integrations.pipeline.stop import check_running
 from integrations.webhooks.registration import ACTOR, describe
 
@@ -172,7 +172,7 @@ def handle_events(
     """Dispatch the tasks a delivery's events mention, within bounds.
 
     Events are coalesced per task. One delivery reads at most `TASKS_PER_DELIVERY` tasks and
-    claims at most `runs.queue_budget()` (the bound polling keeps too), so a delivery of
+    claims at most `dispatch.queue_budget()` (the bound polling keeps too), so a delivery of
     thousands of events cannot start thousands of reads, claims or jobs; the tasks it leaves
     are counted as deferred and the next poll takes them.
 
@@ -191,13 +191,13 @@ def handle_events(
     stops = _stops(connection, gids, events)
     # Approved in Asana (the tag change's stories say by whom): no longer blocked below.
     _approvals(connection, gids)
-    blocked = runs.blocked_gids(connection, gids)
+    blocked = claims.blocked_gids(connection, gids)
     summary = DeliveryOutcome(
         events=len(events), ignored=ignored, already_claimed=sorted(blocked), stopped=stops
     )
     _waiting_for_input(connection, [*gids, *(g for g in stories if g not in gids)], summary)
     candidates = [gid for gid in gids if gid not in blocked]
-    claims_left = runs.queue_budget()
+    claims_left = dispatch.queue_budget()
     reads_left = TASKS_PER_DELIVERY
     kept: tuple[ProcessedTask, dict[str, Any]] | None = None
     with client_for(connection) as client:
@@ -207,8 +207,8 @@ def handle_events(
                 break
             reads_left -= 1
             try:
-                claimed = runs.claim_eligible(
-                    connection, gid, source="webhook", client=client, runner=runs.Runner.QUEUE
+                claimed = claims.claim_eligible(
+                    connection, gid, source="webhook", client=client, runner=claims.Runner.QUEUE
                 )
             except breaker.Paused as exc:
                 summary.paused, summary.deferred = exc.reason, candidates[index:]
@@ -223,10 +223,10 @@ def handle_events(
             claims_left -= 1
             summary.dispatched.append(gid)
             if run_here is None:
-                runs.enqueue(claimed[0])
+                dispatch.enqueue(claimed[0])
                 continue
             if kept is not None:
-                runs.enqueue(kept[0])
+                dispatch.enqueue(kept[0])
             kept = claimed
     outcome = AuditLog.Outcome.WARNING if summary.errors else AuditLog.Outcome.OK
     audit.record(
@@ -267,7 +267,7 @@ def _waiting_for_input(
             summary.paused = exc.reason
             break
         if resumed is not None:
-            runs.enqueue(resumed)
+            dispatch.enqueue(resumed)
             summary.resumed.append(pt.task_gid)
 
 

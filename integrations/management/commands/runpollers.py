@@ -28,7 +28,7 @@ from django.utils import timezone
 
 from integrations.checks import EXECUTOR_READS_SECRETS
 from integrations.models import AsanaConnection, ProcessedTask
-from integrations.pipeline import runs
+from integrations.pipeline import claims, recovery, runs
 from integrations.pipeline.cycle import poll_then_claim
 from integrations.pipeline.executors import executor_configured, executor_description
 from pilotsite.liveness import Kind, start_beating
@@ -116,15 +116,15 @@ class Command(BaseCommand):
     # -- steps -------------------------------------------------------------------------
 
     def recover(self) -> bool:
-        """Recover stale claims and runs (`runs.recover_stale`). Returns False when it is not
+        """Recover stale claims and runs (`recovery.recover_stale`). Returns False when it is not
         yet time (it runs every half run lease), when recovery failed (the database was
         unavailable; logged, tried again next time), or when nothing was stale."""
         now = time.monotonic()
         if now < self.next_recovery:
             return False
-        self.next_recovery = now + runs.run_lease().total_seconds() / 2
+        self.next_recovery = now + claims.run_lease().total_seconds() / 2
         try:
-            handled = runs.recover_stale(runner=runs.Runner.POLLERS)
+            handled = recovery.recover_stale(runner=claims.Runner.POLLERS)
         except Exception:  # the database may be briefly unavailable; try again later
             log.exception("recovering stale tasks failed")
             return False
@@ -162,7 +162,7 @@ class Command(BaseCommand):
                 # The slot is shared with other pollers and the q cluster (see poll_if_due).
                 turn = poll_then_claim(
                     conn,
-                    runner=runs.Runner.POLLERS,
+                    runner=claims.Runner.POLLERS,
                     pending=pending,
                     names=self.names.setdefault(conn.pk, {}),
                     has_room=self.has_room,
@@ -211,7 +211,7 @@ class Command(BaseCommand):
             if self.stopping.is_set():
                 processed = ProcessedTask.objects.filter(pk=pk).first()
                 if processed is not None:
-                    runs.release(processed, token, "shutting down before it started")
+                    claims.release(processed, token, "shutting down before it started")
                 return
             if runs.run_claimed(pk, token) is not None:
                 with self.executed_lock:
