@@ -43,7 +43,7 @@ from integrations.asana.creates import create_once
 from integrations.asana.errors import AsanaError, AsanaInvalidRequest
 from integrations.audit import Action
 from integrations.models import AsanaConnection, AuditLog, ProcessedTask, Run
-from integrations.pipeline.report import STOP_TAG
+from integrations.pipeline.stop import SIGNAL_TEXT, person_name, story_signal
 from integrations.pipeline.stories import STORY_FIELDS, read_stories, token_user_gid
 from integrations.pipeline.tags import WorkspaceTags, resolve_tags
 from pilotsite.redact import redact
@@ -58,13 +58,6 @@ REMINDER_PREFIX = "Reminder: Pilot is still waiting for a reply to its question:
 STOPPED_WAITING = "stopped on request while waiting for input"
 # Checked against the contract's opt_fields enum for GET /tasks/{task_gid}.
 ADDRESSEE_FIELDS = ("assignee.name", "created_by")
-# Story subtypes (StoryCompact.resource_subtype) that stop a waiting task, as `stop.SIGNAL_TEXT`
-# names them.
-STOP_STORIES = {
-    "marked_complete": "completed",
-    "removed_from_tag": "untagged",
-    "added_to_tag": "stop-tagged",
-}
 COMMENT = "comment_added"
 
 
@@ -185,16 +178,10 @@ def stop_story(
     stories: list[dict[str, Any]], conversation: list[dict[str, Any]], tags: WorkspaceTags
 ) -> tuple[str, dict[str, Any] | None] | None:
     """(the stop signal, who) when a story after the cursor stops the waiting task: it was
-    completed, its pilot tag removed or `pilot-stop` added; None otherwise."""
-    stop_gids = set(tags.by_name.get(STOP_TAG, ()))
+    completed, its pilot tag removed or `pilot-stop` added (`stop.story_signal`); None
+    otherwise."""
     for story in stories_after_cursor(stories, conversation):
-        signal = STOP_STORIES.get(str(story.get("resource_subtype")))
-        tag = story.get("tag") or {}
-        tag_gid, tag_name = str(tag.get("gid") or ""), str(tag.get("name") or "")
-        if signal == "untagged" and tag_gid not in tags.pilot_gids:
-            continue
-        if signal == "stop-tagged" and not (tag_gid in stop_gids or tag_name == STOP_TAG):
-            continue
+        signal = story_signal(story, tags)
         if signal:
             return signal, story.get("created_by")
     return None
@@ -202,8 +189,6 @@ def stop_story(
 
 def reply_entry(story: dict[str, Any], connection: AsanaConnection, run: int) -> dict[str, Any]:
     """A reply story as a turn of the conversation."""
-    from integrations.pipeline.stop import person_name
-
     author = story.get("created_by") or {}
     turn = entry(
         "reply",
@@ -367,8 +352,6 @@ def look_at_waiting(
             continue
         stop = stop_story(stories, pt.conversation, tags)
         if stop is not None:
-            from integrations.pipeline.stop import SIGNAL_TEXT, person_name
-
             signal, user = stop
             by = f"{person_name(connection, user)} ({SIGNAL_TEXT[signal]})"
             if stop_waiting(pt, by=by, client=client):

@@ -8,8 +8,10 @@ the stop (`report.Reporter._stopped`). A run whose outcome is already recorded (
 reporting) cannot be asked any more: its report is neither undone nor repeated.
 
 In Asana a run is stopped by removing its pilot tag, completing the task or adding
-`pilot-stop` (`stop_signal`). Webhook deliveries look at the running tasks their events
-mention; each poll looks at every task the connection has running (one task read each).
+`pilot-stop`: read from the task as it is now (`stop_signal`), or from a story that records
+it (`story_signal`: a task waiting for input, whose stories are read anyway). Webhook
+deliveries look at the running tasks their events mention; each poll looks at every task
+the connection has running (one task read each).
 """
 
 import logging
@@ -36,6 +38,7 @@ SIGNAL_STORIES = {
     "untagged": ("removed_from_tag",),
     "stop-tagged": ("added_to_tag",),
 }
+STORY_SIGNALS = {subtype: signal for signal, kinds in SIGNAL_STORIES.items() for subtype in kinds}
 SIGNAL_TEXT = {
     "completed": "completed the task in Asana",
     "untagged": "removed the pilot tag in Asana",
@@ -106,10 +109,28 @@ def stop_signal(task: dict[str, Any], tags: WorkspaceTags) -> str | None:
     carried = {str(t.get("gid")): str(t.get("name") or "") for t in task.get("tags") or []}
     if not set(carried) & set(tags.pilot_gids):
         return "untagged"
-    stop_gids = set(tags.by_name.get(STOP_TAG, ()))
-    if set(carried) & stop_gids or STOP_TAG in carried.values():
+    if any(_is_stop_tag(gid, name, tags) for gid, name in carried.items()):
         return "stop-tagged"
     return None
+
+
+def story_signal(story: dict[str, Any], tags: WorkspaceTags) -> str | None:
+    """Which signal this story records ("completed"; "untagged": a pilot tag removed;
+    "stop-tagged": the stop tag added), or None. `story` is read with `resource_subtype`
+    and `tag.name`."""
+    signal = STORY_SIGNALS.get(str(story.get("resource_subtype")))
+    tag = story.get("tag") or {}
+    gid, name = str(tag.get("gid") or ""), str(tag.get("name") or "")
+    if signal == "untagged" and gid not in tags.pilot_gids:
+        return None
+    if signal == "stop-tagged" and not _is_stop_tag(gid, name, tags):
+        return None
+    return signal
+
+
+def _is_stop_tag(gid: str, name: str, tags: WorkspaceTags) -> bool:
+    """A tag asks for a stop when it is one of the workspace's STOP_TAG tags or named so."""
+    return gid in tags.by_name.get(STOP_TAG, ()) or name == STOP_TAG
 
 
 def person_name(connection: AsanaConnection, user: dict[str, Any] | None) -> str:

@@ -413,6 +413,19 @@ def test_a_poll_stops_a_waiting_task_asana_asks_to_stop(asker, connection, pilot
     assert _stopped_in_asana(pilot, gid).startswith(f"Stopped by Ann Lee ({how})")
 
 
+def test_removing_a_tag_other_than_the_pilot_tag_does_not_stop_a_waiting_task(
+    asker, connection, pilot, ann
+):
+    gid = ask_task(pilot, assignee=ann)
+    process(connection, gid)
+    pilot.person_changes_task(gid, ann, add=["urgent"])
+    pilot.person_changes_task(gid, ann, remove=["urgent"])
+    assert poll_and_run(connection) == 0
+    assert row(gid).state == State.WAITING
+    pilot.person_comments(gid, ann, "production")
+    assert poll_and_run(connection) == 1
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_webhook_event_stops_a_waiting_task(asker, connection, pilot, ann):
     gid = ask_task(pilot, assignee=ann)
