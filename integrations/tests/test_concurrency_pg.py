@@ -31,6 +31,7 @@ def test_two_pollers_and_a_cluster_execute_each_task_exactly_once(connection, pi
     # All pollers share one poll slot per interval (below the 5 s a person may choose), so
     # a short one has the runpollers processes poll in turn and race for the same tasks.
     connection.poll_interval = 1
+    connection.breaker_claims_per_hour = 100_000  # 200 claims in minutes are the point here
     connection.save()
     jobs.ensure_schedules()
     executed = tmp_path / "executed.txt"
