@@ -440,12 +440,12 @@ class ProcessedTaskAdmin(AuditedAdmin):
         return external_link(obj.result_url, obj.result_url_title) if obj.result_url else "—"
 
     @admin.display(description="Waited")
-    def waited(self, obj: ProcessedTask) -> str | None:
-        return seconds(obj.claimed_at, obj.started_at)
+    def waited(self, obj: ProcessedTask) -> str:
+        return seconds(obj.claimed_at, obj.started_at) or "—"
 
     @admin.display(description="Ran")
-    def ran(self, obj: ProcessedTask) -> str | None:
-        return seconds(obj.started_at, obj.finished_at)
+    def ran(self, obj: ProcessedTask) -> str:
+        return seconds(obj.started_at, obj.finished_at) or "—"
 
     @admin.display(description="Result")
     def result(self, obj: ProcessedTask) -> str:

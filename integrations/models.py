@@ -402,7 +402,7 @@ class ProcessedTask(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"ASANA-{self.task_gid} ({self.state})"
+        return f"ASANA-{self.task_gid} ({self.get_state_display()})"
 
 
 class Run(models.Model):

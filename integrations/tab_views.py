@@ -148,6 +148,22 @@ def check_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _back()
 
 
+def _saved_message(connection: AsanaConnection, form: forms.Form, changed: list[str]) -> str:
+    """What a settings form saved, named by the labels the person just read, with the new
+    values ("saved Rollout mode: shadow")."""
+    if not changed:
+        return f"{connection}: no changes."
+    saved = []
+    for name in changed:
+        field = form[name]
+        value = form.cleaned_data[name]
+        shown = dict(getattr(field.field, "choices", ())).get(value, value)
+        if isinstance(value, bool):
+            shown = "on" if value else "off"
+        saved.append(f"{field.label}: {shown}")
+    return f"{connection}: saved {'; '.join(saved)}."
+
+
 @tab_post("integrations.change_asanaconnection")
 def settings_view(request: HttpRequest, pk: int) -> HttpResponse:
     connection = get_object_or_404(AsanaConnection, pk=pk)
@@ -159,10 +175,7 @@ def settings_view(request: HttpRequest, pk: int) -> HttpResponse:
             request, f"settings-{connection.pk}", {**errors, **_form_errors(form)}, typed
         )
     changed = update_settings(connection, actor=request.user, **form.cleaned_data)
-    messages.success(
-        request,
-        f"{connection}: saved {', '.join(changed)}." if changed else f"{connection}: no changes.",
-    )
+    messages.success(request, _saved_message(connection, form, changed))
     return _back()
 
 
@@ -176,10 +189,7 @@ def rails_view(request: HttpRequest, pk: int) -> HttpResponse:
         typed = {name: form[name].value() for name in form.fields}
         return _failed(request, f"rails-{connection.pk}", {**errors, **_form_errors(form)}, typed)
     changed = update_settings(connection, actor=request.user, **form.cleaned_data)
-    messages.success(
-        request,
-        f"{connection}: saved {', '.join(changed)}." if changed else f"{connection}: no changes.",
-    )
+    messages.success(request, _saved_message(connection, form, changed))
     return _back(f"rails-{connection.pk}")
 
 

@@ -130,6 +130,21 @@ def test_the_settings_form_explains_the_three_modes(connection, admin_client):
         assert sentence in page
 
 
+def test_the_settings_form_says_what_it_saved_by_its_labels_and_values(connection, admin_client):
+    prefix = f"c{connection.pk}-"
+    data = {"pilot_tag": "pilot", "polling_enabled": "on", "poll_interval": "45"}
+    data["rollout_mode"] = "approval"
+    response = admin_client.post(
+        reverse("admin:integrations:settings", args=[connection.pk]),
+        {prefix + name: value for name, value in data.items()},
+        follow=True,
+    )
+    shown = [str(m) for m in response.context["messages"]]
+    assert shown == [
+        f"{connection}: saved Poll interval (seconds): 45; Rollout mode: approval required."
+    ]
+
+
 def _admin_token(client, fake, mp, connection):
     fake.add_token(ROTATED, fake.user_gid)
     _admin_form(client, connection, new_token=ROTATED)

@@ -1,5 +1,6 @@
 """The pipeline in the admin: the card on the integrations tab and the Retry/Release actions."""
 
+import re
 from datetime import UTC, datetime
 
 from django.contrib.auth.models import Permission
@@ -185,6 +186,35 @@ def test_processed_task_page_shows_moments_as_the_tabs_do(admin_client, connecti
         reverse("admin:integrations_processedtask_change", args=[row.pk])
     ).content.decode()
     assert "2026-11-30 09:05:07" in page and "a.m." not in page
+
+
+def test_a_task_not_yet_started_shows_dashes_for_its_timings_and_its_state_in_words(
+    admin_client, connection
+):
+    row = ProcessedTask.objects.create(
+        connection=connection,
+        task_gid="6",
+        state=State.AWAITING_APPROVAL,
+        claimed_at=timezone.now(),
+    )
+    page = admin_client.get(
+        reverse("admin:integrations_processedtask_change", args=[row.pk])
+    ).content.decode()
+    assert "None" not in page
+    assert "ASANA-6 (awaiting approval)" in page and "awaiting_approval)" not in page
+
+
+def test_the_card_names_each_task_state_in_words(admin_client, connection):
+    ProcessedTask.objects.create(
+        connection=connection, task_gid="7", task_name="Waits", state=State.AWAITING_APPROVAL
+    )
+    ProcessedTask.objects.create(
+        connection=connection, task_gid="8", task_name="Asks", state=State.WAITING
+    )
+    page = admin_client.get(TAB).content.decode()
+    states = re.findall(r'<td class="[^"]*">([^<]*?)\s*<', page)
+    assert "awaiting approval" in states and "waiting for input" in states
+    assert "awaiting_approval" not in states and "waiting" not in states
 
 
 def _live_task(connection) -> tuple[ProcessedTask, Run]:
