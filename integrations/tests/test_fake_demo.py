@@ -57,6 +57,17 @@ def test_a_task_tagged_through_the_control_endpoint_is_picked_up_by_the_next_pol
     assert poll_connection(connection).candidates == [tagged["task"]]
 
 
+def test_tagging_a_completed_task_through_the_control_endpoint_says_it_will_not_run(demo):
+    fake, control = demo
+
+    tagged = httpx.post(control + "tag-task", json={"task": "Set up the pilot"}).json()
+
+    assert fake.tag_names(tagged["task"]) == ["pilot"]
+    assert "is completed: pilotsite picks up only incomplete tasks" in tagged["note"]
+    incomplete = httpx.post(control + "tag-task", json={"task": "login redirect"}).json()
+    assert "note" not in incomplete
+
+
 def test_a_comment_through_the_control_endpoint_is_a_comment_story(demo):
     fake, control = demo
     answer = httpx.post(control + "comment", json={"task": "dark mode", "text": "Any news?"})

@@ -152,14 +152,21 @@ def _find(fake: FakeAsana, resource_type: str, wanted: str) -> dict[str, Any]:
 def tag_task(fake: FakeAsana, task: str, tag: str = "pilot", by: str = "") -> dict[str, Any]:
     """Add `tag` (a name; created when missing) to a task, as a person would in Asana: the
     seeded user through the API, or `by` (a user's GID, email or name) in Asana's web app.
-    Either way the task gets the `added_to_tag` story naming who did it."""
+    Either way the task gets the `added_to_tag` story naming who did it. A completed task
+    is tagged too, with a `note` saying pilotsite will not pick it up."""
     record = _find(fake, "task", task)
     tag_gid = fake._tag_gid(record["workspace"], tag)
     if by:
         fake.person_changes_task(record["gid"], _person(fake, by), add=[tag_gid])
     else:
         _api(fake, "POST", f"/tasks/{record['gid']}/addTag", {"tag": tag_gid})
-    return {"task": record["gid"], "name": record["name"], "tags": fake.tag_names(record["gid"])}
+    answer = {"task": record["gid"], "name": record["name"], "tags": fake.tag_names(record["gid"])}
+    if record.get("completed"):
+        answer["note"] = (
+            f"{record['name']!r} is completed: pilotsite picks up only incomplete tasks, "
+            "so tag another one."
+        )
+    return answer
 
 
 def _person(fake: FakeAsana, wanted: str) -> str:
