@@ -214,9 +214,12 @@ def _search(
     """Open tasks carrying a pilot tag and no status tag, oldest first, by search.
 
     Search has no page cursor (spec, searchTasksForWorkspace, "Pagination"): results are
-    sorted by creation and the next page asks for tasks created after the last one seen. A
-    task created in the same millisecond as a page's last one can be skipped here; the
-    reconciling tag-list pass finds it. Raises AsanaPaymentRequired on plans without search.
+    sorted by creation and the next page asks for tasks created after the last one seen,
+    less a millisecond, so tasks created in the same millisecond as a page's last one (a
+    bulk import) are not skipped; the overlap is read again and dropped. Paging stops at a
+    short page, or at a page with nothing new (over 100 tasks in one millisecond: the
+    reconciling tag-list pass finds the rest). Raises AsanaPaymentRequired on plans without
+    search.
     """
     status_gids = [gid for name in STATUS_TAGS for gid in tags.by_name.get(name, ())]
     params: dict[str, Any] = {
@@ -229,12 +232,28 @@ def _search(
     found: dict[str, dict[str, Any]] = {}
     for _ in range(SEARCH_PAGES):
         page = client.search_tasks(connection.workspace_gid, LIST_FIELDS, **params)
+        before = len(found)
         for task in page:
             found.setdefault(str(task["gid"]), task)
-        if len(page) < client.SEARCH_LIMIT or not page[-1].get("created_at"):
+        last = _moment(page[-1].get("created_at")) if page else None
+        if len(page) < client.SEARCH_LIMIT or len(found) == before or last is None:
             break
-        params["created_at.after"] = page[-1]["created_at"]
+        params["created_at.after"] = _iso(last - timedelta(milliseconds=1))
     return found
+
+
+def _moment(value: Any) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return moment.replace(tzinfo=UTC) if timezone.is_naive(moment) else moment
+
+
+def _iso(moment: datetime) -> str:
+    """Asana's form of a moment: UTC, milliseconds, "Z"."""
+    utc = moment.astimezone(UTC)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
 def _look_for_stops(connection: AsanaConnection, client: AsanaClient) -> list[str]:
@@ -287,12 +306,7 @@ def _not_dispatched(
 
 
 def _created_key(task: dict[str, Any]) -> tuple[datetime, str]:
-    try:
-        created = datetime.fromisoformat(str(task.get("created_at")))
-    except ValueError:
-        created = datetime.max.replace(tzinfo=UTC)
-    if timezone.is_naive(created):
-        created = created.replace(tzinfo=UTC)
+    created = _moment(task.get("created_at")) or datetime.max.replace(tzinfo=UTC)
     return created, str(task["gid"])
 
 

@@ -80,6 +80,17 @@ def test_the_first_poll_of_an_automatic_connection_is_a_full_tag_list_pass(conne
     assert not any(path.endswith(SEARCH_PATH) for path in gets(pilot))
 
 
+def test_search_does_not_skip_tasks_created_in_the_millisecond_a_page_ends_on(searching, pilot):
+    # A bulk import: 99 tasks in one millisecond, 51 in the next; a page holds 100.
+    gids = [tagged(pilot, f"a {n}", created_at="2026-11-30T10:00:00.000Z") for n in range(99)]
+    gids += [tagged(pilot, f"b {n}", created_at="2026-11-30T10:00:00.001Z") for n in range(51)]
+
+    result = poll_connection(searching)
+
+    assert result.method == "search" and sorted(result.candidates) == sorted(gids)
+    assert len(searches(pilot)) == 2
+
+
 def test_the_reconciling_pass_finds_what_search_has_not_indexed_yet(searching, pilot, settings):
     pilot.search_index_delay = 3600
     gid = tagged(pilot, "tagged a moment ago")
