@@ -56,6 +56,13 @@ def _plain(text: str) -> str:
     return " ".join(strip_tags(text).split())
 
 
+def _is_a_name(detail: str) -> bool:
+    """Whether the detail starts with a name that must keep its case: a tag (`pilot-stop`)
+    or a setting (`rollout_mode = 'shadow'`), not a word starting a sentence."""
+    first = detail.split(" ", 1)[0]
+    return any(mark in first for mark in "-_") and first == first.lower()
+
+
 def describe(entry: AuditLog, *, with_detail: bool = True, with_actor: bool = True) -> str:
     """One sentence for the row: who (`with_actor`) did what to which target, then
     (`with_detail`) the detail as plain text, at most DETAIL_SHOWN characters."""
@@ -77,7 +84,7 @@ def describe(entry: AuditLog, *, with_detail: bool = True, with_actor: bool = Tr
     if detail and detail.rstrip(".") not in sentence:
         if len(detail) > DETAIL_SHOWN:
             detail = detail[: DETAIL_SHOWN - 1] + "…"
-        sentence += f" {detail[0].upper()}{detail[1:]}"
+        sentence += f" {detail if _is_a_name(detail) else detail[0].upper() + detail[1:]}"
         if not sentence.endswith((".", "…", "!", "?")):
             sentence += "."
     return sentence + (OUTCOME_NOTE.get(entry.outcome, "") if with_detail else "")

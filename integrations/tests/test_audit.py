@@ -60,3 +60,24 @@ def test_an_audit_rows_page_shows_the_actions_label(admin_client):
         reverse("admin:integrations_auditlog_change", args=[entry.pk])
     ).content.decode()
     assert "webhook asked of Asana" in page and "webhook.register" not in page
+
+
+def test_a_detail_starting_with_a_tag_or_a_setting_keeps_its_case():
+    tag = AuditLog(
+        action=Action.ASANA_REMOVE_TAG,
+        actor_label="pipeline",
+        target="task 12",
+        detail="pilot-stop (stopped)",
+    )
+    setting = AuditLog(
+        action=Action.CONNECTION_SETTINGS,
+        actor_label="admin",
+        target="Acme (1)",
+        detail="rollout_mode = 'shadow'",
+    )
+    comment = AuditLog(
+        action=Action.ASANA_COMMENT, actor_label="pipeline", target="task 12", detail="done."
+    )
+    assert describe(tag) == "pipeline removed a tag in Asana from task 12. pilot-stop (stopped)."
+    assert describe(setting).endswith("Acme (1). rollout_mode = 'shadow'.")
+    assert describe(comment) == "pipeline commented in Asana on task 12. Done."
