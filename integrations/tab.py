@@ -91,7 +91,10 @@ def live(connection: AsanaConnection, facts: Liveness) -> dict[str, Any]:
 
 
 def _health(connection: AsanaConnection) -> dict[str, str]:
-    """The card's status badge: ok / error / not checked, and one line about it."""
+    """The card's status badge: paused (the safety rails stopped claims) / ok / error / not
+    checked, and one line about it."""
+    if connection.paused_at is not None:
+        return {"state": "error", "label": "paused"}
     if connection.last_checked_at is None:
         return {"state": "unknown", "label": "not checked yet"}
     if connection.last_error:

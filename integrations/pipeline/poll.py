@@ -180,6 +180,9 @@ def _poll(connection: AsanaConnection, client: AsanaClient) -> PollResult:
     candidates = [gid for gid, _ in ready] + [str(t["gid"]) for t in fresh]
     what = "open tagged (search)" if method == "search" else "tagged"
     message = f"ok: {tagged} {what}, {len(fresh)} new"
+    if fresh and connection.paused_at is not None:
+        # Paused (not for Asana's errors: those skip the poll), nothing new is claimed.
+        message += " — waiting for Resume"
     if skipped:
         message += f", {skipped} backlog task(s) skipped"
     if stops:

@@ -442,6 +442,40 @@ def test_the_card_shows_the_pause_with_its_reason_and_since_when(connection, adm
     assert reverse("admin:integrations:resume", args=[connection.pk]) in page
 
 
+def test_a_paused_connections_badge_says_paused_in_red_not_connected(connection, admin_client):
+    AsanaConnection.objects.filter(pk=connection.pk).update(
+        last_checked_at=timezone.now(), last_error=""
+    )
+    assert '<span class="pilot-status pilot-status-ok"' in tab(admin_client)
+    breaker.pause(connection, Kind.FAILURES, "the executor failed 3 runs in a row")
+
+    page = tab(admin_client)
+
+    assert 'pilot-status-ok"' not in page
+    assert '<span class="pilot-status pilot-status-error"' in page
+    assert ">paused</span>" in page and ">connected</span>" not in page
+
+
+def test_while_paused_the_last_poll_says_its_new_tasks_wait_for_resume(
+    connection, pilot, admin_client
+):
+    breaker.pause(connection, Kind.FAILURES, "the executor failed 3 runs in a row")
+    tagged(pilot, "tagged while paused")
+    handed: list[ProcessedTask] = []
+
+    turn(connection, handed)
+
+    connection.refresh_from_db()
+    assert not handed and not ProcessedTask.objects.exists()
+    assert connection.last_poll_result.endswith("1 new — waiting for Resume")
+    assert "1 new — waiting for Resume</p>" in tab(admin_client)
+    breaker.resume(connection, how="a test")
+    interval_passes(connection)
+    turn(connection, handed)
+    connection.refresh_from_db()
+    assert len(handed) == 1 and "Resume" not in connection.last_poll_result
+
+
 def test_the_card_offers_resume_only_to_who_may_change_connections(connection, outsider_user):
     outsider_user.user_permissions.add(Permission.objects.get(codename="view_asanaconnection"))
     breaker.pause(connection, Kind.CLAIMS, "bulk tagged")
