@@ -2,17 +2,20 @@
 tasks in progress / waiting for input / done / failed and the latest processed tasks."""
 
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count
+from django.db.models import Count, OuterRef, Subquery
 from django.urls import reverse
 from django.utils import timezone
 
-from integrations.models import AsanaConnection, ProcessedTask
+from integrations.models import AsanaConnection, ProcessedTask, Run
 from integrations.pipeline import watch
 from integrations.pipeline.executors import executor_configured, executor_description
 from integrations.pipeline.tags import duplicate_tags_text
 from pilotsite.untrusted import web_url
+
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
 
 State = ProcessedTask.State
 RECENT_SHOWN = 15
@@ -31,10 +34,12 @@ def seconds(start: datetime | None, end: datetime | None) -> str | None:
 
 def _row(processed: ProcessedTask) -> dict[str, Any]:
     output = processed.output.strip()
+    latest_run = getattr(processed, "latest_run", None)
     return {
         "task": processed,
         "asana_url": asana_url(processed),
         "admin_url": reverse("admin:integrations_processedtask_change", args=[processed.pk]),
+        "run_url": reverse("admin:integrations:run", args=[latest_run]) if latest_run else None,
         "waited": seconds(processed.claimed_at, processed.started_at),
         "ran": seconds(processed.started_at, processed.finished_at),
         "output_excerpt": ("…" + output[-OUTPUT_EXCERPT:])
@@ -64,6 +69,24 @@ def last_poll_overdue(
     return (now - since).total_seconds() > 2 * kept
 
 
+def with_latest_run(tasks: "QuerySet[ProcessedTask]") -> "QuerySet[ProcessedTask]":
+    """`tasks` each annotated with `latest_run`: the pk of its run with the highest number
+    (None before its first run), in the same query, so a list of rows costs no query per row."""
+    latest = Run.objects.filter(processed_task=OuterRef("pk")).order_by("-number", "-pk")
+    return tasks.annotate(latest_run=Subquery(latest.values("pk")[:1]))
+
+
+def rollout_summary(connection: AsanaConnection) -> str:
+    """The rollout mode as the card's summary says it beside the polling mode; "" when
+    automatic (the ordinary case needs no words)."""
+    Mode = AsanaConnection.RolloutMode
+    if connection.rollout_mode == Mode.SHADOW:
+        return "shadow — nothing is written to Asana"
+    if connection.rollout_mode == Mode.APPROVAL:
+        return "approval required"
+    return ""
+
+
 def card(connection: AsanaConnection, pollers_alive: bool = True) -> dict[str, Any]:
     tasks = ProcessedTask.objects.filter(connection=connection)
     interval = watch.poll_interval_now(connection)
@@ -82,6 +105,7 @@ def card(connection: AsanaConnection, pollers_alive: bool = True) -> dict[str, A
         "interval_kept": interval,
         "watch": watch.describe(connection),
         "rollout_mode": connection.get_rollout_mode_display(),
+        "rollout_summary": rollout_summary(connection),
         "duplicate_tags": duplicate_tags_text(connection),
         "counts": [
             {
@@ -99,7 +123,7 @@ def card(connection: AsanaConnection, pollers_alive: bool = True) -> dict[str, A
             )
         ],
         "in_progress": [_row(p) for p in in_progress[:RECENT_SHOWN]],
-        "recent": [_row(p) for p in tasks.order_by("-updated_at")[:RECENT_SHOWN]],
+        "recent": [_row(p) for p in with_latest_run(tasks).order_by("-updated_at")[:RECENT_SHOWN]],
         "all_url": filtered,
         "busy": in_progress.exists(),
     }

@@ -192,6 +192,11 @@ def test_a_paused_connection_is_red_with_its_reason_and_resumes_from_the_card(
         workspace_name="Pilot Workspace",
         access_token=fake_asana.token,
     )
+    AsanaConnection.objects.filter(pk=connection.pk).update(
+        last_checked_at=timezone.now(),
+        last_poll_at=timezone.now(),
+        last_poll_result="ok: 1 tagged, 1 new — waiting for Resume",
+    )
     breaker.pause(
         connection,
         AsanaConnection.PauseKind.CLAIMS,
@@ -203,6 +208,10 @@ def test_a_paused_connection_is_red_with_its_reason_and_resumes_from_the_card(
     banner.wait_for()
     color = banner.evaluate("el => getComputedStyle(el).color")
     assert color == "rgb(183, 28, 28)", color
+    badge = page.locator(f"#connection-{connection.pk} .pilot-status").first
+    assert badge.inner_text() == "paused"
+    assert badge.evaluate("el => getComputedStyle(el).backgroundColor") == "rgb(198, 40, 40)"
+    page.get_by_text("Last poll: ok: 1 tagged, 1 new — waiting for Resume").wait_for()
     page.locator(f"#rails-{connection.pk} > summary").click()
     _shot(page, "paused-connection")
 
@@ -211,3 +220,46 @@ def test_a_paused_connection_is_red_with_its_reason_and_resumes_from_the_card(
     connection.refresh_from_db()
     assert connection.paused_at is None
     assert page.locator(f"#paused-{connection.pk}").count() == 0
+
+
+def test_a_shadow_connection_says_so_in_its_summary_and_marks_shadow_runs(
+    live_server, fake_asana, admin_user, chromium_page
+):
+    connection = AsanaConnection.objects.create(
+        workspace_gid=fake_asana.workspace_gid,
+        workspace_name="Pilot Workspace",
+        access_token=fake_asana.token,
+        rollout_mode=AsanaConnection.RolloutMode.SHADOW,
+        last_checked_at=timezone.now(),
+    )
+    now = timezone.now()
+    for n, (name, shadow) in enumerate(
+        [("Fix the login redirect", True), ("Update the pricing page copy", False)]
+    ):
+        row = ProcessedTask.objects.create(
+            connection=connection,
+            task_gid=str(1200000000000200 + n),
+            task_name=name,
+            state="done",
+            shadow=shadow,
+            source="poll",
+            attempts=1,
+            claimed_at=now,
+            started_at=now,
+            finished_at=now,
+            result_summary="Opened a pull request",
+        )
+        Run.objects.create(
+            processed_task=row, trigger="poll", started_at=now, outcome="done", finished_at=now
+        )
+    page = chromium_page
+    _sign_in(page, live_server.url)
+    page.get_by_text("shadow — nothing is written to Asana").wait_for()
+    page.locator(f"#pipeline-{connection.pk} > summary").click()
+    shadow_row = page.locator('tr[data-task="1200000000000200"]')
+    assert shadow_row.locator(".pilot-shadow").inner_text() == "shadow"
+    assert page.locator('tr[data-task="1200000000000201"] .pilot-shadow').count() == 0
+    _shot(page, "card-shadow-mode")
+    shadow_row.get_by_role("link", name="run page").click()
+    page.wait_for_url("**/runs/*/")
+    assert page.locator("#run-page h2").inner_text() == "Fix the login redirect — run 1"

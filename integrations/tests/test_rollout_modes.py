@@ -166,6 +166,22 @@ def test_the_admin_shows_what_a_shadow_run_would_have_posted(shadow, pilot, ran,
     assert "Opened a pull request" in page.content.decode()
 
 
+def test_the_card_marks_a_shadow_run_so_it_does_not_read_as_a_real_done_run(
+    shadow, pilot, ran, admin_client
+):
+    process(shadow, tagged(pilot, "Fix the login loop"))
+    moded(shadow, Mode.AUTOMATIC)
+    process(shadow, tagged(pilot, "Fix the signup form"))
+
+    page = admin_client.get(reverse("admin:index") + "?tab=integrations").content.decode()
+
+    rows = page.split('<tr class="task-')[1:]
+    badged = {row.split('data-task="')[1].split('"')[0]: "pilot-shadow" in row for row in rows}
+    shadow_row, real_row = (ProcessedTask.objects.get(shadow=s) for s in (True, False))
+    assert badged == {shadow_row.task_gid: True, real_row.task_gid: False}
+    assert (shadow_row.state, real_row.state) == (State.DONE, State.DONE)
+
+
 def test_shadow_mode_creates_no_status_tag(shadow, pilot, ran):
     poll(shadow)
     names = {t["name"] for t in pilot._records("tag", workspace=pilot.workspace_gid)}

@@ -1,13 +1,17 @@
 """The integrations card and admin pages as people read them: one place to change a
 connection, truthful empty states, readable audit rows, confirmations, the 403 page."""
 
+import re
+
 import pytest
+from django.db import connection as db_connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from integrations import audit
 from integrations.audit import Action
 from integrations.connect import connect_workspace
-from integrations.models import AsanaConnection, ProcessedTask, WebhookRegistration
+from integrations.models import AsanaConnection, ProcessedTask, Run, WebhookRegistration
 from integrations.tests.pipeline_fixtures import process, tagged
 
 pytestmark = pytest.mark.django_db
@@ -79,6 +83,67 @@ def test_the_card_summary_says_when_no_worker_runs(connection, admin_client):
     assert '<dd class="pilot-workers"><span class="pilot-error">none running</span></dd>' in page
     # The workers' section is open then, so the reason is in sight.
     assert f'id="workers-{connection.pk}" open' in page
+
+
+@pytest.mark.parametrize(
+    ("mode", "said"),
+    [
+        ("shadow", "shadow — nothing is written to Asana"),
+        ("approval", "approval required"),
+    ],
+)
+def test_the_card_summary_names_a_rollout_mode_other_than_automatic(
+    connection, admin_client, mode, said
+):
+    before = admin_client.get(TAB).content.decode()
+    AsanaConnection.objects.filter(pk=connection.pk).update(rollout_mode=mode)
+
+    page = admin_client.get(TAB).content.decode()
+
+    assert 'class="pilot-rollout-summary"' not in before
+    assert f' · <span class="pilot-rollout-summary">{said}</span></dd>' in page
+
+
+def _rows_with_runs(connection, count: int) -> list[Run]:
+    latest = []
+    for n in range(count):
+        row = ProcessedTask.objects.create(
+            connection=connection, task_gid=str(1200000000000500 + n), state="done", attempts=2
+        )
+        Run.objects.create(processed_task=row, number=1, trigger="poll")
+        latest.append(Run.objects.create(processed_task=row, number=2, trigger="retry"))
+    return latest
+
+
+def test_each_task_row_links_to_its_latest_runs_page(connection, admin_client):
+    [latest] = _rows_with_runs(connection, 1)
+    never_ran = ProcessedTask.objects.create(
+        connection=connection, task_gid="1200000000000999", state="skipped"
+    )
+
+    page = admin_client.get(TAB).content.decode()
+
+    run_links = re.findall(r'href="([^"]+)" class="pilot-run-link"', page)
+    assert run_links == [reverse("admin:integrations:run", args=[latest.pk])]
+    never_ran_row = page.split(f'data-task="{never_ran.task_gid}"')[1].split("</tr>")[0]
+    assert "pilot-run-link" not in never_ran_row
+
+
+def test_the_run_links_cost_no_query_per_task_row(connection, admin_client):
+    _rows_with_runs(connection, 1)
+    admin_client.get(TAB)  # warm the session and content type caches
+    with CaptureQueriesContext(db_connection) as one_row:
+        admin_client.get(TAB)
+    for n in range(1, 12):
+        row = ProcessedTask.objects.create(
+            connection=connection, task_gid=str(1200000000000600 + n), state="done"
+        )
+        Run.objects.create(processed_task=row, trigger="poll")
+    with CaptureQueriesContext(db_connection) as twelve_rows:
+        page = admin_client.get(TAB).content.decode()
+
+    assert page.count('class="pilot-run-link"') == 12
+    assert len(twelve_rows) == len(one_row)
 
 
 def test_retry_on_a_failed_row_makes_the_task_run_again(admin_client, connection, pilot, settings):
