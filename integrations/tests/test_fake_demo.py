@@ -2,10 +2,12 @@
 control endpoint (and its CLI) act in it as a person would in Asana."""
 
 import json
+import os
 import socket
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -161,3 +163,26 @@ def test_the_cli_says_how_to_start_the_fake_when_none_answers():
 
     assert result.returncode == 2
     assert "--seed demo" in result.stderr
+
+
+def test_the_cli_stops_quietly_when_its_reader_closes_the_pipe_early(demo):
+    """`state | head`: the reader goes away before the state is printed."""
+    _, control = demo
+    port = str(urlsplit(control).port)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "integrations.asana.fake.server", "--port", port, "state"],
+            cwd=ROOT,
+            env=clean_env(),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
+    finally:
+        os.close(write_end)
+
+    assert result.returncode == 0
+    assert result.stderr == ""

@@ -12,6 +12,7 @@ GID and the commands that act in it as a person would (see `integrations.asana.f
 import argparse
 import csv
 import json
+import os
 import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -188,13 +189,19 @@ def _control(args: argparse.Namespace) -> int:
     if response.status_code != 200:
         print(answer["error"], file=sys.stderr)
         return 1
-    if args.command == "employees-csv":
-        out = csv.writer(sys.stdout, lineterminator="\n")
-        out.writerow(["email", "name", "asana_user_gid"])
-        for person in answer["people"]:
-            out.writerow([person["email"], person["name"], person["gid"]])
-    else:
-        print(json.dumps(answer, indent=2))
+    try:
+        if args.command == "employees-csv":
+            out = csv.writer(sys.stdout, lineterminator="\n")
+            out.writerow(["email", "name", "asana_user_gid"])
+            for person in answer["people"]:
+                out.writerow([person["email"], person["name"], person["gid"]])
+        else:
+            print(json.dumps(answer, indent=2))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader (`state | head`) stopped early: that is its choice, not an error. Point
+        # stdout at devnull so the interpreter's exit flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
