@@ -281,7 +281,15 @@ LIST_RUNS = 3
 # What the change page shows first; every other field of the row follows under "Details".
 TASK_FIELDS = ("task_link", "workspace", "state", "source", "executor", "executor_reason")
 RESULT_FIELDS = ("outcome", "result_summary", "result_link", "error", "skip_reason")
-TIME_FIELDS = ("attempts", "claimed_at", "started_at", "finished_at", "waited", "ran")
+TIME_FIELDS = (
+    "attempts",
+    "claimed_at",
+    "started_at",
+    "executed_at",
+    "finished_at",
+    "waited",
+    "ran",
+)
 # Shown through task_link, result_link and output_text instead.
 SHOWN_OTHERWISE = {"connection", "task_gid", "task_name", "permalink_url"}
 SHOWN_OTHERWISE |= {"result_url", "result_url_title", "output"}
@@ -445,7 +453,7 @@ class ProcessedTaskAdmin(AuditedAdmin):
 
     @admin.display(description="Ran")
     def ran(self, obj: ProcessedTask) -> str:
-        return seconds(obj.started_at, obj.finished_at) or "—"
+        return seconds(obj.started_at, obj.ran_until) or "—"
 
     @admin.display(description="Result")
     def result(self, obj: ProcessedTask) -> str:

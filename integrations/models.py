@@ -2,6 +2,7 @@
 the processed-task ledger that keeps every task to one dispatch, and the audit log."""
 
 import secrets
+from datetime import datetime
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -360,6 +361,9 @@ class ProcessedTask(models.Model):
     claimed_at = models.DateTimeField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When the executor's run ended (recorded with the outcome): how long it ran is measured
+    # to here, not to `finished_at`, which a report finished by recovery sets much later.
+    executed_at = models.DateTimeField(null=True, blank=True)
     # Reporting steps already applied in Asana for this attempt, so a retried report
     # never posts the same comment or tag twice.
     report_steps = models.JSONField(default=list, blank=True)
@@ -404,6 +408,11 @@ class ProcessedTask(models.Model):
     def __str__(self) -> str:
         return f"ASANA-{self.task_gid} ({self.get_state_display()})"
 
+    @property
+    def ran_until(self) -> datetime | None:
+        """When the run's time stops counting: the executor's end, else the row's finish."""
+        return self.executed_at or self.finished_at
+
 
 class Run(models.Model):
     """One execution attempt of a ledger row: what started it, what it printed, how it ended.
@@ -440,6 +449,8 @@ class Run(models.Model):
     claimed_by = models.CharField(max_length=100, blank=True, help_text="the executing process")
     started_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # When the executor ended (as on the ledger row); the duration shown runs to here.
+    executed_at = models.DateTimeField(null=True, blank=True)
     outcome = models.CharField(max_length=16, choices=Outcome.choices, blank=True)
     progress = models.JSONField(default=list, blank=True)
     output = models.TextField(blank=True)

@@ -41,7 +41,7 @@ def _row(processed: ProcessedTask) -> dict[str, Any]:
         "admin_url": reverse("admin:integrations_processedtask_change", args=[processed.pk]),
         "run_url": reverse("admin:integrations:run", args=[latest_run]) if latest_run else None,
         "waited": seconds(processed.claimed_at, processed.started_at),
-        "ran": seconds(processed.started_at, processed.finished_at),
+        "ran": seconds(processed.started_at, processed.ran_until),
         "output_excerpt": ("…" + output[-OUTPUT_EXCERPT:])
         if len(output) > OUTPUT_EXCERPT
         else output,

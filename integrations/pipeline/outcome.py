@@ -32,9 +32,12 @@ def _outcome_of(execution: Execution) -> str:
 
 
 def record_outcome(pt: ProcessedTask, execution: Execution) -> None:
-    """Record the execution's outcome on the ledger row (and on `pt`) and on its run, before
-    any of it is reported: a report cut short is finished from what is recorded here."""
+    """Record the execution's outcome and the moment it ended (`executed_at`) on the ledger
+    row (and on `pt`) and on its run, before any of it is reported: a report cut short is
+    finished from what is recorded here, and its run's duration still ends at that moment."""
+    executed = timezone.now()
     fields: dict[str, Any] = {
+        "executed_at": executed,
         "outcome": _outcome_of(execution),
         "result_summary": execution.summary,
         "result_url": execution.url,
@@ -52,7 +55,10 @@ def record_outcome(pt: ProcessedTask, execution: Execution) -> None:
     for name, value in fields.items():
         setattr(pt, name, value)
     Run.objects.filter(processed_task=pt, number=pt.attempts).update(
-        output=execution.output, result_url=execution.url, error=execution.error
+        output=execution.output,
+        result_url=execution.url,
+        error=execution.error,
+        executed_at=executed,
     )
 
 
@@ -108,8 +114,8 @@ def finish_report(pt: ProcessedTask, client: AsanaClient) -> bool:
         if pt.outcome == "failure" and not interrupted:
             breaker.check_failures(pt.connection)
     elapsed = ""
-    if pt.started_at:
-        elapsed = f" in {(timezone.now() - pt.started_at).total_seconds():.1f} s"
+    if pt.started_at and pt.executed_at:
+        elapsed = f" in {(pt.executed_at - pt.started_at).total_seconds():.1f} s"
     detail = (pt.result_url or pt.result_summary) if state == State.DONE else pt.error
     detail = f": {redact(detail)[:200]}" if detail else ""
     log.info("ASANA-%s %s%s%s", pt.task_gid, state, elapsed, detail)

@@ -77,7 +77,7 @@ def run_context(run: Run, request: HttpRequest) -> dict[str, Any]:
     and the last OUTPUT_TAIL characters of its output; while its task waits for input, the
     question and since when."""
     pt = run.processed_task
-    end = run.finished_at or timezone.now()
+    end = run.executed_at or run.finished_at or timezone.now()
     waiting = waiting_run(run)
     if run.live:
         status = "stopping" if run.stop_requested_at else "running"

@@ -49,6 +49,7 @@ def run_claimed(
         state=State.RUNNING,
         started_at=now,
         finished_at=None,
+        executed_at=None,
         lease_expires_at=now + run_lease(),
         report_steps=[],
         outcome="",

@@ -2,17 +2,22 @@
 (Killed processes and signals are in test_runpollers.py, PostgreSQL concurrency in
 test_concurrency_pg.py.)"""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
+from django.contrib import admin
+from django.contrib.auth.models import AnonymousUser
 from django.core.management import call_command
+from django.db.models import F
 from django.utils import timezone
 
-from integrations.models import AuditLog, ProcessedTask
+from integrations.admin import ProcessedTaskAdmin
+from integrations.models import AuditLog, ProcessedTask, Run
 from integrations.pipeline.claims import claim
 from integrations.pipeline.outcome import INTERRUPTED
 from integrations.pipeline.poll import poll_connection
 from integrations.pipeline.recovery import recover_stale
 from integrations.pipeline.report import STARTED_TEXT
+from integrations.pipeline.run_views import elapsed_text, run_context
 from integrations.pipeline.runs import run_claimed
 from integrations.tests.pipeline_fixtures import (
     comment_texts,
@@ -212,6 +217,43 @@ def test_report_cut_short_by_an_outage_is_finished_by_recovery(
         "Successfully completed — PR #42\nOpened a pull request"
     ]
     assert pilot.task(gid)["completed"] is True
+
+
+def test_a_report_finished_by_recovery_keeps_the_run_duration_to_when_the_executor_ended(
+    connection, pilot, executor, settings, rf
+):
+    settings.ASANA_MAX_RETRIES = 0
+    settings.PILOT_EXECUTOR = "integrations.tests.pipeline_fixtures:succeed_with_link"
+    gid = tagged(pilot, "outage, then downtime")
+    pilot.inject("503", times=3, method="POST", path=r"^/attachments$")
+    row = process(connection, gid)
+    assert row.state == State.RUNNING
+    took = _span(row.started_at, row.executed_at)
+    # The process died there and recovery comes ten minutes later.
+    downtime = timedelta(minutes=10)
+    moved = {f: F(f) - downtime for f in ("claimed_at", "started_at", "executed_at")}
+    ProcessedTask.objects.filter(pk=row.pk).update(**moved)
+    Run.objects.filter(processed_task=row).update(
+        started_at=F("started_at") - downtime, executed_at=F("executed_at") - downtime
+    )
+
+    assert recover_stale() == 1
+
+    row.refresh_from_db()
+    run = row.runs.get()
+    assert row.state == State.DONE and _span(row.started_at, row.finished_at) >= downtime
+    assert _span(run.started_at, run.finished_at) >= downtime
+    ran = ProcessedTaskAdmin(ProcessedTask, admin.site).ran(row)
+    assert ran == f"{took.total_seconds():.1f} s"
+    request = rf.get("/")
+    request.user = AnonymousUser()
+    expected = elapsed_text(_span(run.started_at, run.executed_at).total_seconds())
+    assert run_context(run, request)["elapsed"] == expected != elapsed_text(downtime.seconds)
+
+
+def _span(start: datetime | None, end: datetime | None) -> timedelta:
+    assert start is not None and end is not None
+    return end - start
 
 
 # -- tasks that disappear ---------------------------------------------------------------------
