@@ -460,6 +460,8 @@ class Run(models.Model):
     stop_requested_by = models.CharField(max_length=200, blank=True)
     # The one Asana comment that shows this run's progress, edited in place.
     progress_story_gid = models.CharField(max_length=32, blank=True)
+    # The text that comment last had in Asana, so the run's end edits it only when it differs.
+    progress_shown = models.TextField(blank=True, default="", db_default="")
     # Shadow mode: each write the run would have sent to Asana, in order:
     # [{"action": "asana.comment", "detail": "Successfully completed: …"}, ...].
     would_post = models.JSONField(

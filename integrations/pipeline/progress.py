@@ -2,7 +2,8 @@
 then edited in place (`PUT /stories/{story_gid}`, spec "Update a story": only comment
 stories can have their text updated), at most once per PILOT_PROGRESS_SECONDS, never a
 stream of comments. It works from a thread of its own with its own client; when Asana
-refuses or fails, progress stays on the run page and the run goes on.
+refuses or fails, progress stays on the run page and the run goes on. When the run ends,
+its report brings the comment up to date once (`final_progress_text`, used by `report`).
 """
 
 import logging
@@ -120,10 +121,13 @@ class ProgressComment:
                     sleep=time.sleep,
                 )
                 self.story_gid = str(story.get("gid") or "")
-                Run.objects.filter(pk=self.run_pk).update(progress_story_gid=self.story_gid)
+                Run.objects.filter(pk=self.run_pk).update(
+                    progress_story_gid=self.story_gid, progress_shown=text
+                )
                 self._audit(Action.ASANA_COMMENT, AuditLog.Outcome.OK, text)
             else:
                 client.update_comment(self.story_gid, text=text)
+                Run.objects.filter(pk=self.run_pk).update(progress_shown=text)
                 self._audit(Action.ASANA_UPDATE_COMMENT, AuditLog.Outcome.OK, text)
         except AsanaError as exc:
             log.warning("ASANA-%s: progress not shown in Asana: %s", self.gid, exc)
@@ -134,6 +138,15 @@ class ProgressComment:
 
     def _audit(self, action: Action, outcome: str, detail: str) -> None:
         audit.record_task(action, self.pt, outcome=outcome, detail=detail, actor_label="pipeline")
+
+
+def final_progress_text(run: "Run") -> str:
+    """The text a run's progress comment should end with, or "" when there is nothing to
+    edit: no progress comment, or the comment already shows the run's last lines."""
+    if not run.progress_story_gid or not run.progress:
+        return ""
+    text = progress_comment_text([line["text"] for line in run.progress], run_page_url(run.pk))
+    return "" if text == run.progress_shown else text
 
 
 def run_page_url(run_pk: int) -> str:

@@ -149,7 +149,9 @@ class Reporter:
         return NEEDS_INPUT_TAG if waited else "pilot-in-progress"
 
     def finished(self) -> None:
-        """Report the recorded outcome; raises AsanaError when a step still fails."""
+        """Report the recorded outcome; raises AsanaError when a step still fails. The run's
+        progress comment is brought up to date first (its last lines were not yet shown)."""
+        self._final_progress()
         if self.pt.outcome == "stopped":
             self._stopped()
         elif self.pt.outcome == "success":
@@ -167,6 +169,26 @@ class Reporter:
             self._tag("pilot-failed")
             self._tag(self.holding_tag, add=False)
             self._comment("comment:failed", text=failure_text(self.pt.error))
+
+    def _final_progress(self) -> None:
+        """One last edit of the progress comment, when it lags behind the run's last lines.
+        Non-blocking like `_complete`: the outcome's report goes on if Asana refuses it."""
+        from integrations.pipeline.progress import final_progress_text
+
+        step = "progress:final"
+        # A shadow run never has a progress comment, so nothing is sent or recorded for it.
+        text = final_progress_text(self.run) if self.run is not None else ""
+        if self.run is None or step in self.steps or not text:
+            return
+        try:
+            self.client.update_comment(self.run.progress_story_gid, text=text)
+        except AsanaError as exc:
+            log.warning("ASANA-%s: the progress comment stays behind: %s", self.gid, exc)
+            self._audit(Action.ASANA_UPDATE_COMMENT, AuditLog.Outcome.WARNING, f"{text} — {exc}")
+        else:
+            Run.objects.filter(pk=self.run.pk).update(progress_shown=text)
+            self._audit(Action.ASANA_UPDATE_COMMENT, AuditLog.Outcome.OK, text)
+        self._done(step)
 
     def _question(self) -> None:
         """The executor's question, mentioning who should answer (`needs_input`)."""

@@ -9,10 +9,14 @@ from pathlib import Path
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
+from integrations.asana.client import client_for
 from integrations.models import AsanaMapping, Employee, ProcessedTask, Run, WebhookRegistration
+from integrations.pipeline.claims import claim
+from integrations.pipeline.outcome import finish_report
 from integrations.pipeline.poll import poll_connection
-from integrations.pipeline.progress import PROGRESS_PREFIX
+from integrations.pipeline.progress import PROGRESS_PREFIX, progress_comment_text
 from integrations.pipeline.report import STARTED_TEXT, STOPPED_PREFIX
 from integrations.pipeline.run_views import elapsed_text
 from integrations.tests import procs
@@ -52,6 +56,74 @@ def test_progress_lines_reach_the_run_and_one_edited_asana_comment(connection, p
     progress = [c for c in pilot.comments(gid) if c["text"].startswith(PROGRESS_PREFIX)]
     assert len(progress) == 1 and progress[0]["gid"] == run.progress_story_gid
     assert progress[0]["is_edited"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_progress_comment_ends_with_the_runs_last_line(connection, pilot, settings):
+    # One write per hour at most: the lines after the first wait for the run's end.
+    settings.PILOT_EXECUTOR = ""
+    settings.PILOT_EXECUTOR_COMMAND = example("--steps", "4", "--pause", "0.3")
+    settings.PILOT_PROGRESS_SECONDS, settings.PILOT_STOP_CHECK_SECONDS = 3600, 0.05
+    gid = tagged(pilot, "Long job")
+    assert process(connection, gid).state == State.DONE
+    run = Run.objects.get()
+    [progress] = [c for c in pilot.comments(gid) if c["text"].startswith(PROGRESS_PREFIX)]
+    assert progress["gid"] == run.progress_story_gid
+    assert progress["text"].endswith("• Step 4 of 4") and progress["text"] == run.progress_shown
+    # Brought up to date before the outcome is reported.
+    assert comment_texts(pilot, gid)[-1].startswith("Successfully completed")
+
+
+def _progress_comment(connection, pilot, gid: str, lines: list[str], shown: str) -> Run:
+    """A run that reached the report with these progress lines and a progress comment in
+    Asana that last showed `shown`."""
+    story = pilot.person_comments(gid, pilot.user_gid, shown)
+    row = claim(connection, gid, source="poll")
+    assert row is not None
+    ProcessedTask.objects.filter(pk=row.pk).update(
+        state=State.RUNNING, started_at=timezone.now(), outcome="success", result_summary="ok"
+    )
+    return Run.objects.create(
+        processed_task=row,
+        number=row.attempts,
+        trigger=Run.Trigger.POLL,
+        progress=[{"at": "", "text": line} for line in lines],
+        progress_story_gid=story,
+        progress_shown=shown,
+    )
+
+
+def _progress_edits(pilot) -> list[str]:
+    return [p for method, p, _ in pilot.requests if method == "PUT" and p.startswith("/stories/")]
+
+
+def test_the_runs_end_edits_a_progress_comment_that_lags_once_even_if_reported_again(
+    connection, pilot
+):
+    poll_connection(connection)
+    gid = tagged(pilot, "Lagging comment")
+    run = _progress_comment(connection, pilot, gid, ["one", "two"], progress_comment_text(["one"]))
+    row = ProcessedTask.objects.get(task_gid=gid)
+    with client_for(connection) as client:
+        assert finish_report(row, client)
+        row.refresh_from_db()
+        assert row.state == State.DONE
+        # A retried report (recovery after a crash, say) sends nothing again.
+        finish_report(row, client)
+    assert _progress_edits(pilot) == [f"/stories/{run.progress_story_gid}"]
+    assert pilot.comments(gid)[0]["text"] == progress_comment_text(["one", "two"])
+
+
+def test_a_progress_comment_already_showing_the_last_line_costs_no_request_at_the_end(
+    connection, pilot
+):
+    poll_connection(connection)
+    gid = tagged(pilot, "Comment up to date")
+    _progress_comment(connection, pilot, gid, ["one", "two"], progress_comment_text(["one", "two"]))
+    row = ProcessedTask.objects.get(task_gid=gid)
+    with client_for(connection) as client:
+        assert finish_report(row, client)
+    assert _progress_edits(pilot) == []
 
 
 @pytest.mark.django_db(transaction=True)
