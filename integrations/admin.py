@@ -278,6 +278,9 @@ def stop_button(run: Run, back: str) -> str:
 
 # The list shows this many runs per row, newest first.
 LIST_RUNS = 3
+# The list's Result column: characters shown, and at most this many in its hover title.
+RESULT_SHOWN = 100
+RESULT_TITLE = 1000
 # What the change page shows first; every other field of the row follows under "Details".
 TASK_FIELDS = ("task_link", "workspace", "state", "source", "executor", "executor_reason")
 RESULT_FIELDS = ("outcome", "result_summary", "result_link", "error", "skip_reason")
@@ -422,10 +425,14 @@ class ProcessedTaskAdmin(AuditedAdmin):
 
     @admin.display(description="Claimed", ordering="claimed_at")
     def claimed(self, obj: ProcessedTask) -> str:
-        return (
-            date_format(timezone.localtime(obj.claimed_at), "DATETIME_FORMAT")
-            if obj.claimed_at
-            else "—"
+        if not obj.claimed_at:
+            return "—"
+        # Date and time each on one line, wrapping between them, so the list fits 1,280 px.
+        moment = timezone.localtime(obj.claimed_at)
+        return format_html(
+            "<span>{}</span> <span>{}</span>",
+            date_format(moment, "DATE_FORMAT"),
+            date_format(moment, "TIME_FORMAT"),
         )
 
     @admin.display(description="Task", ordering="task_name")
@@ -457,9 +464,19 @@ class ProcessedTaskAdmin(AuditedAdmin):
 
     @admin.display(description="Result")
     def result(self, obj: ProcessedTask) -> str:
+        # Cut short so the list fits 1,280 px; the whole text is the cell's title (hover).
         if obj.result_url:
-            return external_link(obj.result_url, obj.result_url_title)
-        return Truncator(obj.error or obj.result_summary or obj.skip_reason).chars(120)
+            label = obj.result_url_title or obj.result_url
+            short = Truncator(label).chars(RESULT_SHOWN)
+            return format_html(
+                '<span title="{}">{}</span>', label, external_link(obj.result_url, short)
+            )
+        text = obj.error or obj.result_summary or obj.skip_reason
+        if len(text) <= RESULT_SHOWN:
+            return text
+        return format_html(
+            '<span title="{}">{}</span>', text[:RESULT_TITLE], Truncator(text).chars(RESULT_SHOWN)
+        )
 
     @admin.display(description="Output")
     def output_text(self, obj: ProcessedTask) -> str:

@@ -263,3 +263,79 @@ def test_a_shadow_connection_says_so_in_its_summary_and_marks_shadow_runs(
     shadow_row.get_by_role("link", name="run page").click()
     page.wait_for_url("**/runs/*/")
     assert page.locator("#run-page h2").inner_text() == "Fix the login redirect — run 1"
+
+
+def test_the_processed_tasks_list_fits_1280_px_with_long_results(
+    live_server, fake_asana, admin_user, chromium_page
+):
+    connection = AsanaConnection.objects.create(
+        workspace_gid=fake_asana.workspace_gid,
+        workspace_name="Example Incorporated Engineering Workspace",
+        access_token=fake_asana.token,
+    )
+    now = timezone.now()
+    long_url = "https://github.com/example-incorporated/customer-portal/pull/4242/files?diff=split"
+    rows = [
+        ("Fix the login redirect loop on the customer portal", "done", "", long_url, ""),
+        ("Update the pricing page copy", "done", "", long_url, "Opened pull request #4242"),
+        (
+            "Translate the onboarding emails",
+            "failed",
+            "Failed: exit status 2: the executor could not run the test suite because "
+            "/srv/pilot/checkouts/customer-portal/node_modules/.bin/jest was not found",
+            "",
+            "",
+        ),
+        ("Write the release notes", "waiting", "", "", ""),
+        ("Migrate the billing database", "running", "", "", ""),
+    ]
+    for n, (name, state, error, url, title) in enumerate(rows):
+        row = ProcessedTask.objects.create(
+            connection=connection,
+            task_gid=str(1200000000000200 + n),
+            task_name=name,
+            state=state,
+            error=error,
+            result_url=url,
+            result_url_title=title,
+            result_summary="Opened a pull request with the fix and its tests" if url else "",
+            executor="claude-code-large",
+            source="webhook",
+            attempts=4,
+            claimed_at=now,
+            started_at=now,
+            executed_at=now if state != "running" else None,
+            finished_at=now if state != "running" else None,
+        )
+        for number in range(1, 5):
+            live = state == "running" and number == 4
+            Run.objects.create(
+                processed_task=row,
+                number=number,
+                trigger="poll",
+                started_at=now,
+                outcome="" if live else "failed",
+                finished_at=None if live else now,
+            )
+    page = chromium_page
+    _sign_in(page, live_server.url)
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.goto(live_server.url + reverse("admin:integrations_processedtask_changelist"))
+    _shot(page, "ledger-list-1280")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+    overflow = page.evaluate(
+        "[...document.querySelectorAll('#changelist .results')]"
+        ".map(r => r.scrollWidth - r.clientWidth)"
+    )
+    assert all(extra <= 1 for extra in overflow), overflow
+    # The Result column ends inside the window.
+    right = page.evaluate(
+        "Math.max(...[...document.querySelectorAll('#changelist td.field-result')]"
+        ".map(td => td.getBoundingClientRect().right))"
+    )
+    assert right <= 1280
+    # What is cut short is whole in the cell's title.
+    titles = page.locator("#changelist td.field-result span[title]").evaluate_all(
+        "spans => spans.map(s => s.title)"
+    )
+    assert rows[2][2] in titles and long_url in titles
