@@ -43,7 +43,12 @@ from integrations.asana.creates import create_once
 from integrations.asana.errors import AsanaError, AsanaInvalidRequest
 from integrations.audit import Action
 from integrations.models import AsanaConnection, AuditLog, ProcessedTask, Run
-from integrations.pipeline.stop import SIGNAL_TEXT, person_name, story_signal
+from integrations.pipeline.stop import (
+    SIGNAL_TEXT,
+    person_name,
+    record_stop_request,
+    story_signal,
+)
 from integrations.pipeline.stories import STORY_FIELDS, read_stories, token_user_gid
 from integrations.pipeline.tags import WorkspaceTags, resolve_tags
 from pilotsite.redact import redact
@@ -508,14 +513,7 @@ def close_waiting(
         Run.objects.filter(processed_task=pt, number=pt.attempts).update(
             stop_requested_at=now, stop_requested_by=by[:200]
         )
-        audit.record(
-            Action.PIPELINE_STOP_REQUESTED,
-            target=f"task {pt.task_gid}",
-            detail=by,
-            actor=actor,
-            actor_label="pipeline" if actor is None else "",
-            connection=pt.connection,
-        )
+        record_stop_request(pt, by=by, actor=actor)
     row = ProcessedTask.objects.select_related("connection").get(pk=pt.pk)
     finish_report(row, client)
     return True

@@ -69,15 +69,21 @@ def request_stop(run: Run, *, by: str, actor: audit.Actor = None) -> bool:
         pk=run.pk, outcome="", finished_at__isnull=True, stop_requested_at__isnull=True
     ).update(stop_requested_at=timezone.now(), stop_requested_by=by[:200])
     if asked:
-        audit.record(
-            Action.PIPELINE_STOP_REQUESTED,
-            target=f"task {pt.task_gid}",
-            detail=by,
-            actor=actor,
-            actor_label="pipeline" if actor is None else "",
-            connection=pt.connection,
-        )
+        record_stop_request(pt, by=by, actor=actor)
     return asked == 1
+
+
+def record_stop_request(pt: ProcessedTask, *, by: str, actor: audit.Actor = None) -> None:
+    """The audit row of a stop asked of `pt`'s run (`pipeline.stop_requested`), whether it was
+    running or waiting; `by` says who and how, `actor` is the admin user (None from Asana)."""
+    audit.record(
+        Action.PIPELINE_STOP_REQUESTED,
+        target=f"task {pt.task_gid}",
+        detail=by,
+        actor=actor,
+        actor_label="pipeline" if actor is None else "",
+        connection=pt.connection,
+    )
 
 
 def stop_from_admin(run: Run, *, actor: User | AnonymousUser) -> bool:
