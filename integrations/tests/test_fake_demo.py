@@ -186,3 +186,19 @@ def test_the_cli_stops_quietly_when_its_reader_closes_the_pipe_early(demo):
 
     assert result.returncode == 0
     assert result.stderr == ""
+
+
+def test_a_comment_by_a_person_through_the_control_endpoint_is_theirs_and_shows_in_the_state(demo):
+    fake, control = demo
+    ada = next(u["gid"] for u in fake._records("user") if u["email"] == "ada@example.com")
+
+    answer = httpx.post(
+        control + "comment", json={"task": "dark mode", "text": "Tuesday", "by": "ada@example.com"}
+    ).json()
+
+    (story,) = fake.comments(answer["task"])
+    assert (story["created_by"]["gid"], story["text"]) == (ada, "Tuesday")
+    task = next(
+        t for t in httpx.get(control + "state").json()["tasks"] if t["gid"] == answer["task"]
+    )
+    assert task["comments"] == [{"by": "Ada Lovelace", "text": "Tuesday"}]

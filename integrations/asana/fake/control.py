@@ -178,11 +178,18 @@ def _person(fake: FakeAsana, wanted: str) -> str:
     raise ControlError(404, f"user {wanted!r} matches none; use one of: {names}")
 
 
-def comment(fake: FakeAsana, task: str, text: str) -> dict[str, Any]:
-    """Comment on a task as the seeded user."""
+def comment(fake: FakeAsana, task: str, text: str, by: str = "") -> dict[str, Any]:
+    """Comment on a task as the seeded user through the API (the token's own user, whose
+    comments pilotsite never takes as a reply), or as `by` (a user's GID, email or name) in
+    Asana's web app: a person, who can answer the executor's question."""
     record = _find(fake, "task", task)
-    story = _api(fake, "POST", f"/tasks/{record['gid']}/stories", {"text": text})["data"]
-    return {"task": record["gid"], "name": record["name"], "story": story["gid"]}
+    if by:
+        story_gid = fake.person_comments(record["gid"], _person(fake, by), text)
+    else:
+        story_gid = _api(fake, "POST", f"/tasks/{record['gid']}/stories", {"text": text})["data"][
+            "gid"
+        ]
+    return {"task": record["gid"], "name": record["name"], "story": story_gid}
 
 
 def goal_progress(fake: FakeAsana, goal: str, current: float) -> dict[str, Any]:
@@ -198,7 +205,8 @@ def goal_progress(fake: FakeAsana, goal: str, current: float) -> dict[str, Any]:
 
 
 def state(fake: FakeAsana) -> dict[str, Any]:
-    """What the demo holds: the workspace, token, people, tasks with tags, goals' progress."""
+    """What the demo holds: the workspace, token, people, tasks with tags and comments
+    (author's name and text, oldest first), goals' progress."""
     return {
         "workspace": fake.workspace_gid,
         "token": fake.token,
@@ -211,7 +219,10 @@ def state(fake: FakeAsana) -> dict[str, Any]:
                 "name": t["name"],
                 "completed": t["completed"],
                 "tags": fake.tag_names(t["gid"]),
-                "comments": len(fake.comments(t["gid"])),
+                "comments": [
+                    {"by": c["created_by"]["name"], "text": c["text"]}
+                    for c in fake.comments(t["gid"])
+                ],
             }
             for t in fake._records("task")
         ],

@@ -170,7 +170,7 @@ def _control(args: argparse.Namespace) -> int:
     if args.command == "tag-task":
         payload = {"task": args.task, "tag": args.tag, "by": args.by}
     elif args.command == "comment":
-        payload = {"task": args.task, "text": args.text}
+        payload = {"task": args.task, "text": args.text, "by": args.by}
     elif args.command == "goal-progress":
         payload = {"goal": args.goal, "current": args.current}
     try:
@@ -220,6 +220,9 @@ def _control_parser() -> argparse.ArgumentParser:
     note = commands.add_parser("comment", help="comment on a task")
     note.add_argument("task")
     note.add_argument("text")
+    note.add_argument(
+        "--by", default="", help="as this person (GID, email or name) instead of the seeded user"
+    )
     goal = commands.add_parser("goal-progress", help="set a goal's metric to a value")
     goal.add_argument("goal", help="goal GID, name, or a unique part of its name")
     goal.add_argument("current", type=float, help="in the metric's unit (0.5 is 50%%)")
