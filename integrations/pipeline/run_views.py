@@ -62,6 +62,18 @@ def _progress_lines(run: Run) -> list[dict[str, Any]]:
     return lines
 
 
+def _conversation(pt: ProcessedTask, run: Run) -> list[dict[str, Any]]:
+    """The questions and replies up to this run, oldest first, each turn's `at` (Asana's
+    ISO 8601 `created_at`) as a local datetime (None when unreadable) to show like the
+    page's other times."""
+    turns = []
+    for turn in pt.conversation or []:
+        if turn.get("run", 0) <= run.number:
+            at = parse_datetime(str(turn.get("at") or ""))
+            turns.append({**turn, "at": timezone.localtime(at) if at else None})
+    return turns
+
+
 def waiting_run(run: Run) -> bool:
     """The run asked a question and its task still waits for the reply."""
     pt = run.processed_task
@@ -101,7 +113,7 @@ def run_context(run: Run, request: HttpRequest) -> dict[str, Any]:
         "may_stop": ((run.live and not run.stop_requested_at) or waiting)
         and request.user.has_perm(STOP_PERM),
         "question": needs_input.current_question(pt) if waiting else None,
-        "conversation": [t for t in pt.conversation or [] if t.get("run", 0) <= run.number],
+        "conversation": _conversation(pt, run),
         "live_seconds": LIVE_SECONDS if run.live else 0,
     }
 

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from integrations.asana.client import client_for
 from integrations.models import (
@@ -447,6 +448,20 @@ def test_the_stop_button_stops_a_waiting_task(asker, connection, pilot, ann, adm
     assert b'id="run-stop"' in page.content
     admin_client.post(reverse("admin:integrations:run-stop", args=[run.pk]))
     assert _stopped_in_asana(pilot, gid).startswith("Stopped by admin (pressed Stop in pilotsite)")
+
+
+def test_the_run_page_shows_the_conversations_times_like_its_other_times(
+    asker, connection, pilot, ann, admin_client
+):
+    gid = ask_task(pilot, assignee=ann)
+    process(connection, gid)
+    [question] = row(gid).conversation
+    asked = timezone.localtime(parse_datetime(question["at"])).strftime("%Y-%m-%d %H:%M:%S")
+
+    page = admin_client.get(reverse("admin:integrations:run", args=[Run.objects.get().pk]))
+
+    assert f'Question</strong> <small class="pilot-nowrap">{asked}</small>' in page.content.decode()
+    assert b"Waiting for input from Ann Asana since " in page.content
 
 
 def test_a_waiting_task_is_reminded_once_then_released(asker, connection, pilot, ann, settings):
