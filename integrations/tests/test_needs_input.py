@@ -151,6 +151,9 @@ def test_without_an_assignee_the_tagger_else_the_creator_is_mentioned(
     assert f'data-asana-gid="{expected}"' in question["html_text"]
 
 
+# transaction=True: the example prints progress, which a thread of the run's own writes (its
+# own database connection must see the rows this test made).
+@pytest.mark.django_db(transaction=True)
 def test_the_example_executor_asks_and_finishes_with_the_reply(connection, pilot, ann, settings):
     settings.PILOT_EXECUTOR, settings.PILOT_STOP_CHECK_SECONDS = "", 0.05
     settings.PILOT_EXECUTOR_COMMAND = example(
