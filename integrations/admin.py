@@ -310,7 +310,7 @@ class ProcessedTaskAdmin(AuditedAdmin):
     list_display = [
         "task",
         "workspace",
-        "state",
+        "state_column",
         "executor",
         "claimed",
         "ran",
@@ -336,6 +336,18 @@ class ProcessedTaskAdmin(AuditedAdmin):
             "id", "processed_task_id", "number", "outcome", "finished_at", "stop_requested_at"
         ).order_by("-number")
         return super().get_queryset(request).prefetch_related(Prefetch("runs", runs_shown))
+
+    @admin.display(description="State", ordering="state")
+    def state_column(self, obj: ProcessedTask) -> str:
+        """The state, marked when the task ran in shadow mode, as on the card: a shadow
+        *done* was never reported in Asana."""
+        if not obj.shadow:
+            return obj.get_state_display()
+        return format_html(
+            '{}<br><small class="pilot-shadow" title="{}">shadow</small>',
+            obj.get_state_display(),
+            "shadow mode: nothing was written to Asana",
+        )
 
     @admin.display(description="Runs")
     def runs_column(self, obj: ProcessedTask, stop_back: str = "") -> str:

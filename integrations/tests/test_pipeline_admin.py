@@ -149,7 +149,7 @@ def test_processed_task_list_shows_state_timings_and_result_link(
 ):
     done = run_link_command(connection, pilot, settings)
     page = admin_client.get(reverse(CHANGELIST)).content.decode()
-    assert '<td class="field-state">done</td>' in page
+    assert '<td class="field-state_column">done</td>' in page
     assert f'<td class="field-ran">{seconds(done.started_at, done.executed_at)}</td>' in page
     assert '<a href="https://github.com/acme/app/pull/42" rel="noopener noreferrer"' in page
     assert ">PR #42</a>" in page

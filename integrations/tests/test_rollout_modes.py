@@ -182,6 +182,22 @@ def test_the_card_marks_a_shadow_run_so_it_does_not_read_as_a_real_done_run(
     assert (shadow_row.state, real_row.state) == (State.DONE, State.DONE)
 
 
+def test_the_processed_tasks_list_marks_a_shadow_run_like_the_card(
+    shadow, pilot, ran, admin_client
+):
+    process(shadow, tagged(pilot, "Fix the login loop"))
+    moded(shadow, Mode.AUTOMATIC)
+    process(shadow, tagged(pilot, "Fix the signup form"))
+
+    page = admin_client.get(reverse("admin:integrations_processedtask_changelist"))
+
+    rows = page.content.decode().split("<tr")[2:]
+    assert [("Fix the login loop" in r, "pilot-shadow" in r) for r in rows if "Fix the" in r] == [
+        (False, False),
+        (True, True),
+    ]
+
+
 def test_shadow_mode_creates_no_status_tag(shadow, pilot, ran):
     poll(shadow)
     names = {t["name"] for t in pilot._records("tag", workspace=pilot.workspace_gid)}
