@@ -31,10 +31,26 @@ def _outcome_of(execution: Execution) -> str:
     return "success" if execution.ok else "failure"
 
 
+SHADOW_QUESTION = (
+    "The executor asked for input: {question}\nIn shadow mode nothing is posted in Asana, so "
+    "nobody was asked and no reply can come: the run ends here. Retry runs it again in the "
+    "connection's mode of that moment."
+)
+
+
 def record_outcome(pt: ProcessedTask, execution: Execution) -> None:
     """Record the execution's outcome and the moment it ended (`executed_at`) on the ledger
     row (and on `pt`) and on its run, before any of it is reported: a report cut short is
-    finished from what is recorded here, and its run's duration still ends at that moment."""
+    finished from what is recorded here, and its run's duration still ends at that moment.
+
+    A shadow row's question is a failure saying so (`SHADOW_QUESTION`): the question is
+    never posted, so waiting would take any later comment as the answer to it."""
+    if pt.shadow and execution.ok and execution.needs_input and not execution.stopped:
+        execution = Execution(
+            ok=False,
+            error=SHADOW_QUESTION.format(question=execution.needs_input),
+            output=execution.output,
+        )
     executed = timezone.now()
     fields: dict[str, Any] = {
         "executed_at": executed,

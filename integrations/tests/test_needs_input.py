@@ -135,6 +135,22 @@ def test_a_question_is_posted_mentioning_the_assignee_and_the_task_waits(
     assert waiting == 1
 
 
+def test_in_shadow_mode_a_question_ends_the_run_instead_of_waiting_for_a_reply(
+    asker, connection, pilot, ann
+):
+    connection.rollout_mode = connection.RolloutMode.SHADOW
+    connection.save()
+    gid = ask_task(pilot, assignee=ann)
+    pt = process(connection, gid)
+    # Nobody was shown the question, so no comment may be taken as its answer.
+    assert pt.state == State.FAILED and pt.waiting_since is None
+    assert QUESTIONS[0] in pt.error and "shadow" in pt.error
+    assert Run.objects.get().outcome == Run.Outcome.FAILED
+    assert pilot.comments(gid) == [] and pilot.tag_names(gid) == ["pilot"]
+    pilot.person_comments(gid, ann, "Any news on this?")
+    assert poll_and_run(connection) == 0
+
+
 @pytest.mark.parametrize("who", ["tagger", "creator"])
 def test_without_an_assignee_the_tagger_else_the_creator_is_mentioned(
     asker, connection, pilot, ann, who
