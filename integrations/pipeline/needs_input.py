@@ -41,6 +41,7 @@ from integrations import audit
 from integrations.asana.client import AsanaClient
 from integrations.asana.creates import create_once
 from integrations.asana.errors import AsanaError, AsanaInvalidRequest
+from integrations.asana.times import parse_time
 from integrations.audit import Action
 from integrations.models import AsanaConnection, AuditLog, ProcessedTask, Run
 from integrations.pipeline.stop import (
@@ -137,14 +138,6 @@ def _cursor(conversation: list[dict[str, Any]]) -> dict[str, Any] | None:
     return next((t for t in conversation if t.get("kind") == "question"), None)
 
 
-def _moment(value: Any) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if timezone.is_aware(moment) else None
-
-
 def stories_after_cursor(
     stories: list[dict[str, Any]], conversation: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -157,10 +150,10 @@ def stories_after_cursor(
     for index, story in enumerate(stories):
         if gid and str(story.get("gid")) == gid:
             return stories[index + 1 :]
-    since = _moment(cursor.get("at"))
+    since = parse_time(cursor.get("at"))
     if since is None:
         return []
-    return [s for s in stories if (m := _moment(s.get("created_at"))) and m > since]
+    return [s for s in stories if (m := parse_time(s.get("created_at"))) and m > since]
 
 
 def _author_gid(story: dict[str, Any]) -> str:
@@ -258,7 +251,7 @@ def _comment_with_mention(
 
     def landed() -> dict[str, Any] | None:
         for story in client.stories(pt.task_gid, STORY_FIELDS):
-            created = _moment(story.get("created_at"))
+            created = parse_time(story.get("created_at"))
             if since and created and created < since - timedelta(seconds=5):
                 continue
             if story.get("resource_subtype") == COMMENT and marker in str(story.get("text")):

@@ -28,6 +28,7 @@ from integrations.asana.errors import (
     AsanaNotFound,
     AsanaPaymentRequired,
 )
+from integrations.asana.times import parse_time
 from integrations.audit import Action
 from integrations.models import AsanaConnection, ProcessedTask
 from integrations.pipeline import watch
@@ -238,19 +239,11 @@ def _search(
         before = len(found)
         for task in page:
             found.setdefault(str(task["gid"]), task)
-        last = _moment(page[-1].get("created_at")) if page else None
+        last = parse_time(page[-1].get("created_at")) if page else None
         if len(page) < client.SEARCH_LIMIT or len(found) == before or last is None:
             break
         params["created_at.after"] = _iso(last - timedelta(milliseconds=1))
     return found
-
-
-def _moment(value: Any) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(str(value))
-    except ValueError:
-        return None
-    return moment.replace(tzinfo=UTC) if timezone.is_naive(moment) else moment
 
 
 def _iso(moment: datetime) -> str:
@@ -309,7 +302,7 @@ def _not_dispatched(
 
 
 def _created_key(task: dict[str, Any]) -> tuple[datetime, str]:
-    created = _moment(task.get("created_at")) or datetime.max.replace(tzinfo=UTC)
+    created = parse_time(task.get("created_at")) or datetime.max.replace(tzinfo=UTC)
     return created, str(task["gid"])
 
 

@@ -19,7 +19,7 @@ import html
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
@@ -34,6 +34,7 @@ from integrations.asana.errors import (
     AsanaNotFound,
 )
 from integrations.asana.richtext import to_text
+from integrations.asana.times import parse_time
 from integrations.audit import Action
 from integrations.models import AuditLog, ProcessedTask, Run
 from integrations.pipeline.convert import APPROVED_TAG, AWAITING_TAG, NEEDS_INPUT_TAG
@@ -324,7 +325,7 @@ class Reporter:
         for story in self.client.stories(self.gid):
             if story.get("resource_subtype") != "comment_added":
                 continue
-            created = _parse_time(story.get("created_at"))
+            created = parse_time(story.get("created_at"))
             if created and attempt_began and created < attempt_began - CLOCK_SLACK:
                 continue
             seen = {
@@ -412,10 +413,3 @@ def success_html(summary: str, url: str, title: str, *, note: str = "") -> str:
     if note:
         body += f"\n{html.escape(note, quote=False)}"
     return f"<body>{body}</body>"
-
-
-def _parse_time(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value))
-    except ValueError:
-        return None

@@ -8,13 +8,13 @@ Asana deletes a webhook whose deliveries have failed for 24 hours; the check, ev
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
 from django.utils import timezone
 
 from integrations import audit
 from integrations.asana.client import client_for
 from integrations.asana.errors import AsanaError
+from integrations.asana.times import parse_time
 from integrations.audit import Action
 from integrations.models import AsanaConnection, AuditLog, WebhookRegistration
 from integrations.webhooks.registration import ACTOR, describe
@@ -121,7 +121,7 @@ def _observed_state(
         return State.GONE, "Asana no longer has this webhook (deleted after failed deliveries?)."
     if not remote.get("active", True):
         return State.FAILING, _failure_text(remote, "Asana reports the webhook as inactive.")
-    failed_at = _parse_time(remote.get("last_failure_at"))
+    failed_at = parse_time(remote.get("last_failure_at"))
     last_ok = registration.last_contact_at
     if failed_at and (last_ok is None or failed_at > last_ok):
         return State.FAILING, _failure_text(remote, "Asana's last delivery attempt failed.")
@@ -135,10 +135,3 @@ def _failure_text(remote: dict, fallback: str) -> str:
     when = remote.get("last_failure_at")
     text = f"{fallback} Last failure {when}: {content}" if content else fallback
     return redact(text)[:500]
-
-
-def _parse_time(value: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(value)) if value else None
-    except ValueError:
-        return None
